@@ -1,0 +1,46 @@
+"""`webpairs ...` entry point: one sub-command per job, each registered by its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Top-level command -> module with `register(subparsers)`; imported lazily so that
+# `webpairs sample` never pays for importing Beam or JAX.
+COMMANDS: dict[str, str] = {
+    "sample": "webpairs.sample.command",
+    "curate": "webpairs.pipelines.command",
+    "demo": "webpairs.demo",
+    "tokenizer": "webpairs.tokenizers.command",
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="webpairs", description=__doc__)
+  parser.add_argument("--log-level", default="WARNING", help="Python logging level")
+  sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+  # Only import the module of the command asked for (all of them for --help).
+  wanted = [a for a in argv if a in COMMANDS][:1] or list(COMMANDS)
+  for name in COMMANDS:
+    if name in wanted:
+      importlib.import_module(COMMANDS[name]).register(sub)
+    else:
+      sub.add_parser(name)
+  return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  parser = build_parser(argv)
+  # Unknown flags go to Beam (runner options) for the commands that accept them.
+  args, extra = parser.parse_known_args(argv)
+  logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+  if extra and not getattr(args, "accepts_pipeline_options", False):
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+  return int(args.func(args, extra) or 0)
+
+
+if __name__ == "__main__":
+  sys.exit(main())

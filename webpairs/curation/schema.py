@@ -1,0 +1,39 @@
+"""The annotation row: one per input example, kept and rejected alike, never image bytes."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Column -> (arrow type, meaning). `annotate_batch` returns dicts with exactly these keys.
+ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+    "key": (pa.string(), "webdataset key (unique within a shard)"),
+    "source": (pa.string(), "shard path the example came from"),
+    "offset": (pa.int64(), "0-based position of the example in its shard"),
+    "url": (pa.string(), "image URL from the .json member, if any"),
+    "status": (pa.string(), "'ok' or the first reject reason (curation/reasons.py)"),
+    "status_detail": (pa.string(), "human-readable detail for a reject, '' when ok"),
+    "width": (pa.int32(), "image width from the header (null if unreadable)"),
+    "height": (pa.int32(), "image height from the header (null if unreadable)"),
+    "image_format": (pa.string(), "PIL format name lower-cased: jpeg, png, webp, ..."),
+    "image_bytes": (pa.int64(), "size of the image member in bytes"),
+    "sha256": (pa.string(), "hex sha256 of the image member's bytes"),
+    "phash": (pa.string(), "64-bit DCT perceptual hash, 16 hex chars (imagehash layout)"),
+    "dhash": (pa.string(), "64-bit difference hash, 16 hex chars (imagehash layout)"),
+    "caption": (pa.string(), "caption as given, decoded from UTF-8"),
+    "caption_norm_hash": (pa.string(), "16 hex chars of blake2b-64 of the normalised caption"),
+    "lang": (pa.string(), "language after reconciling fastText with page_lang"),
+    "lang_score": (pa.float32(), "fastText probability of `lid_lang`"),
+    "lid_lang": (pa.string(), "fastText lid.176 top label (ISO 639 code)"),
+    "page_lang": (pa.string(), "content language of the page, from the .json, if any"),
+    "n_chars": (pa.int32(), "caption length in characters"),
+    "n_words": (pa.int32(), "caption words (CJK/Thai characters count one each)"),
+    "letter_ratio": (pa.float32(), "share of characters that are letters"),
+    "digit_ratio": (pa.float32(), "share of characters that are digits"),
+    "symbol_ratio": (pa.float32(), "share of characters that are punctuation or symbols"),
+    "upper_ratio": (pa.float32(), "share of letters that are upper case"),
+    "has_url": (pa.bool_(), "caption contains a URL"),
+    "has_html": (pa.bool_(), "caption contains HTML tags or entities"),
+    "repetition_ratio": (pa.float32(), "1 - distinct words / words (0 = no repetition)"),
+}
+
+ANNOTATION_SCHEMA = pa.schema([pa.field(name, typ) for name, (typ, _) in ANNOTATION_COLUMNS.items()])

@@ -1,0 +1,1 @@
+"""Beam jobs and their IO: read raw shards, annotate, select, materialize; runner options."""

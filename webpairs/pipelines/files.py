@@ -1,0 +1,59 @@
+"""Atomic writes through Beam's filesystems: write a temp file, then rename it into place.
+
+A reader never sees a partial file under a final name, so a killed job that is rerun
+can trust every final file it finds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+TMP_DIR = ".tmp"
+
+
+def tmp_path_for(final_path: str) -> str:
+  parent, name = FileSystems.split(final_path)
+  return FileSystems.join(parent, TMP_DIR, f"{name}.{uuid.uuid4().hex}")
+
+
+def write_bytes_atomic(final_path: str, data: bytes) -> None:
+  tmp = tmp_path_for(final_path)
+  with FileSystems.create(tmp) as f:
+    f.write(data)
+  # A local rename replaces the target atomically; object stores refuse to overwrite.
+  if "://" in final_path and FileSystems.exists(final_path):
+    FileSystems.delete([final_path])
+  FileSystems.rename([tmp], [final_path])
+
+
+def write_json_atomic(final_path: str, obj: Any) -> None:
+  write_bytes_atomic(final_path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def read_json(path: str) -> Any:
+  with FileSystems.open(path) as f:
+    return json.loads(f.read().decode("utf-8"))
+
+
+def write_parquet_atomic(final_path: str, table: pa.Table) -> None:
+  buf = io.BytesIO()
+  # Fixed writer settings so identical tables give identical bytes.
+  pq.write_table(table, buf, compression="zstd", write_statistics=True, use_dictionary=True)
+  write_bytes_atomic(final_path, buf.getvalue())
+
+
+def read_parquet_metadata(path: str) -> pq.FileMetaData:
+  with FileSystems.open(path) as f:
+    return pq.ParquetFile(f).metadata
+
+
+def read_parquet_columns(path: str, columns: list[str]) -> pa.Table:
+  with FileSystems.open(path) as f:
+    return pq.read_table(f, columns=columns)

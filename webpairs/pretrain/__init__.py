@@ -1,0 +1,1 @@
+"""JAX/Flax pretraining: models, objectives, input, trainer, configs."""

@@ -1,0 +1,1 @@
+"""Procedurally generated raw shards in img2dataset layout, with planted defects and ground truth."""
