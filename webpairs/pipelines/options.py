@@ -23,6 +23,8 @@ def make_pipeline(pipeline_args: list[str] | None = None) -> beam.Pipeline:
   Flink or Spark, DataflowRunner) gets the flags unchanged.
   """
   args = list(pipeline_args or [])
+  if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
+    args.append("--default_sdk_harness_log_level=WARNING")  # worker INFO lines drown the progress
   options = PipelineOptions(args)
   if options.view_as(StandardOptions).runner is not None:
     return beam.Pipeline(options=options)
