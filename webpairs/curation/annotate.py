@@ -1,0 +1,270 @@
+"""The annotate pass per batch: one schema row per raw example, hashes and language ID batched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Iterator
+import contextlib
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+
+from webpairs.curation import hashes
+from webpairs.curation import image
+from webpairs.curation import lid as lid_lib
+from webpairs.curation import reasons
+from webpairs.curation import schema
+from webpairs.curation import text
+from webpairs.curation.example import RawExample
+
+_ORDER = {r: i for i, r in enumerate(reasons.ANNOTATE_REASONS)}
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnotateConfig:
+  """Limits of the annotate pass. Quality thresholds belong to `select`, not here."""
+
+  # More pixels in the header than this: decompression_bomb, before any decoding.
+  max_pixels: int = image.DEFAULT_MAX_PIXELS
+  # Longer captions (characters, ends stripped): caption_too_long.
+  max_caption_chars: int = text.DEFAULT_MAX_CAPTION_CHARS
+  # Hash pixels are decoded at >= this many per side (0: full size, slower).
+  hash_draft_size: int = image.DEFAULT_DRAFT_SIZE
+  # PIL formats tried on image bytes; anything else is corrupt_image.
+  image_formats: tuple[str, ...] = image.DEFAULT_FORMATS
+  # Below this fastText probability a given page_lang overrides fastText.
+  lid_min_score: float = lid_lib.DEFAULT_MIN_SCORE
+
+  def __post_init__(self):
+    image.check_formats(self.image_formats)
+    if self.max_pixels <= 0 or self.max_caption_chars <= 0:
+      raise ValueError(f"limits must be positive: {self}")
+
+
+def empty_row(key: str, source: str, offset: int) -> dict[str, Any]:
+  """A row with every column present: ids filled, status ok, everything else None."""
+  row: dict[str, Any] = dict.fromkeys(schema.ANNOTATION_COLUMNS)
+  row.update(key=key, source=source, offset=offset, status=reasons.OK, status_detail="")
+  return row
+
+
+def row_for_read_error(
+    key: str, source: str, offset: int, reason: str, detail: str = ""
+) -> dict[str, Any]:
+  """The row of an example a reader could not deliver at all (e.g. lost in a broken tar)."""
+  row = empty_row(key, source, offset)
+  row.update(status=reason, status_detail=detail or reason)
+  return row
+
+
+def summarize(statuses: Iterable[str]) -> dict[str, int]:
+  """Count per status: every known status (zeros included, in reasons.py order), then others."""
+  counts = dict.fromkeys(reasons.ALL_STATUSES, 0)
+  for s in statuses:
+    counts[s] = counts.get(s, 0) + 1
+  return counts
+
+
+def _clean_str(value: Any) -> str | None:
+  """A JSON string field, or None; lone surrogates (from \\ud800 escapes) become U+FFFD."""
+  if not isinstance(value, str):
+    return None
+  try:
+    value.encode("utf-8")
+    return value
+  except UnicodeEncodeError:
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+@dataclasses.dataclass
+class _Work:
+  """One example in flight: its row, the checks that failed so far, inputs for batched steps."""
+
+  row: dict[str, Any]
+  failures: dict[str, str] = dataclasses.field(default_factory=dict)
+  read_error: str | None = None
+  page_lang: str | None = None
+  img: image.ImageInfo | None = None
+
+  def fail(self, reason: str, detail: str) -> None:
+    self.failures.setdefault(reason, detail)
+
+  @contextlib.contextmanager
+  def guard(self, reason: str) -> Iterator[None]:
+    """An exception nobody foresaw (a bug, an input no test had) rejects this example only."""
+    try:
+      yield
+    except Exception as e:
+      self.fail(reason, f"unexpected {type(e).__name__}: {e}"[:200])
+
+
+def _parse_json(w: _Work, data: bytes) -> dict[str, Any]:
+  try:
+    meta = json.loads(data)
+  except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+    w.fail(reasons.INVALID_JSON, f"{type(e).__name__}: {e}"[:200])
+    return {}
+  if not isinstance(meta, dict):
+    w.fail(reasons.INVALID_JSON, f"JSON {type(meta).__name__}, not an object")
+    return {}
+  return meta
+
+
+def _read_caption(w: _Work, members: dict[str, bytes], meta: dict[str, Any]) -> str | None:
+  """The caption text (.txt first, else the .json's "caption"), lossy if it is not valid UTF-8."""
+  if "txt" in members:
+    data = members["txt"]
+    try:
+      return text.decode_utf8(data)
+    except UnicodeDecodeError as e:
+      w.fail(reasons.INVALID_UTF8, text.utf8_error_detail(e))
+      return data.decode("utf-8", "replace")
+  value = meta.get("caption")
+  if value is None:
+    w.fail(reasons.MISSING_CAPTION, "no .txt member and no caption in the .json")
+    return None
+  if not isinstance(value, str):
+    w.fail(reasons.MISSING_CAPTION, f".json caption is a {type(value).__name__}, not a string")
+    return None
+  clean = _clean_str(value)
+  if clean != value:
+    w.fail(reasons.INVALID_UTF8, ".json caption has lone surrogate escapes")
+  return clean
+
+
+def _read_meta(w: _Work, members: dict[str, bytes]) -> dict[str, Any]:
+  meta = _parse_json(w, members["json"]) if "json" in members else {}
+  w.row["url"] = _clean_str(meta.get("url"))
+  w.page_lang = w.row["page_lang"] = _clean_str(meta.get("page_lang"))
+  return meta
+
+
+def _check_image(w: _Work, members: dict[str, bytes], config: AnnotateConfig) -> None:
+  ext = next((e for e in reasons.IMAGE_EXTENSIONS if e in members), None)
+  if ext is None:
+    have = ", ".join(sorted(members)) or "none"
+    w.fail(reasons.MISSING_IMAGE, f"no image member (members: {have})")
+    return
+  info = image.inspect_image(
+      members[ext], config.max_pixels, config.hash_draft_size, config.image_formats
+  )
+  w.row.update(
+      width=info.width, height=info.height, image_format=info.format,
+      image_bytes=info.n_bytes, sha256=info.sha256,
+  )
+  if info.status == reasons.OK:
+    w.img = info
+  else:
+    w.fail(info.status, info.detail)
+
+
+def _describe_caption(w: _Work, caption: str, config: AnnotateConfig) -> None:
+  w.row["caption"] = caption
+  w.row["caption_norm_hash"] = text.caption_norm_hash(caption)
+  w.row.update(vars(text.text_features(caption)))
+  reject = text.caption_reject(caption, config.max_caption_chars)
+  if reject is not None:
+    w.fail(*reject)
+
+
+def _start(ex: RawExample, config: AnnotateConfig) -> _Work:
+  """Everything per example that is not batched: members, JSON, image checks, caption checks.
+
+  Each stage is guarded on its own: an unexpected exception becomes the stage's reason
+  and the later stages still run.
+  """
+  w = _Work(row=empty_row(ex.key, ex.source, ex.offset), read_error=ex.read_error)
+  if ex.read_error:
+    w.fail(ex.read_error, ex.read_detail or ex.read_error)
+  members = ex.members or {}
+  meta, caption = {}, None
+  with w.guard(reasons.INVALID_JSON):
+    meta = _read_meta(w, members)
+  with w.guard(reasons.CORRUPT_IMAGE):
+    _check_image(w, members, config)
+  with w.guard(reasons.INVALID_UTF8):
+    caption = _read_caption(w, members, meta)
+  if caption is not None:
+    with w.guard(reasons.JUNK_CAPTION):
+      _describe_caption(w, caption, config)
+  return w
+
+
+def _hash_images(works: list[_Work]) -> None:
+  """pHash and dHash of every decoded image in one vectorised call each."""
+  todo = [w for w in works if w.img is not None]
+  if not todo:
+    return
+  try:
+    ph = hashes.to_hex(hashes.phash_batch(np.stack([w.img.phash_pixels for w in todo])))
+    dh = hashes.to_hex(hashes.dhash_batch(np.stack([w.img.dhash_pixels for w in todo])))
+  except Exception:  # one odd array must not cost the batch its hashes: go one by one
+    ph, dh = [], []
+    for w in todo:
+      try:
+        ph += hashes.to_hex(hashes.phash_batch(w.img.phash_pixels[None]))
+        dh += hashes.to_hex(hashes.dhash_batch(w.img.dhash_pixels[None]))
+      except Exception as e:
+        w.fail(reasons.TRUNCATED_IMAGE, f"hashing failed: {type(e).__name__}: {e}"[:200])
+        ph.append(None)
+        dh.append(None)
+  for w, p, d in zip(todo, ph, dh):
+    w.row["phash"], w.row["dhash"] = p, d
+
+
+def _identify_languages(
+    works: list[_Work], lid_model: lid_lib.LanguageIdentifier, min_score: float
+) -> None:
+  """fastText over all captions of the batch, then `lang` from fastText and page_lang."""
+  todo = [w for w in works if w.row["caption"] is not None]
+  try:
+    preds = lid_model.predict([w.row["caption"] for w in todo])
+  except Exception:
+    preds = []
+    for w in todo:
+      try:
+        preds += lid_model.predict([w.row["caption"]])
+      except Exception as e:
+        w.fail(reasons.JUNK_CAPTION, f"language ID failed: {type(e).__name__}: {e}"[:200])
+        preds.append((None, None))
+  for w, (code, score) in zip(todo, preds):
+    w.row["lid_lang"] = code
+    w.row["lang_score"] = score if code is not None else None
+  for w in works:
+    w.row["lang"] = lid_lib.reconcile_lang(
+        w.row["lid_lang"], w.row["lang_score"], w.page_lang, min_score
+    )
+
+
+def _finish(w: _Work) -> dict[str, Any]:
+  """Status = the read error, else the first failed check in reasons.py order."""
+  if not w.failures:
+    return w.row
+  status = w.read_error or min(w.failures, key=lambda r: _ORDER.get(r, -1))
+  others = [r for r in w.failures if r != status]
+  detail = w.failures[status]
+  if others:
+    detail += f" [also: {', '.join(sorted(others, key=lambda r: _ORDER.get(r, -1)))}]"
+  w.row.update(status=status, status_detail=detail)
+  return w.row
+
+
+def annotate_batch(
+    examples: list[RawExample],
+    lid: lid_lib.LanguageIdentifier,
+    config: AnnotateConfig | None = None,
+) -> list[dict[str, Any]]:
+  """One annotation row per example, in order, with exactly schema.ANNOTATION_COLUMNS as keys.
+
+  Never raises because of an example's content: anything that goes wrong becomes that
+  example's reject reason. Rejected rows still carry whatever could be computed.
+  """
+  config = config or AnnotateConfig()
+  works = [_start(ex, config) for ex in examples]
+  _hash_images(works)
+  _identify_languages(works, lid, config.lid_min_score)
+  for w in works:
+    w.img = None  # drop the pixel arrays early
+  return [_finish(w) for w in works]

@@ -1,0 +1,152 @@
+"""Image checks of the annotate pass: header, sha256, bomb guard, reduced decoding for hashes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from webpairs.curation import hashes
+from webpairs.curation import reasons
+
+DEFAULT_MAX_PIXELS = 100_000_000
+# Hash pixels are decoded/reduced so the smaller side stays >= this (see decode_gray).
+DEFAULT_DRAFT_SIZE = 64
+# Formats a web image can have. Restricting PIL's probing keeps random bytes from being
+# "identified" as an exotic headerless format (TGA, ...) and keeps rarely used decoders out.
+# (Camera MPO files open through the JPEG entry and report format "MPO".)
+DEFAULT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+_DRAFT_FORMATS = ("JPEG", "MPO")
+
+
+def check_formats(formats: tuple[str, ...]) -> None:
+  """Raises ValueError for a name PIL cannot open: a typo would reject every image as corrupt."""
+  Image.init()
+  unknown = [f for f in formats if f.upper() not in Image.OPEN]
+  if unknown:
+    raise ValueError(f"PIL cannot open formats {unknown}; known: {sorted(Image.OPEN)}")
+
+
+class _Reject(Exception):
+  """One image check failed: `reason` from reasons.py, message is the row's detail."""
+
+  def __init__(self, reason: str, detail: str):
+    super().__init__(detail)
+    self.reason = reason
+
+
+@dataclasses.dataclass
+class ImageInfo:
+  """What the annotate pass learns from one image member.
+
+  `status` is `ok` or the image reject reason; header fields are filled whenever PIL
+  returned a header (a bomb caught by our limit keeps its size; one that trips PIL's own
+  hard limit, 2 x Image.MAX_IMAGE_PIXELS, does not). `phash_pixels` and `dhash_pixels`
+  are the resized grayscale arrays the batched hashes run on.
+  """
+
+  n_bytes: int
+  sha256: str
+  status: str = reasons.OK
+  detail: str = ""
+  width: int | None = None
+  height: int | None = None
+  format: str | None = None
+  phash_pixels: np.ndarray | None = None
+  dhash_pixels: np.ndarray | None = None
+
+
+def _open(data: bytes, max_pixels: int, formats: tuple[str, ...]) -> Image.Image:
+  """Reads the header only; PIL's own bomb warning becomes a reject or defers to `max_pixels`."""
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error", Image.DecompressionBombWarning)
+      return Image.open(io.BytesIO(data), formats=formats)
+  except Image.DecompressionBombError as e:
+    raise _Reject(reasons.DECOMPRESSION_BOMB, f"PIL: {e}") from None
+  except Image.DecompressionBombWarning as e:
+    pil_limit = Image.MAX_IMAGE_PIXELS
+    if pil_limit is not None and pil_limit >= max_pixels:
+      raise _Reject(reasons.DECOMPRESSION_BOMB, f"PIL: {e}") from None
+  except Exception as e:  # UnidentifiedImageError, or a plugin choking on its header
+    raise _Reject(reasons.CORRUPT_IMAGE, _unidentified(data, e)) from None
+  # PIL's process-wide limit is stricter than ours: open again and let our check decide.
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      return Image.open(io.BytesIO(data), formats=formats)
+  except Image.DecompressionBombError as e:
+    raise _Reject(reasons.DECOMPRESSION_BOMB, f"PIL: {e}") from None
+  except Exception as e:
+    raise _Reject(reasons.CORRUPT_IMAGE, _unidentified(data, e)) from None
+
+
+def _unidentified(data: bytes, e: Exception) -> str:
+  if isinstance(e, Image.UnidentifiedImageError):  # its message holds an object address
+    return f"not a recognised image ({len(data)} bytes, starting {data[:8].hex()})"
+  return f"unreadable header: {type(e).__name__}: {e}"
+
+
+def decode_gray(img: Image.Image, draft_size: int) -> Image.Image:
+  """Grayscale pixels for the hashes, reduced so the smaller side stays >= `draft_size`.
+
+  `img` is freshly opened and already checked against the pixel limit. JPEGs decode at
+  1/2..1/8 scale in the DCT domain (draft mode, luma only); whatever is still larger, and
+  every other format, is box-reduced by an integer factor, so the hashes' LANCZOS resize
+  to 32x32 costs next to nothing. `draft_size` 0 decodes at full size: the hashes then
+  equal imagehash's on the plain decode.
+  """
+  if img.format in _DRAFT_FORMATS and draft_size > 0:
+    img.draft("L", (draft_size, draft_size))
+  with warnings.catch_warnings():
+    # Multi-frame formats check frame sizes while decoding; our limit was checked already.
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    img.load()
+  gray = img if img.mode == "L" else img.convert("L")
+  factor = min(gray.width // draft_size, gray.height // draft_size) if draft_size > 0 else 1
+  return gray.reduce(factor) if factor >= 2 else gray
+
+
+def inspect_image(
+    data: bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_size: int = DEFAULT_DRAFT_SIZE,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+) -> ImageInfo:
+  """Validates one image member and prepares its hash inputs; never raises on bad bytes.
+
+  The pixel count from the header is checked against `max_pixels` before anything is
+  decoded. Unidentifiable bytes are `corrupt_image`; a readable header whose pixel data
+  fails to decode is `truncated_image`.
+  """
+  info = ImageInfo(n_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+  try:
+    if not data:
+      raise _Reject(reasons.CORRUPT_IMAGE, "empty image member")
+    img = _open(data, max_pixels, formats)
+    with img:
+      info.width, info.height = img.size
+      info.format = (img.format or "").lower() or None
+      if info.width <= 0 or info.height <= 0:
+        raise _Reject(reasons.CORRUPT_IMAGE, f"header says {info.width}x{info.height}")
+      if info.width * info.height > max_pixels:
+        raise _Reject(
+            reasons.DECOMPRESSION_BOMB,
+            f"{info.width}x{info.height} = {info.width * info.height} pixels > limit {max_pixels}",
+        )
+      try:
+        gray = decode_gray(img, draft_size)
+        info.phash_pixels, info.dhash_pixels = hashes.hash_inputs(gray)
+      except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise _Reject(reasons.DECOMPRESSION_BOMB, f"PIL: {e}") from None
+      except Exception as e:  # truncated stream, broken chunk, decoder error
+        detail = f"decoding failed: {type(e).__name__}: {e}"
+        raise _Reject(reasons.TRUNCATED_IMAGE, detail) from None
+  except _Reject as r:
+    info.status, info.detail = r.reason, str(r)
+    info.phash_pixels = info.dhash_pixels = None
+  return info
