@@ -9,8 +9,7 @@ DEMO   ?= demo_out
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[pretrain,tfrecord,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
