@@ -13,7 +13,7 @@ import time
 import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from webpairs.curation import reasons
@@ -142,7 +142,7 @@ def test_annotate_shards_transform_with_test_pipeline(sample, tmp_path):
   expected = {}
   for t in truth:
     expected[t["shard"]] = expected.get(t["shard"], 0) + 1
-  with TestPipeline() as p:
+  with test_pipeline.TestPipeline() as p:
     counts = (p | beam.Create(shards) | annotate_job.AnnotateShards(str(tmp_path))
               | beam.Map(lambda c: sum(c.values())))
     assert_that(counts, equal_to(sorted(expected.values())))
