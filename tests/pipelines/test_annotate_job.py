@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import pathlib
-import socket
-import subprocess
-import sys
 import time
 
 import apache_beam as beam
@@ -146,33 +142,6 @@ def test_annotate_shards_transform_with_test_pipeline(sample, tmp_path):
     counts = (p | beam.Create(shards) | annotate_job.AnnotateShards(str(tmp_path))
               | beam.Map(lambda c: sum(c.values())))
     assert_that(counts, equal_to(sorted(expected.values())))
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
-
-
-@pytest.fixture()
-def job_service():
-  """Beam's local job service in its own process: the API Flink's and Dataflow's runners speak."""
-  port = _free_port()
-  proc = subprocess.Popen(
-      [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", "--port", str(port)],
-      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  deadline = time.time() + 60
-  while time.time() < deadline:
-    with socket.socket() as s:
-      if s.connect_ex(("localhost", port)) == 0:
-        break
-    time.sleep(0.2)
-  else:
-    proc.kill()
-    pytest.fail("local job service did not start")
-  yield f"localhost:{port}"
-  proc.terminate()
-  proc.wait(timeout=30)
 
 
 def test_portable_runner_gives_the_same_files(sample, annotated, job_service, tmp_path):

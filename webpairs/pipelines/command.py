@@ -11,7 +11,7 @@ import sys
 
 
 def register(subparsers) -> None:
-  curate = subparsers.add_parser("curate", help="Beam curation jobs: annotate, ...",
+  curate = subparsers.add_parser("curate", help="Beam curation jobs: annotate, select, index-eval, ...",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   jobs = curate.add_subparsers(dest="job", required=True, metavar="JOB")
 
@@ -26,6 +26,10 @@ def register(subparsers) -> None:
   annotate.add_argument("--overwrite", action="store_true", help="redo shards whose annotation file exists")
   annotate.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
   annotate.set_defaults(func=_run_annotate, accepts_pipeline_options=True)
+  _register_select(jobs)
+  _register_index_eval(jobs)
+  _register_materialize(jobs)
+  _register_run(jobs)
 
 
 def _run_annotate(args: argparse.Namespace, pipeline_args: list[str]) -> int:
@@ -53,3 +57,158 @@ def print_summary(summary: dict, output: str) -> None:
     print(f"  {status:<{width}}  {n:>8,}", file=out)
   print(f"annotations: {output}/annotations-*.parquet", file=out)
   print(f"summary:     {output}/summary.json", file=out)
+
+
+def _add_shard_options(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--shard-size", type=int, default=1000, help="examples per curated shard (default 1000)")
+  parser.add_argument("--resize", type=int, default=None, metavar="PX",
+                      help="resize so the shorter side is at most PX (JPEG, quality 95); default: original bytes")
+  parser.add_argument("--format", choices=("webdataset", "tfrecord"), default="webdataset",
+                      help="webdataset tars (default) or TFRecord files of tf.train.Example")
+  parser.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
+
+
+def _register_materialize(jobs) -> None:
+  parser = jobs.add_parser(
+      "materialize", help="write curated shards (webdataset or TFRecord) for a selection",
+      description="Join a selection with the raw shards and write curated shards, parquet sidecars, "
+                  "manifest.json and report.html. Finished shards are kept on a rerun. Unknown flags are Beam options.")
+  parser.add_argument("--selection", required=True, help="output directory of `curate select`")
+  parser.add_argument("--input", default=None,
+                      help="comma-separated globs of the raw shards (default: the annotate job's inputs)")
+  parser.add_argument("--output", required=True, help="output directory for the curated shards")
+  parser.add_argument("--annotations", default=None, help="annotation directory (default: from the selection)")
+  parser.add_argument("--prefix", default="shard", help="shard file name prefix (default: shard)")
+  parser.add_argument("--overwrite", action="store_true", help="rewrite shards that are already complete")
+  parser.add_argument("--no-report", action="store_true", help="do not write OUTPUT/report.html")
+  _add_shard_options(parser)
+  parser.set_defaults(func=_run_materialize, accepts_pipeline_options=True)
+
+
+def _run_materialize(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+  from webpairs.pipelines.materialize import run_materialize  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.report import write_report  # pylint: disable=import-outside-toplevel
+
+  manifest = run_materialize(args.selection, args.output, args.input, pipeline_args, shard_size=args.shard_size,
+                             resize=args.resize, fmt=args.format, prefix=args.prefix,
+                             annotations_dir=args.annotations, overwrite=args.overwrite,
+                             show_progress=not args.no_progress)
+  print_manifest(manifest, args.output)
+  if not args.no_report:
+    print(f"report:      {write_report(args.output, args.selection, manifest, annotations_dir=args.annotations)}")
+  return 0
+
+
+def print_manifest(manifest: dict, output: str) -> None:
+  out = sys.stdout
+  print(f"materialized {manifest['examples']:,} examples of {manifest['planned_copies']:,} selected copies into "
+        f"{manifest['num_shards']} shards ({manifest['bytes'] / 1e6:,.1f} MB) in {manifest.get('seconds', 0):.1f}s",
+        file=out)
+  for reason, n in manifest["not_written"].items():
+    print(f"  not written, {reason}: {n:,}", file=out)
+  print(f"shards:      {output}/{manifest['prefix']}-*.{'tar' if manifest['format'] == 'webdataset' else 'tfrecord'}"
+        f" (+ .parquet sidecars)", file=out)
+  print(f"manifest:    {output}/manifest.json", file=out)
+
+
+def _register_run(jobs) -> None:
+  parser = jobs.add_parser(
+      "run", help="annotate, select and materialize in one command, then the curation report",
+      description="Runs annotate -> select -> materialize into OUTPUT/annotations, OUTPUT/selection and "
+                  "OUTPUT/shards, then writes OUTPUT/report.html. Each stage resumes. Config overrides: "
+                  "--config.KEY=VALUE (e.g. --config.filters.min_side=64). Unknown flags are Beam options.")
+  parser.add_argument("--input", required=True, help="comma-separated globs of raw shards (local, gs://, s3://)")
+  parser.add_argument("--config", required=True,
+                      help="curation config: a shipped name (raw, quality, lang_rebalanced, en90) or a .py file")
+  parser.add_argument("--output", required=True, help="output directory of the whole run")
+  _add_shard_options(parser)
+  parser.set_defaults(func=_run_curation, accepts_pipeline_options=True)
+
+
+def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+  from webpairs.configs.loader import parse_overrides  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.curate import run_curation  # pylint: disable=import-outside-toplevel
+
+  overrides, pipeline_args = parse_overrides(pipeline_args)
+  result = run_curation(args.input, args.config, args.output, pipeline_args, overrides=overrides,
+                        shard_size=args.shard_size, resize=args.resize, fmt=args.format,
+                        show_progress=not args.no_progress)
+  print_summary(result["annotate"], result["outputs"]["annotations"])
+  if not result["select_ran"]:
+    print("select: same config and annotations as the last run, selection reused")
+  print_select_summary(result["select"], result["outputs"]["selection"])
+  print_manifest(result["manifest"], result["outputs"]["shards"])
+  print(f"report:      {result['report']}")
+  print(f"total:       {result['seconds']:.1f}s")
+  return 0
+
+
+def _register_select(jobs) -> None:
+  select = jobs.add_parser(
+      "select", help="metadata only: keep/repeat/cluster/reason per example from annotations and a curation config",
+      description="Select from annotations with a curation config (a shipped name: raw, quality, lang_rebalanced, "
+                  "en90; or a .py file). Override config fields with --config.KEY=VALUE (e.g. "
+                  "--config.filters.min_side=64, --config.quotas.shares=\"{'en': 0.9}\"). "
+                  "Unknown flags are Beam options.")
+  select.add_argument("--annotations", required=True, help="directory of annotations-*.parquet (annotate's output)")
+  select.add_argument("--config", required=True, help="curation config: shipped name or path to a .py file")
+  select.add_argument("--output", required=True, help="output directory for selection-*.parquet and summary.json")
+  select.add_argument("--eval-index", action="append", default=[], metavar="INDEX",
+                      help="eval index file (from index-eval) to dedup against; repeatable, adds to eval.indexes")
+  select.add_argument("--overwrite", action="store_true", help="delete selection files of other annotations in OUTPUT")
+  select.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
+  select.set_defaults(func=_run_select, accepts_pipeline_options=True)
+
+
+def _run_select(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+  from webpairs.configs import loader  # pylint: disable=import-outside-toplevel
+  from webpairs.configs.curation import load_curation_config  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.select import run_select  # pylint: disable=import-outside-toplevel
+
+  overrides, pipeline_args = loader.parse_overrides(pipeline_args)
+  config = load_curation_config(args.config, overrides)
+  if args.eval_index:
+    config.eval.indexes = tuple(config.eval.indexes) + tuple(args.eval_index)
+  summary = run_select(args.annotations, config, args.output, pipeline_args, overwrite=args.overwrite,
+                       show_progress=not args.no_progress)
+  print_select_summary(summary, args.output)
+  return 0
+
+
+def print_select_summary(summary: dict, output: str) -> None:
+  out = sys.stdout
+  n = summary["input_examples"]
+  print(f"selected from {n:,} examples ({summary['config']['name']}, config {summary['config_hash']}) "
+        f"in {summary.get('seconds', 0):.1f}s: {summary['kept']:,} kept, {n - summary['kept']:,} rejected, "
+        f"{summary['written']:,} copies to write", file=out)
+  counts = summary["reason_counts"]
+  width = max(len(k) for k in counts) if counts else 0
+  for reason, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    print(f"  {reason:<{width}}  {c:>8,}", file=out)
+  near = summary["near_dup"]
+  if near.get("enabled"):
+    print(f"near-duplicate clusters: {near.get('clusters', 0):,} (threshold {near['threshold']})", file=out)
+  print(f"selection: {output}/selection-*.parquet", file=out)
+  print(f"summary:   {output}/summary.json", file=out)
+
+
+def _register_index_eval(jobs) -> None:
+  index = jobs.add_parser(
+      "index-eval", help="perceptual-hash index of an eval set's images, for select's eval-set dedup",
+      description="Hash an evaluation set's images (as annotate hashes them) into a versioned index file.")
+  index.add_argument("--images", required=True, help="directory (searched recursively) or comma-separated globs")
+  index.add_argument("--name", required=True, help="eval set name; select's reason is eval_overlap:NAME")
+  index.add_argument("--output", required=True, help="index .parquet path, or a directory for NAME-VERSION.parquet")
+  index.set_defaults(func=_run_index_eval)
+
+
+def _run_index_eval(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+  del pipeline_args  # not a Beam job
+  from webpairs.pipelines.eval_index import build_eval_index  # pylint: disable=import-outside-toplevel
+
+  result = build_eval_index(args.images, args.name, args.output)
+  print(f"eval index {result['name']} version {result['version']}: {result['images']:,} images "
+        f"-> {result['output']}", file=sys.stdout)
+  for failed in result["failed"]:
+    print(f"  not indexed: {failed['path']}: {failed['reason']} ({failed['detail']})", file=sys.stdout)
+  return 0

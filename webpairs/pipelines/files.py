@@ -6,10 +6,12 @@ can trust every final file it finds.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,14 +25,34 @@ def tmp_path_for(final_path: str) -> str:
   return FileSystems.join(parent, TMP_DIR, f"{name}.{uuid.uuid4().hex}")
 
 
-def write_bytes_atomic(final_path: str, data: bytes) -> None:
-  tmp = tmp_path_for(final_path)
-  with FileSystems.create(tmp) as f:
-    f.write(data)
+def _move_into_place(tmp: str, final_path: str) -> None:
   # A local rename replaces the target atomically; object stores refuse to overwrite.
   if "://" in final_path and FileSystems.exists(final_path):
     FileSystems.delete([final_path])
   FileSystems.rename([tmp], [final_path])
+
+
+def write_bytes_atomic(final_path: str, data: bytes) -> None:
+  tmp = tmp_path_for(final_path)
+  with FileSystems.create(tmp) as f:
+    f.write(data)
+  _move_into_place(tmp, final_path)
+
+
+@contextlib.contextmanager
+def atomic_output(final_path: str) -> Iterator[BinaryIO]:
+  """A stream to write `final_path` in pieces; it appears there only if the block ends cleanly."""
+  tmp = tmp_path_for(final_path)
+  try:
+    with FileSystems.create(tmp) as f:
+      yield f
+  except BaseException:
+    try:
+      FileSystems.delete([tmp])
+    except Exception:  # pylint: disable=broad-except
+      pass  # a leftover temp file is harmless: final names are all that readers trust
+    raise
+  _move_into_place(tmp, final_path)
 
 
 def write_json_atomic(final_path: str, obj: Any) -> None:

@@ -1,0 +1,56 @@
+"""Curation configs: the shipped variants load, overrides apply, unknown keys are errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from webpairs.configs import loader
+from webpairs.configs.curation import load_curation_config, shipped_configs
+
+
+def test_shipped_configs_load_and_differ_as_documented():
+  assert set(shipped_configs()) >= {"raw", "quality", "lang_rebalanced", "en90"}
+  raw, quality = load_curation_config("raw"), load_curation_config("quality")
+  rebalanced, en90 = load_curation_config("lang_rebalanced"), load_curation_config("en90")
+  assert raw.dedup.exact and raw.dedup.near and raw.filters.min_side == 0 and not raw.quotas.enabled
+  assert quality.filters.min_side > 0 and quality.dedup.caption_max_images > 0
+  assert rebalanced.quotas.min_share == 0.01 and "sw" in rebalanced.quotas.raise_langs
+  assert en90.quotas.shares.to_dict() == {"en": 0.9} and en90.filters.min_side == quality.filters.min_side
+
+
+def test_overrides_cast_to_the_field_type():
+  c = load_curation_config("quality", ["filters.min_side=64", "filters.langs=en,de", "dedup.near=false",
+                                       "quotas.shares={'en': 0.5}", "filters.score_column=1"])
+  assert c.filters.min_side == 64 and c.filters.langs == ("en", "de") and c.dedup.near is False
+  assert c.quotas.shares.to_dict() == {"en": 0.5} and c.filters.score_column == "1"
+
+
+@pytest.mark.parametrize("override, error", [
+    ("filters.min_sid=3", KeyError),
+    ("nope.x=1", KeyError),
+    ("filters.min_side=abc", TypeError),
+    ("filters.min_side", ValueError),
+])
+def test_bad_overrides_are_clear_errors(override, error):
+  with pytest.raises(error):
+    load_curation_config("raw", [override])
+
+
+def test_config_files_by_path_and_typos_in_them(tmp_path):
+  good = tmp_path / "mine.py"
+  good.write_text("from webpairs.configs.curation import raw\n"
+                  "def get_config():\n  c = raw.get_config()\n  c.name = 'mine'\n  c.filters.min_words = 2\n"
+                  "  return c\n")
+  assert load_curation_config(str(good)).filters.min_words == 2
+  typo = tmp_path / "typo.py"
+  typo.write_text("from webpairs.configs.curation import raw\n"
+                  "def get_config():\n  c = raw.get_config()\n  c.filters.min_word = 2\n  return c\n")
+  with pytest.raises(KeyError, match="min_word"):
+    load_curation_config(str(typo))
+  with pytest.raises(ValueError, match="no shipped config"):
+    load_curation_config("nosuch")
+
+
+def test_parse_overrides_splits_config_flags_from_beam_flags():
+  overrides, rest = loader.parse_overrides(["--runner=X", "--config.filters.min_side=3", "--direct_num_workers=2"])
+  assert overrides == ["filters.min_side=3"] and rest == ["--runner=X", "--direct_num_workers=2"]

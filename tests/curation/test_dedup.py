@@ -1,0 +1,128 @@
+"""Dedup on hashes: LSH banding guarantees, bucket pairs against brute force, stars, caption reuse."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from webpairs.curation import components, dedup, hashes
+
+
+def _rand64(rng: np.random.Generator, n: int) -> np.ndarray:
+  return rng.integers(0, 2**64, n, dtype=np.uint64)
+
+
+def _flip_bits(value: int, bits: list[int]) -> int:
+  for b in bits:
+    value ^= 1 << b
+  return value
+
+
+def test_hex_u64_marks_missing_and_malformed():
+  values, valid = dedup.hex_u64(["00000000000000ff", None, "zz00000000000000", "ffffffffffffffff", "abc"])
+  assert valid.tolist() == [True, False, False, True, False]
+  assert values[0] == 255 and values[3] == np.uint64(2**64 - 1)
+
+
+def test_band_values_are_the_bit_chunks_of_phash_then_dhash():
+  bands = dedup.band_values(np.array([0x0123456789ABCDEF], np.uint64), np.array([0xFEDCBA9876543210], np.uint64), 16)
+  assert [hex(int(v)) for v in bands[0]] == ["0x123", "0x4567", "0x89ab", "0xcdef",
+                                             "0xfedc", "0xba98", "0x7654", "0x3210"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.sets(st.integers(0, 127), max_size=7))
+def test_pairs_differing_in_fewer_bits_than_bands_share_a_band(p, d, flipped):
+  # 8 bands of 16 bits over 128 bits: up to 7 differing bits leave one band intact.
+  p2 = _flip_bits(p, [b for b in flipped if b < 64])
+  d2 = _flip_bits(d, [b - 64 for b in flipped if b >= 64])
+  a = dedup.band_values(np.array([p, p2], np.uint64), np.array([d, d2], np.uint64), 16)
+  assert (a[0] == a[1]).any()
+
+
+def _brute_near(phash, dhash, ids, threshold):
+  dp = hashes.hamming(phash[:, None], phash[None, :])
+  dd = hashes.hamming(dhash[:, None], dhash[None, :])
+  near = dedup.is_near(dp, dd, threshold)
+  i, j = np.nonzero(np.triu(near, 1))
+  return {frozenset((int(ids[a]), int(ids[b]))) for a, b in zip(i, j)}
+
+
+def _connected(a, b, nodes):
+  return components.union_find_labels(np.asarray(a), np.asarray(b), np.asarray(nodes))
+
+
+def test_near_pairs_in_a_bucket_match_brute_force():
+  rng = np.random.default_rng(0)
+  n = 300
+  band = rng.integers(0, 4, n).astype(np.uint64)  # few buckets: many pairs to check
+  phash, dhash = _rand64(rng, n), _rand64(rng, n)
+  for i in range(0, n, 3):  # plant near copies inside the same bucket
+    phash[i + 1] = _flip_bits(int(phash[i]), [3, 17])
+    dhash[i + 1] = _flip_bits(int(dhash[i]), [40])
+    band[i + 1] = band[i]
+  ids = rng.permutation(n).astype(np.int64) * 7
+  got = dedup.near_pairs(band, phash, dhash, ids, threshold=10, window=1000)
+  found = {frozenset((int(a), int(b))) for a, b in zip(got.a, got.b)}
+  expected = set()
+  for v in np.unique(band):
+    m = band == v
+    expected |= _brute_near(phash[m], dhash[m], ids[m], 10)
+  assert found == expected and len(expected) >= 100
+  assert got.capped_buckets == 0
+
+
+def test_identical_hashes_form_a_star_and_big_buckets_stay_linear():
+  n = 5000
+  band = np.zeros(n, np.uint64)
+  phash = np.full(n, 0xAAAA, np.uint64)
+  dhash = np.full(n, 0x5555, np.uint64)
+  ids = np.arange(n, dtype=np.int64)[::-1].copy()
+  got = dedup.near_pairs(band, phash, dhash, ids, threshold=10, window=8)
+  assert len(got) == n - 1  # one edge per non-head row, no n^2 pairs
+  assert set(got.a.tolist()) == {0}  # the head is the smallest id
+  assert (_connected(got.a, got.b, ids) == 0).all()
+
+
+def test_oversized_bucket_is_capped_and_counted():
+  rng = np.random.default_rng(1)
+  n = 200
+  got = dedup.near_pairs(np.zeros(n, np.uint64), _rand64(rng, n), _rand64(rng, n), np.arange(n), 10, window=16)
+  assert got.capped_buckets == 1
+  assert got.compared == sum(n - k for k in range(1, 17))
+
+
+def test_exact_pairs_link_identical_digests_to_the_smallest_id():
+  digests = np.array([b"aa", b"bb", b"aa", b"cc", b"aa", b"bb"], dtype="S2")
+  ids = np.array([5, 4, 3, 2, 1, 0], np.int64)
+  got = dedup.exact_pairs(digests, ids)
+  assert sorted(zip(got.a.tolist(), got.b.tolist())) == [(0, 4), (1, 3), (1, 5)]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=60))
+def test_star_edges_keep_connectivity(edges):
+  a = np.array([e[0] for e in edges], np.int64)
+  b = np.array([e[1] for e in edges], np.int64)
+  sa, sb = dedup.star_edges(a, b)
+  nodes = np.unique(np.concatenate([a, b])) if edges else np.zeros(0, np.int64)
+  assert (_connected(sa, sb, nodes) == _connected(a, b, nodes)).all()
+  assert len(sa) == len(nodes) - len(np.unique(_connected(a, b, nodes)))  # one edge per non-root
+  assert (sa < sb).all()
+
+
+def test_caption_dups_count_distinct_images():
+  caption = np.array([1, 1, 1, 1, 2, 2, 2, 3], np.uint64)
+  image = np.array([10, 11, 12, 12, 20, 20, 20, 30], np.uint64)  # caption 2: one image, three copies
+  ids = np.arange(8, dtype=np.int64)
+  got = dedup.caption_dups(caption, image, ids, max_images=2)
+  assert got.ids.tolist() == [0, 1, 2, 3] and got.captions == 1
+  assert dedup.caption_dups(caption, image, ids, max_images=3).ids.tolist() == []
+
+
+def test_partition_of_is_stable_and_in_range():
+  rng = np.random.default_rng(2)
+  values = _rand64(rng, 1000)
+  parts = dedup.partition_of(values, 7)
+  assert parts.min() >= 0 and parts.max() < 7 and len(np.unique(parts)) == 7
+  assert (dedup.partition_of(values.copy(), 7) == parts).all()

@@ -1,0 +1,98 @@
+"""Curation configs for `webpairs curate select`: one file per variant, all from `base_config()`.
+
+Every field of the selection is here, so a selection is reproducible from its config
+(recorded with its hash in SEL/summary.json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import ml_collections
+
+from webpairs.configs import loader
+
+PACKAGE = __name__
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every select setting with its neutral value: nothing filtered, no dedup, no quotas."""
+  c = ml_collections.ConfigDict()
+  c.name = "base"
+  c.seed = 0  # of the keep/repeat hash rule (language quotas)
+  c.dedup = ml_collections.ConfigDict(dict(
+      exact=False,  # same sha256 of the image bytes: one canonical example
+      near=False,  # perceptual near-duplicates (phash and dhash both within `threshold`)
+      # Max Hamming distance (of 64 bits) of phash *and* of dhash. 10: no false match at
+      # any threshold up to 14 on real photos, all re-encodes and resizes found
+      # (benchmarks/neardup_quality.py).
+      threshold=10,
+      band_bits=16,  # LSH band width: 64 / band_bits bands per hash (phash and dhash)
+      # Rows of one LSH bucket are compared with at most this many neighbours in hash
+      # order, so a huge bucket (blank images, one logo) costs O(n), not O(n^2).
+      bucket_window=64,
+      max_rounds=8,  # label-propagation rounds of the connected components (summary reports unconverged nodes)
+      caption_max_images=0,  # a caption on more distinct images than this is caption_dup; 0: off
+  ))
+  c.eval = ml_collections.ConfigDict(dict(
+      indexes=(),  # eval index files (`webpairs curate index-eval`); matches: eval_overlap:NAME
+      threshold=10,  # same rule as near-duplicates: phash and dhash both within this
+  ))
+  c.filters = ml_collections.ConfigDict(dict(
+      min_side=0,  # pixels; 0: off
+      max_aspect_ratio=0.0,  # long side / short side; 0: off
+      min_caption_chars=0,
+      max_caption_chars=0,  # 0: off
+      min_words=0,
+      max_words=0,  # 0: off
+      min_letter_ratio=0.0,
+      max_digit_ratio=1.0,
+      max_symbol_ratio=1.0,
+      max_upper_ratio=1.0,
+      max_repetition_ratio=1.0,
+      reject_urls=False,  # caption contains a URL
+      reject_html=False,  # caption contains HTML tags or entities
+      langs=(),  # allow-list of `lang` codes; empty: all
+      min_lang_score=0.0,
+      score_column="",  # an extra annotation column with a model score (e.g. image-text similarity)
+      min_score_percentile=0.0,  # drop rows below this percentile of `score_column`; 0: off
+  ))
+  c.quotas = ml_collections.ConfigDict(dict(
+      enabled=False,
+      shares=ml_collections.ConfigDict(),  # {lang: target share}; others split the rest by size
+      min_share=0.0,  # raise every language in `raise_langs` to at least this share
+      raise_langs=(),
+      size="pool",  # output size: "pool" (as many as pass the rules) or "downsample" (no repeats)
+      examples=0,  # > 0: this output size instead
+      max_repeat=10,  # most copies of one example (up-sampling cap)
+  ))
+  return c
+
+
+def load_curation_config(name_or_path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
+  """A shipped config ('raw', 'quality', 'lang_rebalanced', 'en90') or a .py file, locked.
+
+  `overrides` are `key=value` strings (e.g. "filters.min_side=64", "quotas.shares={'en': 0.9}");
+  an unknown key is a KeyError.
+  """
+  config = loader.load_config(PACKAGE, name_or_path, overrides)
+  _check_keys(config, base_config(), "")
+  return config
+
+
+# Fields whose keys are data (language codes), not settings.
+_FREE_MAPPINGS = ("quotas.shares",)
+
+
+def _check_keys(config: ml_collections.ConfigDict, base: ml_collections.ConfigDict, where: str) -> None:
+  """A config file that adds a key base_config() lacks (a typo, mostly) is an error."""
+  for key in config.keys():
+    path = f"{where}{key}"
+    if key not in base:
+      raise KeyError(f"unknown curation config key {path!r}; known here: {', '.join(sorted(base.keys()))}")
+    if isinstance(base[key], ml_collections.ConfigDict) and path not in _FREE_MAPPINGS:
+      _check_keys(config[key], base[key], path + ".")
+
+
+def shipped_configs() -> list[str]:
+  return loader.shipped_names(PACKAGE)

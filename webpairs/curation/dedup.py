@@ -1,0 +1,203 @@
+"""Duplicates from hashes alone: exact (sha256), near-duplicate images (LSH bands), caption reuse.
+
+Everything works on numpy arrays of one group (one LSH bucket range, one sha256 range,
+...) and returns pairs of row ids; `pipelines/select.py` forms the groups and joins the
+pairs into clusters. Ids are int64 (file index << 32 | row index) so that a tie between
+equal hashes is broken the same way on every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
+
+from webpairs.curation import hashes
+
+HASH_BITS = 64
+DEFAULT_THRESHOLD = 10
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads band values over partitions
+
+
+_NIBBLE = np.full(256, 255, dtype=np.uint8)  # ASCII hex digit -> its value; 255: not a hex digit
+for _i, _c in enumerate("0123456789abcdef"):
+  _NIBBLE[ord(_c)] = _NIBBLE[ord(_c.upper())] = _i
+
+
+def hex_u64(values: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+  """16-hex-char hashes (None or malformed allowed) -> (uint64 array, valid mask), vectorised."""
+  ok = [isinstance(v, str) and len(v) == 16 for v in values]
+  text = "".join(v if good else "0" * 16 for v, good in zip(values, ok))
+  digits = _NIBBLE[np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)].reshape(len(values), 16)
+  valid = np.array(ok, dtype=bool) & (digits != 255).all(axis=1)
+  out = np.zeros(len(values), dtype=np.uint64)
+  for i in range(16):
+    out = (out << np.uint64(4)) | digits[:, i].astype(np.uint64)
+  out[~valid] = 0
+  return out, valid
+
+
+def is_near(phash_dist: np.ndarray, dhash_dist: np.ndarray, threshold: int) -> np.ndarray:
+  """The near-duplicate rule: phash *and* dhash within `threshold` bits.
+
+  Either hash alone lets unrelated photos through at thresholds where edits are still
+  missed; requiring both moves the closest unrelated pair well past the threshold
+  (benchmarks/neardup_quality.py).
+  """
+  return (np.asarray(phash_dist) <= threshold) & (np.asarray(dhash_dist) <= threshold)
+
+
+def check_band_bits(band_bits: int) -> None:
+  if band_bits <= 0 or HASH_BITS % band_bits:
+    raise ValueError(f"band_bits must divide {HASH_BITS}, got {band_bits}")
+
+
+def band_values(phash: np.ndarray, dhash: np.ndarray, band_bits: int, only: int | None = None) -> np.ndarray:
+  """(n, 2 * 64 / band_bits) uint64: the bit chunks of phash, then of dhash ((n,): band `only`).
+
+  Two images share a band when one chunk is identical; a pair that differs in fewer
+  bits than there are bands always shares one (pigeonhole), and real near-duplicates
+  differ in a few clustered bits, so most pairs within the threshold share several.
+  """
+  check_band_bits(band_bits)
+  mask = np.uint64((1 << band_bits) - 1)
+  per = HASH_BITS // band_bits
+  def chunk(band: int) -> np.ndarray:
+    h = np.asarray(phash if band < per else dhash, np.uint64)
+    return (h >> np.uint64(HASH_BITS - band_bits * (band % per + 1))) & mask
+
+  if only is not None:
+    return chunk(only)
+  return np.stack([chunk(j) for j in range(2 * per)], axis=1)
+
+
+def partition_of(values: np.ndarray, partitions: int) -> np.ndarray:
+  """Partition in [0, partitions) of each uint64 value; equal values always share one."""
+  mixed = np.asarray(values, dtype=np.uint64) * _MIX
+  return ((mixed >> np.uint64(32)) % np.uint64(max(1, partitions))).astype(np.int64)
+
+
+@dataclasses.dataclass
+class Pairs:
+  """Linked id pairs of one group and what it cost."""
+
+  a: np.ndarray  # int64 ids
+  b: np.ndarray
+  compared: int = 0  # hash comparisons made
+  capped_buckets: int = 0  # buckets larger than the comparison window
+
+  def __len__(self) -> int:
+    return len(self.a)
+
+
+def _runs(*keys: np.ndarray) -> np.ndarray:
+  """Start index of the run each position belongs to, for arrays sorted by `keys`."""
+  n = len(keys[0])
+  new = np.ones(n, dtype=bool)
+  if n > 1:
+    same = np.ones(n - 1, dtype=bool)
+    for k in keys:
+      same &= k[1:] == k[:-1]
+    new[1:] = ~same
+  starts = np.flatnonzero(new)
+  return starts[np.cumsum(new) - 1]
+
+
+def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, threshold: int,
+               window: int) -> Pairs:
+  """Pairs within `threshold` among rows that share a band value (one band's bucket rows).
+
+  Identical (phash, dhash) rows are linked to the first of them (a star, O(n)); the
+  distinct hashes of a bucket, in hash order, are compared with their next `window`
+  neighbours, so an oversized bucket costs O(n * window) and is counted as capped.
+  """
+  band = np.asarray(band, np.uint64)
+  phash = np.asarray(phash, np.uint64)
+  dhash = np.asarray(dhash, np.uint64)
+  ids = np.asarray(ids, np.int64)
+  order = np.lexsort((ids, dhash, phash, band))
+  band, phash, dhash, ids = band[order], phash[order], dhash[order], ids[order]
+  head = _runs(band, phash, dhash)
+  dup = head != np.arange(len(ids))
+  out_a, out_b = [ids[head[dup]]], [ids[dup]]
+  reps = ~dup
+  band, phash, dhash, ids = band[reps], phash[reps], dhash[reps], ids[reps]
+  compared = 0
+  for k in range(1, min(window, len(ids) - 1) + 1):
+    i = np.flatnonzero(band[k:] == band[:-k])
+    if not len(i):
+      break  # sorted by band: no pair k apart shares a bucket, so none further apart does
+    j = i + k
+    compared += len(i)
+    near = is_near(hashes.hamming(phash[i], phash[j]), hashes.hamming(dhash[i], dhash[j]), threshold)
+    out_a.append(ids[i[near]])
+    out_b.append(ids[j[near]])
+  capped = 0
+  if len(band) > window + 1:
+    _, counts = np.unique(band, return_counts=True)
+    capped = int((counts > window + 1).sum())
+  return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared, capped)
+
+
+def exact_pairs(digests: np.ndarray, ids: np.ndarray) -> Pairs:
+  """Rows with identical digests (fixed-width bytes, e.g. sha256 hex as 'S64'), as stars."""
+  digests = np.asarray(digests)
+  ids = np.asarray(ids, np.int64)
+  order = np.lexsort((ids, digests))
+  digests, ids = digests[order], ids[order]
+  head = _runs(digests)
+  dup = head != np.arange(len(ids))
+  return Pairs(ids[head[dup]], ids[dup], compared=len(ids))
+
+
+def star_edges(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """The same connectivity as the pairs (a[i], b[i]) with one edge per non-root node.
+
+  Each component becomes a star around its smallest id, so fewer and shorter paths go
+  into the distributed connected components.
+  """
+  a = np.asarray(a, np.int64)
+  b = np.asarray(b, np.int64)
+  if not len(a):
+    return a, b
+  nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+  n = len(nodes)
+  graph = scipy.sparse.coo_matrix((np.ones(len(a), np.int8), (inverse[:len(a)], inverse[len(a):])), shape=(n, n))
+  _, comp = scipy.sparse.csgraph.connected_components(graph, directed=False)
+  root = np.full(comp.max() + 1, n, dtype=np.int64)
+  np.minimum.at(root, comp, np.arange(n))  # nodes are sorted: first index = smallest id
+  roots = root[comp]
+  keep = roots != np.arange(n)
+  return nodes[roots[keep]], nodes[keep]
+
+
+@dataclasses.dataclass
+class CaptionDups:
+  ids: np.ndarray  # rows whose caption is on too many distinct images
+  captions: int  # distinct captions flagged
+
+
+def caption_dups(caption_hash: np.ndarray, image: np.ndarray, ids: np.ndarray, max_images: int) -> CaptionDups:
+  """Rows whose normalised caption appears with more than `max_images` distinct images.
+
+  `image` is an image identity per row (its phash, so re-encodes of one picture count
+  once). Boilerplate alt-text ("image", "click here") is shared by thousands of
+  unrelated images; a real caption repeated with the same picture is left to dedup.
+  """
+  caption_hash = np.asarray(caption_hash, np.uint64)
+  image = np.asarray(image, np.uint64)
+  ids = np.asarray(ids, np.int64)
+  if not len(ids):
+    return CaptionDups(ids, 0)
+  order = np.lexsort((image, caption_hash))
+  caption_hash, image, ids = caption_hash[order], image[order], ids[order]
+  caption_head = _runs(caption_hash)
+  first_of_pair = _runs(caption_hash, image) == np.arange(len(ids))
+  distinct = np.zeros(len(ids), dtype=np.int64)
+  np.add.at(distinct, caption_head, first_of_pair.astype(np.int64))
+  flagged = distinct[caption_head] > max_images
+  n_captions = int((flagged & (caption_head == np.arange(len(ids)))).sum())
+  return CaptionDups(np.sort(ids[flagged]), n_captions)

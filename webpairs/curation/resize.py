@@ -1,0 +1,67 @@
+"""Shorter-side resize for curated shards: keep the aspect ratio, never upscale, JPEG out."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+from PIL import Image, ImageOps
+
+DEFAULT_QUALITY = 95  # high enough that a second JPEG generation costs no visible detail
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclasses.dataclass(frozen=True)
+class Resized:
+  """Encoded image bytes and their pixel size after `resize_shorter_side`."""
+
+  data: bytes
+  width: int
+  height: int
+  ext: str = "jpg"
+
+
+def target_size(width: int, height: int, shorter_side: int) -> tuple[int, int]:
+  """(w, h) with the shorter side at most `shorter_side`, aspect kept (rounded, >= 1 px)."""
+  short = min(width, height)
+  if short <= shorter_side:
+    return width, height
+  scale = shorter_side / short
+  return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+  if img.mode == "RGB":
+    return img
+  if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    # Transparent pixels become white, as a browser shows them on a white page.
+    rgba = img.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+  return img.convert("RGB")
+
+
+def resize_shorter_side(data: bytes, shorter_side: int, quality: int = DEFAULT_QUALITY) -> Resized:
+  """`data` (any PIL-readable image) as a JPEG whose shorter side is at most `shorter_side`.
+
+  A JPEG that is already small enough and needs no EXIF rotation keeps its bytes (no
+  second generation of JPEG loss). Raises on undecodable input: callers record a reason.
+  """
+  if shorter_side <= 0:
+    raise ValueError(f"shorter_side must be positive, got {shorter_side}")
+  with Image.open(io.BytesIO(data)) as img:
+    rotated = img.getexif().get(_ORIENTATION_TAG, 1) not in (1, None)
+    if img.format == "JPEG" and not rotated and min(img.size) <= shorter_side:
+      return Resized(data, img.width, img.height)
+    if img.format == "JPEG":
+      # DCT scaling decodes at 1/2, 1/4 or 1/8 size, never below the target: much faster.
+      img.draft("RGB", target_size(img.width, img.height, shorter_side))
+    img.seek(0)  # first frame of animations
+    out = _to_rgb(ImageOps.exif_transpose(img))
+  size = target_size(out.width, out.height, shorter_side)
+  if size != out.size:
+    out = out.resize(size, Image.Resampling.LANCZOS)
+  buf = io.BytesIO()
+  out.save(buf, format="JPEG", quality=quality)
+  return Resized(buf.getvalue(), out.width, out.height)

@@ -1,0 +1,226 @@
+"""The `select` job: annotations + a curation config -> SEL/selection-*.parquet and SEL/summary.json.
+
+Metadata only, never image bytes. Rules that need one row (annotate status, eval-set
+overlap, filters) are evaluated where an annotation file is read. Rules that need other
+rows are computed from hashes grouped by value range: exact duplicates by sha256, near
+duplicates by LSH bands of phash and dhash, caption reuse by caption hash. Duplicate
+pairs become clusters (pipelines/duplicates.py, pipelines/components.py); the results
+join back per annotation file, language quotas are planned from the global counts of
+what is left, and each file gets its selection file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping
+
+import apache_beam as beam
+import ml_collections
+from apache_beam.io.filesystems import FileSystems
+
+from webpairs.balancing import quotas as quotas_lib
+from webpairs.configs.curation import load_curation_config
+from webpairs.curation import filters
+from webpairs.curation.rules import STATUS
+from webpairs.pipelines import duplicates, files, options, progress, select_files, selection
+from webpairs.pipelines.eval_index import load_eval_index
+from webpairs.pipelines.score_cut import ScoreCut
+from webpairs.pipelines.select_plan import SelectPlan, make_plan
+
+log = logging.getLogger(__name__)
+
+# Hash batches of one (band, partition) group: the automatic partition count aims at
+# this many annotation bytes per partition.
+BYTES_PER_PARTITION = 16 << 20
+MAX_PARTITIONS = 1024
+
+
+def _quota_plan(counts: dict[str, int], quota: quotas_lib.QuotaConfig | None) -> quotas_lib.QuotaPlan:
+  return quotas_lib.plan_quotas(counts, quota) if quota else quotas_lib.identity_plan(counts)
+
+
+def _add(into: dict, other: Mapping) -> dict:
+  for k, v in other.items():
+    if isinstance(v, Mapping):
+      _add(into.setdefault(k, {}), v)
+    else:
+      into[k] = into.get(k, 0) + v
+  return into
+
+
+class _MergeCounts(beam.CombineFn):
+  """Adds nested {name: count} dicts."""
+
+  def create_accumulator(self) -> dict:
+    return {}
+
+  def add_input(self, acc: dict, counts: Mapping) -> dict:
+    return _add(acc, counts)
+
+  def merge_accumulators(self, accs: Iterable[dict]) -> dict:
+    merged: dict = {}
+    for acc in accs:
+      _add(merged, acc)
+    return merged
+
+  def extract_output(self, acc: dict) -> dict:
+    return acc
+
+
+class SelectAnnotations(beam.PTransform):
+  """PCollection of (file index, annotation path) -> per-file summary counts.
+
+  Writes SEL/selection-<suffix>.parquet per annotation file (atomically). The second
+  output is the quota plan (a singleton PCollection).
+  """
+
+  def __init__(self, plan: SelectPlan, output_dir: str):
+    super().__init__()
+    self._plan = plan
+    self._output_dir = output_dir
+
+  def expand(self, files_pc):
+    plan = self._plan
+    side = []
+    if plan.score_column:
+      side = [beam.pvalue.AsSingleton(files_pc | "ScoreCut" >> ScoreCut(plan.score_column, plan.score_percentile))]
+    scan = files_pc | "Scan" >> beam.ParDo(select_files.ScanFile(plan), *side).with_outputs(
+        select_files.SHA, select_files.BAND, select_files.CAPTION, main="state")
+    clusters, caption_dups, stats = ({"state": scan["state"], "sha": scan[select_files.SHA],
+                                      "band": scan[select_files.BAND], "caption": scan[select_files.CAPTION]}
+                                     | "Duplicates" >> duplicates.Duplicates(plan.dedup, plan.rules, plan.partitions))
+    resolved = ({"state": scan["state"], "clusters": clusters, "caption": caption_dups}
+                | "JoinFile" >> beam.CoGroupByKey()
+                | "Resolve" >> beam.ParDo(select_files.ResolveFile(plan)).with_outputs(select_files.COUNTS,
+                                                                                      main="files"))
+    quota = (resolved[select_files.COUNTS] | "PoolCounts" >> beam.CombineGlobally(_MergeCounts())
+             | "PlanQuotas" >> beam.Map(_quota_plan, plan.quota))
+    written = resolved["files"] | "Write" >> beam.ParDo(select_files.WriteSelection(plan, self._output_dir),
+                                                        beam.pvalue.AsSingleton(quota))
+    counts = ((written, stats) | "AllCounts" >> beam.Flatten()
+              | "MergeCounts" >> beam.CombineGlobally(_MergeCounts()))
+    return counts, quota
+
+
+def _summary(counts: dict, quota: quotas_lib.QuotaPlan, *, annotations: str, plan: SelectPlan,
+             indexes: list[dict]) -> dict:
+  d = plan.dedup
+  near = dict(counts.get("near_dup", {}))
+  near.update(threshold=d["threshold"], enabled=bool(d["near"]), band_bits=d["band_bits"],
+              bucket_window=d["bucket_window"], max_rounds=d["max_rounds"], rule="phash and dhash within threshold")
+  out = {
+      "job": "select",
+      "annotations": annotations,
+      "config": plan.config,
+      "config_hash": plan.config_hash,
+      "files": counts.get("files", 0),
+      "input_examples": counts.get("input_examples", 0),
+      "kept": counts.get("kept", 0),
+      "written": counts.get("written", 0),
+      "reason_counts": dict(sorted(counts.get("reason_counts", {}).items())),
+      "rule_failure_counts": dict(sorted(counts.get("rule_failure_counts", {}).items())),
+      "rules": [n for n in plan.rules.names if n != STATUS],
+      "lang_before": dict(sorted(counts.get("lang_before", {}).items())),
+      "lang_pool": dict(sorted(counts.get("lang_pool", {}).items())),
+      "lang_after": dict(sorted(counts.get("lang_after", {}).items())),
+      "near_dup": near,
+      "exact_dup": dict(counts.get("exact_dup", {}), enabled=bool(d["exact"])),
+      "caption_dup": dict(counts.get("caption_dup", {}), max_images=d["caption_max_images"]),
+      "eval_indexes": indexes,
+      "quotas": dict(quota.to_dict(), enabled=plan.quota is not None),
+      "selection": f"{selection.SELECTION_PREFIX}*.parquet",
+  }
+  if out["near_dup"].get("unconverged_nodes"):
+    log.warning("select: %d nodes had not converged after %d rounds; raise dedup.max_rounds",
+                out["near_dup"]["unconverged_nodes"], d["max_rounds"])
+  return out
+
+
+def _write_summary(counts: dict, quota: quotas_lib.QuotaPlan, output_dir: str, **kwargs) -> None:
+  files.write_json_atomic(FileSystems.join(output_dir, selection.SUMMARY_FILE), _summary(counts, quota, **kwargs))
+
+
+def annotation_files(annotations_dir: str) -> list[tuple[str, int]]:
+  """Sorted (path, size in bytes) of the annotation files in a directory."""
+  pattern = FileSystems.join(annotations_dir, f"{selection.ANNOTATION_PREFIX}*.parquet")
+  found = sorted((m.path, m.size_in_bytes) for m in FileSystems.match([pattern])[0].metadata_list)
+  if not found:
+    raise FileNotFoundError(f"no files match {pattern!r}")
+  return found
+
+
+def _check_columns(path: str, needed: Iterable[str]) -> None:
+  names = set(files.read_parquet_metadata(path).schema.to_arrow_schema().names)
+  missing = sorted(set(needed) - names)
+  if missing:
+    raise ValueError(f"{path} lacks columns {missing} that this config needs")
+
+
+def _prepare_output(output_dir: str, expected: set[str], overwrite: bool) -> None:
+  """Removes an earlier run's files, so summary.json exists only once a run has finished.
+
+  Selection files of other annotation files would be read as part of this selection:
+  they are an error unless `overwrite`.
+  """
+  found = [m.path for m in FileSystems.match([selection.selection_glob(output_dir)])[0].metadata_list]
+  stale = sorted(p for p in found if p not in expected)
+  if stale and not overwrite:
+    raise FileExistsError(f"{output_dir} holds {len(stale)} selection files of other annotations "
+                          f"({stale[0]}, ...); use another output or overwrite=True")
+  summary = FileSystems.join(output_dir, selection.SUMMARY_FILE)
+  old = ([summary] if FileSystems.exists(summary) else []) + found
+  if old:
+    FileSystems.delete(old)
+
+
+def _absolute(path: str) -> str:
+  return path if "://" in path else os.path.abspath(path)
+
+
+def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, output_dir: str,
+               pipeline_args: list[str] | None = None, *, partitions: int | None = None,
+               overwrite: bool = False, show_progress: bool = True) -> dict:
+  """Runs the select job and returns the summary it wrote to OUTPUT/summary.json.
+
+  `config` is a ConfigDict or a shipped name / .py path (webpairs/configs/curation/).
+  `partitions` (default: from the input size) only changes how work is grouped, never
+  the result.
+  """
+  if isinstance(config, str):
+    config = load_curation_config(config)
+  found = annotation_files(annotations_dir)
+  paths = [p for p, _ in found]
+  if partitions is None:
+    partitions = int(min(MAX_PARTITIONS, max(1, -(-sum(s for _, s in found) // BYTES_PER_PARTITION))))
+  indexes = [load_eval_index(p) for p in config.eval.indexes]
+  plan = make_plan(config, indexes, partitions)
+  _check_columns(paths[0], set(select_files.SCAN_COLUMNS) | {"key", "source", "offset"}
+                 | set(filters.columns_needed(plan.filters)))
+  outputs = [selection.selection_path(output_dir, p) for p in paths]
+  _prepare_output(output_dir, set(outputs), overwrite)
+  pipeline_args = list(pipeline_args or [])
+  log.info("select: %d annotation files, config %s (%s) -> %s", len(paths), config.name, plan.config_hash, output_dir)
+  monitor = None
+  if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
+    monitor = progress.ShardProgress("select", outputs)
+  start = time.time()
+  pipeline = options.make_pipeline(pipeline_args)
+  counts, quota = (pipeline | "Files" >> beam.Create(list(enumerate(paths)))
+                   | "Select" >> SelectAnnotations(plan, output_dir))
+  _ = counts | "WriteSummary" >> beam.Map(
+      _write_summary, beam.pvalue.AsSingleton(quota), output_dir, annotations=_absolute(annotations_dir), plan=plan,
+      indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)])
+  if monitor:
+    monitor.start()
+  try:
+    pipeline.run().wait_until_finish()
+  finally:
+    if monitor:
+      monitor.stop()
+  summary = files.read_json(FileSystems.join(output_dir, selection.SUMMARY_FILE))
+  # Reported, not written: reruns stay identical, and partitions never change the result.
+  summary["seconds"] = round(time.time() - start, 2)
+  summary["partitions"] = partitions
+  return summary

@@ -1,0 +1,185 @@
+"""Per annotation file steps of `select`: scan (per-row rules, hash batches), resolve, write.
+
+Each step reads only the columns it needs from the annotation file, so what crosses a
+shuffle is small: rule bit masks, hash arrays and the rows that other rows decided on.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from collections.abc import Iterable
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from webpairs.balancing import quotas as quotas_lib
+from webpairs.curation import dedup, filters, reasons
+from webpairs.curation.rules import CAPTION_DUP, EVAL_PREFIX, EXACT_DUP, LANG_QUOTA, NEAR_DUP, STATUS
+from webpairs.pipelines import batches, files, selection
+from webpairs.pipelines.select_plan import ROW_BITS, FileState, Resolved, SelectPlan, row_ids
+
+METRICS_NAMESPACE = "webpairs.select"
+SCAN_COLUMNS = ("status", "sha256", "phash", "dhash", "caption_norm_hash", "lang")
+SHA, BAND, CAPTION, COUNTS = "sha", "band", "caption", "counts"
+
+
+def numeric_column(table: pa.Table, name: str) -> np.ndarray:
+  """A numeric or boolean column as float64 / bool numpy, nulls as NaN / False."""
+  col = table.column(name)
+  if pa.types.is_boolean(col.type):
+    return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+  return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _filter_columns(table: pa.Table, names: Iterable[str]) -> dict[str, np.ndarray]:
+  out = {}
+  for name in names:
+    if name == "lang":
+      out[name] = np.array(table.column(name).to_pylist(), dtype=object)
+    else:
+      out[name] = numeric_column(table, name)
+  return out
+
+
+class ScanFile(beam.DoFn):
+  """(file index, path) -> (index, FileState), plus hash batches keyed by partition (tagged SHA, BAND, CAPTION)."""
+
+  def __init__(self, plan: SelectPlan):
+    self._plan = plan
+    self._rows = Metrics.counter(METRICS_NAMESPACE, "rows")
+
+  def process(self, item: tuple[int, str], score_cut: float | None = None):
+    index, path = item
+    plan = self._plan
+    wanted = sorted(set(SCAN_COLUMNS) | set(filters.columns_needed(plan.filters)))
+    table = files.read_parquet_columns(path, wanted)
+    n = table.num_rows
+    rules = plan.rules
+    status = table.column("status").to_pylist()
+    masks = np.zeros(n, dtype=np.uint64)
+    masks[np.array([s != reasons.OK for s in status], dtype=bool)] |= rules.bit(STATUS)
+    phash, p_ok = dedup.hex_u64(table.column("phash").to_pylist())
+    dhash, d_ok = dedup.hex_u64(table.column("dhash").to_pylist())
+    hashed = np.flatnonzero(p_ok & d_ok)
+    for name, matcher in plan.matchers:
+      hit = hashed[matcher.match(phash[hashed], dhash[hashed])]
+      masks[hit] |= rules.bit(EVAL_PREFIX + name)
+    cols = _filter_columns(table, filters.columns_needed(plan.filters))
+    for name, fails in filters.evaluate(cols, plan.filters, score_cut).items():
+      masks[fails] |= rules.bit(name)
+    lang = [l or quotas_lib.UND for l in table.column("lang").to_pylist()]
+    self._rows.inc(n)
+    yield index, FileState(path, masks, lang)
+
+    ids = row_ids(index, n)
+    d = plan.dedup
+    if d["exact"]:
+      shas = table.column("sha256").to_pylist()
+      has = np.array([s is not None for s in shas], dtype=bool)
+      digests = np.array([bytes.fromhex(s) for s in shas if s is not None], dtype="S32")
+      sha64, _ = dedup.hex_u64([s[:16] for s in shas if s is not None])
+      for part, arrays in batches.split(dedup.partition_of(sha64, plan.partitions), digests, ids[has]):
+        yield pvalue.TaggedOutput(SHA, (part, arrays))
+    if d["near"] and len(hashed):
+      bands = dedup.band_values(phash[hashed], dhash[hashed], int(d["band_bits"]))
+      for j in range(bands.shape[1]):
+        parts = dedup.partition_of(bands[:, j], plan.partitions)
+        for part, arrays in batches.split(parts, phash[hashed], dhash[hashed], ids[hashed]):
+          yield pvalue.TaggedOutput(BAND, ((j, part), arrays))
+    if d["caption_max_images"]:
+      chash, c_ok = dedup.hex_u64(table.column("caption_norm_hash").to_pylist())
+      rows = np.flatnonzero(c_ok & p_ok)  # an image identity: its phash
+      parts = dedup.partition_of(chash[rows], plan.partitions)
+      for part, arrays in batches.split(parts, chash[rows], phash[rows], ids[rows]):
+        yield pvalue.TaggedOutput(CAPTION, (part, arrays))
+
+
+class ResolveFile(beam.DoFn):
+  """(index, {state, clusters, caption}) -> Resolved; pool counts per language tagged COUNTS."""
+
+  def __init__(self, plan: SelectPlan):
+    self._rules = plan.rules
+
+  def process(self, item):
+    index, grouped = item
+    state: FileState = grouped["state"][0]
+    masks = state.masks.copy()
+    cluster: dict[int, str] = {}
+    canonical = 0
+    for rows, labels, copies in grouped["clusters"]:
+      for row, label, is_copy in zip(rows, labels, copies):
+        cluster[row] = selection.example_id(label[2], label[1])
+        if label[3] == (index << ROW_BITS) | row:
+          canonical += 1
+        else:
+          masks[row] |= self._rules.bit(EXACT_DUP if is_copy else NEAR_DUP)
+    for rows in grouped["caption"]:
+      masks[rows] |= self._rules.bit(CAPTION_DUP)
+    pool = collections.Counter(l for l, m in zip(state.lang, masks.tolist()) if m == 0)
+    yield pvalue.TaggedOutput(COUNTS, dict(pool))
+    yield Resolved(state.path, masks, state.lang, cluster, canonical)
+
+
+class WriteSelection(beam.DoFn):
+  """Resolved file + quota plan -> its selection file; yields the file's summary counts."""
+
+  def __init__(self, plan: SelectPlan, output_dir: str):
+    self._plan = plan
+    self._output_dir = output_dir
+    self._kept = Metrics.counter(METRICS_NAMESPACE, "kept")
+    self._files = Metrics.counter(METRICS_NAMESPACE, "files")
+
+  def process(self, res: Resolved, quota: quotas_lib.QuotaPlan):
+    rules = self._plan.rules
+    table = files.read_parquet_columns(res.path, ["key", "source", "offset", "status"])
+    keys, sources = table.column("key").to_pylist(), table.column("source").to_pylist()
+    status = table.column("status").to_pylist()
+    ids = [selection.example_id(s, k) for s, k in zip(sources, keys)]
+    masks = res.masks.copy()
+    pool = np.flatnonzero(masks == 0)
+    repeat = np.zeros(len(ids), dtype=np.int32)
+    factors = np.array([quota.factor(res.lang[i]) for i in pool.tolist()], dtype=np.float64)
+    repeat[pool] = quotas_lib.repeats(factors, quotas_lib.key_uniforms([ids[i] for i in pool], self._plan.seed))
+    masks[pool[repeat[pool] == 0]] |= rules.bit(LANG_QUOTA)
+    keep = masks == 0
+    reason = rules.reason(masks, status)
+    out = pa.table({
+        "source": sources,
+        "offset": table.column("offset").cast(pa.int64()),
+        "key": keys,
+        "keep": keep,
+        "repeat": repeat,
+        "cluster_id": [res.cluster.get(i, ids[i]) for i in range(len(ids))],
+        "reason": reason,
+        "reasons": rules.all_reasons(masks, status),
+        "lang": res.lang,
+    }, schema=selection.SELECTION_SCHEMA)
+    meta = {"annotations": os.path.basename(res.path), "config_hash": self._plan.config_hash,
+            "format": selection.FORMAT_VERSION}
+    out = out.replace_schema_metadata({b"webpairs": json.dumps(meta, sort_keys=True).encode("utf-8")})
+    files.write_parquet_atomic(selection.selection_path(self._output_dir, res.path), out)
+    self._kept.inc(int(keep.sum()))
+    self._files.inc()
+    reason_counts = collections.Counter(reason)
+    for name, n in reason_counts.items():
+      Metrics.counter(METRICS_NAMESPACE, f"reason.{name}").inc(n)
+    after: dict[str, int] = collections.Counter()
+    for i in np.flatnonzero(keep).tolist():
+      after[res.lang[i]] += int(repeat[i])
+    yield {
+        "files": 1,
+        "input_examples": len(ids),
+        "kept": int(keep.sum()),
+        "written": int(repeat.sum()),
+        "reason_counts": dict(reason_counts),
+        "rule_failure_counts": rules.failure_counts(masks, status),
+        "lang_before": dict(collections.Counter(res.lang)),
+        "lang_pool": dict(collections.Counter(res.lang[i] for i in pool.tolist())),
+        "lang_after": dict(after),
+        "near_dup": {"clusters": res.canonical, "rows_in_clusters": len(res.cluster)},
+    }

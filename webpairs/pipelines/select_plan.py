@@ -1,0 +1,101 @@
+"""The select job's plan and the per-file elements that travel between its stages.
+
+Row ids are int64: file index << 32 | row index, so a tie between equal hashes breaks
+the same way on every run and results route back to their annotation file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import ml_collections
+import numpy as np
+
+from webpairs.balancing import quotas as quotas_lib
+from webpairs.curation import dedup, eval_index, filters
+from webpairs.curation.rules import RuleBook
+from webpairs.pipelines import selection
+
+ROW_BITS = 32
+ROW_MASK = (1 << ROW_BITS) - 1
+
+
+def row_ids(index: int, n: int) -> np.ndarray:
+  return (np.int64(index) << ROW_BITS) | np.arange(n, dtype=np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectPlan:
+  """Everything the workers need, as plain picklable values."""
+
+  config: dict
+  config_hash: str
+  rules: RuleBook
+  matchers: tuple[tuple[str, eval_index.Matcher], ...]
+  partitions: int
+  score_column: str | None
+  score_percentile: float
+  quota: quotas_lib.QuotaConfig | None
+
+  @property
+  def dedup(self) -> dict:
+    return self.config["dedup"]
+
+  @property
+  def filters(self) -> dict:
+    return self.config["filters"]
+
+  @property
+  def seed(self) -> int:
+    return int(self.config["seed"])
+
+
+def config_hash(config: dict) -> str:
+  blob = json.dumps({"config": config, "format": selection.FORMAT_VERSION}, sort_keys=True, default=list)
+  return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.EvalIndex],
+              partitions: int) -> SelectPlan:
+  """Checks the config and turns it into plain values; `partitions` only groups work."""
+  cfg = config.to_dict()
+  d = cfg["dedup"]
+  dedup.check_band_bits(int(d["band_bits"]))
+  if d["threshold"] < 0 or d["bucket_window"] < 1 or d["caption_max_images"] < 0:
+    raise ValueError(f"bad dedup settings: {d}")
+  names = [ix.name for ix in indexes]
+  if len(set(names)) != len(names):
+    raise ValueError(f"two eval indexes share a name: {names}")
+  quota = quotas_lib.QuotaConfig.from_mapping(cfg["quotas"]) if cfg["quotas"]["enabled"] else None
+  return SelectPlan(
+      config=cfg,
+      config_hash=config_hash(cfg),
+      rules=RuleBook(names, filters.rule_names(cfg["filters"])),
+      matchers=tuple((ix.name, eval_index.Matcher(ix, int(cfg["eval"]["threshold"]))) for ix in indexes),
+      partitions=partitions,
+      score_column=filters.score_filter(cfg["filters"]),
+      score_percentile=float(cfg["filters"]["min_score_percentile"]),
+      quota=quota,
+  )
+
+
+class FileState(NamedTuple):
+  """One annotation file after the per-row rules: small enough to be a Beam element."""
+
+  path: str
+  masks: np.ndarray  # uint64 rule bits per row
+  lang: list[str]
+
+
+class Resolved(NamedTuple):
+  """One annotation file after every rule but the quotas."""
+
+  path: str
+  masks: np.ndarray
+  lang: list[str]
+  cluster: dict[int, str]  # row -> cluster id, for rows in a duplicate cluster
+  canonical: int  # rows that represent a cluster of two or more
