@@ -14,6 +14,8 @@ COMMANDS: dict[str, str] = {
     "curate": "webpairs.pipelines.command",
     "demo": "webpairs.demo",
     "tokenizer": "webpairs.tokenizers.command",
+    "pretrain": "webpairs.pretrain.command",
+    "eval": "webpairs.eval.command",
 }
 
 

@@ -1,0 +1,79 @@
+"""Checks that need several devices; tests/pretrain/test_multidevice.py runs each in a subprocess with fake CPU devices."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from tests.pretrain.test_losses import GRAD_ARGS, embeddings
+from webpairs.pretrain import losses, sharding
+
+
+def ring_matches_dense(global_batch: int = 24) -> None:
+  """Ring loss == dense loss, value and gradients, on every device count that splits the batch."""
+  zimg, ztxt = embeddings(global_batch, seed=3)
+  t, b = np.float32(7.5), np.float32(-6.0)
+  dense, dense_grads = jax.value_and_grad(losses.sigmoid_loss, GRAD_ARGS)(zimg, ztxt, t, b)
+  values = {}
+  for n in (1, 2, 4):
+    mesh = sharding.make_mesh(n)
+    put = lambda x, mesh=mesh: jax.device_put(x, NamedSharding(mesh, P(sharding.DATA)))
+    ring = lambda *a, mesh=mesh: losses.ring_sigmoid_loss(*a, mesh=mesh, axis_name=sharding.DATA)
+    value, grads = jax.jit(jax.value_and_grad(ring, GRAD_ARGS))(put(zimg), put(ztxt), t, b)
+    values[n] = float(value)
+    np.testing.assert_allclose(value, dense, rtol=1e-6)
+    for g, w in zip(grads, dense_grads, strict=True):
+      np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-7)
+    # The gradients stay sharded like the embeddings: no device gathers the batch.
+    assert grads[0].sharding.spec == P(sharding.DATA), grads[0].sharding
+  assert max(values.values()) - min(values.values()) < 1e-5, values
+  print("ring ok", values)
+
+
+def ring_init_value(per_device: int = 3) -> None:
+  """Orthogonal embeddings, t=10, b=-10 on 4 devices: 10.0000454 + (B-1) * 4.54e-5 with B the global batch."""
+  mesh = sharding.make_mesh(4)
+  n = 4 * per_device
+  eye = np.eye(2 * n, dtype=np.float32)
+  put = lambda x: jax.device_put(x, NamedSharding(mesh, P(sharding.DATA)))
+  loss = jax.jit(lambda a, c: losses.ring_sigmoid_loss(a, c, 10.0, -10.0, mesh=mesh))(put(eye[:n]), put(eye[n:]))
+  np.testing.assert_allclose(loss, 10.0000454 + (n - 1) * 4.54e-5, rtol=1e-6)
+  print("init ok", float(loss))
+
+
+def sharded_training_matches_one_device(steps: int = 2) -> None:
+  """4 devices, ring loss, FSDP parameters == 1 device, dense loss, replicated: same losses and parameters.
+
+  Momentum SGD, so parameters differ by lr times the gradients' rounding differences
+  (Adam's first steps turn near-zero gradients into full-size steps of either sign).
+  """
+  from webpairs.pretrain import config_lib, trainer  # pylint: disable=g-import-not-at-top
+
+  rng = np.random.default_rng(0)
+  batches = [{"image": rng.integers(0, 256, (16, 32, 32, 3)).astype(np.uint8),
+              "text": rng.integers(3, 100, (16, 64)).astype(np.int32)} for _ in range(steps)]
+  results = {}
+  for devices, loss, strategy in ((1, "dense", "replicate"), (4, "ring", "fsdp")):
+    config = config_lib.load("siglip:tiny")
+    config_lib.override(config, [f"loss.name={loss}", f"sharding={strategy}", f"mesh.data={devices}",
+                                 "total_steps=10", "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1",
+                                 "optax.warmup_steps=0", "optax.decay=constant"])
+    tr = trainer.Trainer(config, vocab_size=100)
+    if strategy == "fsdp":
+      # Large leaves are split over the 4 devices, small ones replicated.
+      specs = [s.spec for s in jax.tree.leaves(tr.state_shardings["params"])]
+      assert any(sharding.DATA in tuple(s) for s in specs) and any(tuple(s) == () for s in specs), specs
+    state = tr.init_state()
+    losses_seen = []
+    for batch in batches:
+      state, m = tr.step(state, {k: jax.device_put(v, tr.batch_sharding) for k, v in batch.items()})
+      losses_seen.append(float(m["loss"]))
+    assert losses_seen[-1] != losses_seen[0]  # the parameters moved
+    results[(devices, loss)] = (losses_seen, jax.device_get(state["params"]))
+  (want_losses, want_params) = results[(1, "dense")]
+  for key, (got_losses, got_params) in results.items():
+    np.testing.assert_allclose(got_losses, want_losses, rtol=1e-5, err_msg=str(key))
+    for g, w in zip(jax.tree.leaves(got_params), jax.tree.leaves(want_params), strict=True):
+      np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6, err_msg=str(key))
+  print("sharded ok", {k: v[0] for k, v in results.items()})

@@ -1,0 +1,21 @@
+"""Multi-device behaviour on 4 fake CPU devices (each check in its own interpreter: XLA_FLAGS must precede the backend)."""
+
+from __future__ import annotations
+
+from tests.pretrain.multidevice import run_with_devices
+
+
+def test_ring_loss_equals_dense_on_1_2_and_4_devices():
+  out = run_with_devices(4, "from tests.pretrain import multidevice_cases as c; c.ring_matches_dense()")
+  assert "ring ok" in out
+
+
+def test_ring_loss_value_at_init_over_the_global_batch():
+  out = run_with_devices(4, "from tests.pretrain import multidevice_cases as c; c.ring_init_value()")
+  assert "init ok" in out
+
+
+def test_ring_loss_with_fsdp_on_4_devices_trains_like_one_device():
+  out = run_with_devices(4, "from tests.pretrain import multidevice_cases as c; c.sharded_training_matches_one_device()",
+                         timeout=400)
+  assert "sharded ok" in out

@@ -1,0 +1,122 @@
+"""Per-example image decode, resize and crop, and per-batch tokenisation; they run in grain's worker processes."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from webpairs.tokenizers import Tokenizer
+
+AUGMENTS = ("none", "inception_crop")
+# Inception crop (tf.image.sample_distorted_bounding_box as big_vision uses it).
+_ASPECT = (3 / 4, 4 / 3)
+_ATTEMPTS = 10
+# Web images can be huge; PIL refuses pixel bombs above this (the curation pass rejects them anyway).
+Image.MAX_IMAGE_PIXELS = 40_000 * 40_000 // 4
+
+_log = logging.getLogger(__name__)
+
+
+def inception_box(rng: np.random.Generator, width: int, height: int, min_area: float) -> tuple[int, int, int, int]:
+  """A random (x0, y0, x1, y1) covering [min_area, 1] of the image at aspect 3/4..4/3; the whole image if none fits."""
+  area = width * height
+  for _ in range(_ATTEMPTS):
+    target = area * rng.uniform(min_area, 1.0)
+    aspect = math.exp(rng.uniform(math.log(_ASPECT[0]), math.log(_ASPECT[1])))
+    w = int(round(math.sqrt(target * aspect)))
+    h = int(round(math.sqrt(target / aspect)))
+    if 0 < w <= width and 0 < h <= height:
+      x0 = int(rng.integers(0, width - w + 1))
+      y0 = int(rng.integers(0, height - h + 1))
+      return x0, y0, x0 + w, y0 + h
+  return 0, 0, width, height
+
+
+def decode_image(data: bytes, size: int, *, rng: np.random.Generator | None = None, min_area: float = 1.0
+                 ) -> np.ndarray:
+  """Image bytes -> uint8 [size, size, 3]: optional inception crop, then a plain (aspect-changing) resize.
+
+  JPEGs are decoded at reduced scale (PIL draft mode: DCT scaling by 1/2, 1/4 or 1/8) when
+  the image is still at least as large as the part we keep needs, which makes big photos
+  several times cheaper.
+  """
+  with Image.open(io.BytesIO(data)) as img:
+    if img.format == "JPEG":
+      # The crop must still cover `size` pixels after DCT scaling.
+      need = int(math.ceil(size / math.sqrt(min_area))) if rng is not None else size
+      img.draft("RGB", (need, need))
+    img = img.convert("RGB")
+  if rng is not None and min_area < 1.0:
+    img = img.crop(inception_box(rng, img.width, img.height, min_area))
+  if img.size != (size, size):
+    img = img.resize((size, size), Image.BILINEAR)
+  return np.asarray(img, np.uint8)
+
+
+class DecodeImage:
+  """grain random map: element["image"] bytes -> uint8 array; None (filtered out) when the bytes do not decode."""
+
+  def __init__(self, size: int, augment: str = "none", min_area: float = 0.5):
+    if augment not in AUGMENTS:
+      raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+    if not 0 < min_area <= 1:
+      raise ValueError(f"crop min_area must be in (0, 1], got {min_area}")
+    self.size = size
+    self.augment = augment
+    self.min_area = min_area
+
+  def __call__(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any] | None:
+    crop = self.augment == "inception_crop"
+    try:
+      image = decode_image(element["image"], self.size, rng=rng if crop else None,
+                           min_area=self.min_area if crop else 1.0)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+      # Curated shards hold validated images; one bad member must not end a long run.
+      _log.warning("skipping %s: image does not decode (%s)", element.get("key"), e)
+      return None
+    return {**element, "image": image}
+
+
+def collate(elements: Sequence[dict[str, Any]]) -> dict[str, Any]:
+  """Stack images; keep captions and keys as lists (tokenised per batch next)."""
+  return {
+      "image": np.stack([e["image"] for e in elements]),
+      "caption": [e["caption"] for e in elements],
+      "key": [e["key"] for e in elements],
+  }
+
+
+class TokenizeBatch:
+  """grain map on batches: captions -> int32 [B, max_len] with sticky EOS and pad 1 (SigLIP's contrastive text).
+
+  The SentencePiece model travels as bytes and is loaded once per worker process.
+  """
+
+  def __init__(self, tokenizer: Tokenizer, max_len: int, *, lower: bool = False, keep_captions: bool = False):
+    self.proto, self.name = tokenizer.model_proto, tokenizer.name
+    self.max_len = max_len
+    self.lower = lower
+    self.keep_captions = keep_captions
+    self._tok: Tokenizer | None = None
+
+  def __getstate__(self) -> dict[str, Any]:
+    return {k: v for k, v in self.__dict__.items() if k != "_tok"}
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    self.__dict__.update(state)
+    self._tok = None
+
+  def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+    if self._tok is None:
+      self._tok = Tokenizer(self.proto, self.name)
+    text = self._tok.tokenize(batch["caption"], self.max_len, eos="sticky", pad_value=1, lower=self.lower)
+    out = {"image": batch["image"], "text": text}
+    if self.keep_captions:
+      out["caption"], out["key"] = batch["caption"], batch["key"]
+    return out

@@ -1,0 +1,94 @@
+"""A grain random-access source over indexed curated shards: example i -> {key, image bytes, caption}."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from concurrent import futures
+from typing import Any
+
+import numpy as np
+
+from webpairs.pretrain.input import files
+from webpairs.pretrain.input.tar_index import ShardIndex, index_tar
+
+_INDEX_THREADS = 8  # header reads are I/O-bound: object stores want several in flight
+
+
+class CuratedSource:
+  """Examples of a list of webdataset shards, in shard then tar order.
+
+  The index is a handful of numpy arrays (about 50 bytes per example) so it pickles
+  cheaply into grain's worker processes; each process opens its own files lazily. grain
+  reads with a thread pool, so reads must not share a file position: local files use
+  pread on one descriptor, object-store files one handle per thread.
+  """
+
+  def __init__(self, shards: Sequence[ShardIndex]):
+    self.paths = [s.path for s in shards]
+    self.skipped = sum(s.skipped for s in shards)
+    cat = lambda name: np.concatenate([getattr(s, name) for s in shards]) if shards else np.zeros(0, np.int64)
+    self.shard = np.concatenate([np.full(len(s), k, np.int32) for k, s in enumerate(shards)]) if shards \
+        else np.zeros(0, np.int32)
+    self.keys = np.concatenate([s.keys for s in shards]) if shards else np.zeros(0, "S1")
+    self.image_offset, self.image_size = cat("image_offset"), cat("image_size")
+    self.text_offset, self.text_size = cat("text_offset"), cat("text_size")
+    self.json_offset, self.json_size = cat("json_offset"), cat("json_size")
+    self._fds: dict[int, int] = {}
+    self._local = threading.local()
+    self._lock = threading.Lock()
+
+  @classmethod
+  def from_paths(cls, paths: Sequence[str]) -> "CuratedSource":
+    with futures.ThreadPoolExecutor(min(_INDEX_THREADS, max(1, len(paths)))) as pool:
+      return cls(list(pool.map(index_tar, paths)))
+
+  def __len__(self) -> int:
+    return len(self.keys)
+
+  def __getstate__(self) -> dict[str, Any]:
+    return {k: v for k, v in self.__dict__.items() if k not in ("_fds", "_local", "_lock")}
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    self.__dict__.update(state)
+    self._fds, self._local, self._lock = {}, threading.local(), threading.Lock()
+
+  def __del__(self) -> None:
+    for fd in getattr(self, "_fds", {}).values():
+      os.close(fd)
+
+  def _read(self, shard: int, offset: int, size: int) -> bytes:
+    path = self.paths[shard]
+    if files.is_remote(path):
+      handles = self._local.__dict__.setdefault("handles", {})
+      if shard not in handles:
+        handles[shard] = files.open_binary(path)
+      handles[shard].seek(offset)
+      return handles[shard].read(size)
+    fd = self._fds.get(shard)
+    if fd is None:
+      with self._lock:
+        fd = self._fds.get(shard)
+        if fd is None:
+          fd = self._fds[shard] = os.open(path, os.O_RDONLY)
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+      raise OSError(f"{path}: short read at byte {offset} ({len(data)} of {size}); was the shard rewritten?")
+    return data
+
+  def __getitem__(self, i: int) -> dict[str, Any]:
+    i = int(i)
+    shard = int(self.shard[i])
+    key = self.keys[i].decode("utf-8")
+    image = self._read(shard, int(self.image_offset[i]), int(self.image_size[i]))
+    if self.text_offset[i] >= 0:
+      caption = self._read(shard, int(self.text_offset[i]), int(self.text_size[i])).decode("utf-8", "replace")
+    else:
+      meta = json.loads(self._read(shard, int(self.json_offset[i]), int(self.json_size[i])))
+      caption = meta.get("caption") or ""
+    return {"key": key, "image": image, "caption": caption}
+
+  def __repr__(self) -> str:
+    return f"CuratedSource({len(self.paths)} shards, {len(self)} examples)"

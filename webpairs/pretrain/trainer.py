@@ -1,0 +1,306 @@
+"""The SigLIP trainer: a functional jitted step on a device mesh, orbax checkpoints with exact resume, NaN guard, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+
+from webpairs.pretrain import checkpoint as ckpt_lib
+from webpairs.pretrain import losses, metrics as metrics_lib, models, optimizer, sharding
+from webpairs.pretrain.input import pipeline
+from webpairs.pretrain.retrieval import RetrievalEvaluator
+from webpairs.tokenizers import Tokenizer
+
+_log = logging.getLogger(__name__)
+CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = "config.json"
+
+
+class NonFiniteError(FloatingPointError):
+  """The loss or the gradients of a step were NaN or infinite; nothing of that step was saved."""
+
+
+def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str, Any]:
+  """Constructor arguments of the configured model; sizes the input fixes are filled in here."""
+  m = config.model
+  return dict(
+      image={**dict(m.image), "image_size": config.input.res},
+      text={**dict(m.text), "vocab_size": vocab_size, "max_len": config.input.max_len},
+      out_dim=m.get("out_dim"),
+      temperature_init=m.temperature_init,
+      bias_init=m.bias_init,
+      dtype=m.dtype,
+      remat=m.remat,
+  )
+
+
+class Trainer:
+  """Everything a run needs, built once from the config: model graph, optimizer, shardings, jitted step.
+
+  The train state is a dict of arrays {step, params, opt, rng}; the model's graph
+  definition is split off once and the step is a pure function of (state, batch) that
+  donates the old state's buffers.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, *, vocab_size: int, mesh: jax.sharding.Mesh | None = None):
+    self.config = config
+    self.mesh = mesh or sharding.make_mesh(config.mesh.get("data", -1))
+    self.total_steps = int(config.total_steps)
+    kwargs = model_kwargs(config, vocab_size)
+    name = config.get("model_name", "two_towers")
+    self._build = lambda rng: models.build(name, rngs=nnx.Rngs(rng), **kwargs)
+    abstract = nnx.eval_shape(lambda: self._build(0))
+    self.graphdef, _, _ = nnx.split(abstract, nnx.Param, ...)
+    self.tx, self.schedule = optimizer.make(config.optax, self.total_steps)
+    loss = config.loss
+    self.loss_fn = losses.get_loss(loss["name"], mesh=self.mesh, axis_name=sharding.DATA,
+                                   chunk_size=loss.get("chunk_size"))
+
+    self.rng = jax.random.PRNGKey(config.seed)
+    self.abstract_state = jax.eval_shape(self._init_state, self.rng)
+    self.state_shardings = sharding.state_shardings(
+        self.abstract_state, self.mesh, config.get("sharding", "replicate"),
+        min_size=config.get("fsdp_min_size", sharding.FSDP_MIN_SIZE))
+    self.batch_sharding = sharding.batch_sharding(self.mesh)
+    replicated = sharding.replicated(self.mesh)
+    # Non-trainable model variables (a fixed sincos position embedding): rebuilt from the
+    # config, never checkpointed. XLA drops the unused parameter initialisers.
+    self.consts = jax.jit(self._init_consts, out_shardings=replicated)(self.rng)
+    self.step_fn = jax.jit(self._train_step, donate_argnums=(0,),
+                           out_shardings=(self.state_shardings, replicated))
+    self.embed_fn = jax.jit(self._embed, out_shardings=(self.batch_sharding, self.batch_sharding))
+    self._compiled = None  # the step compiled ahead of time on the first batch
+    self.flops_per_step: float | None = None
+
+  # Pure functions (traced under jit).
+
+  def _split(self, rng: jax.Array) -> tuple[Any, Any]:
+    _, params, rest = nnx.split(self._build(rng), nnx.Param, ...)
+    return nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
+
+  def _init_state(self, rng: jax.Array) -> dict[str, Any]:
+    init_rng, state_rng = jax.random.split(rng)
+    params, _ = self._split(init_rng)
+    return {"step": jnp.zeros((), jnp.int32), "params": params, "opt": self.tx.init(params), "rng": state_rng}
+
+  def _init_consts(self, rng: jax.Array) -> Any:
+    return self._split(jax.random.split(rng)[0])[1]
+
+  def _model(self, params: Any, consts: Any) -> nnx.Module:
+    return nnx.merge(self.graphdef, params, consts)
+
+  def _train_step(self, state: dict[str, Any], batch: Mapping[str, jax.Array], consts: Any
+                  ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
+    # The state's key advances every step, so a resumed run draws what an unbroken one would.
+    rng, _ = jax.random.split(state["rng"])
+
+    def loss_of(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+      zimg, ztxt, extras = self._model(params, consts)(batch["image"], batch["text"])
+      return self.loss_fn(zimg, ztxt, extras["t"], extras["b"]), extras
+
+    (loss, extras), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
+    updates, opt = self.tx.update(grads, state["opt"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    grad_norm = optax.tree.norm(grads)
+    out = {
+        "loss": loss,
+        "grad_norm": grad_norm,
+        "param_norm": optax.tree.norm(params),
+        "t": extras["t"],
+        "b": extras["b"],
+        "lr": self.schedule(state["step"]),
+        "finite": jnp.isfinite(loss) & jnp.isfinite(grad_norm),
+    }
+    return {"step": state["step"] + 1, "params": params, "opt": opt, "rng": rng}, out
+
+  def _embed(self, params: Any, consts: Any, image: jax.Array, text: jax.Array) -> tuple[jax.Array, jax.Array]:
+    zimg, ztxt, _ = self._model(params, consts)(image, text)
+    return zimg, ztxt
+
+  # Host-side helpers.
+
+  def init_state(self) -> dict[str, Any]:
+    return jax.jit(self._init_state, out_shardings=self.state_shardings)(self.rng)
+
+  def abstract_with_shardings(self) -> Any:
+    return ckpt_lib.abstract_like(self.abstract_state, self.state_shardings)
+
+  def step(self, state: dict[str, Any], batch: Mapping[str, jax.Array]) -> tuple[dict[str, Any], dict[str, jax.Array]]:
+    if self._compiled is None:
+      # Ahead of time, so XLA's cost analysis (FLOPs per device, times the devices: per
+      # step) comes from the very executable that runs.
+      self._compiled = self.step_fn.lower(state, batch, self.consts).compile()
+      per_device = metrics_lib.compiled_flops(self._compiled)
+      self.flops_per_step = per_device * self.mesh.size if per_device else None
+    return self._compiled(state, batch, self.consts)
+
+  def embed(self, params: Any) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
+    return lambda image, text: self.embed_fn(params, self.consts, image, text)
+
+  def num_params(self) -> int:
+    return sum(x.size for x in jax.tree.leaves(self.abstract_state["params"]))
+
+
+def _check_config(config: ml_collections.ConfigDict) -> None:
+  if not config.input.shards:
+    raise ValueError("config.input.shards is empty: give the curated shards (--config.input.shards=GLOB)")
+  if not config.input.tokenizer:
+    raise ValueError("config.input.tokenizer is empty: give a SentencePiece model (--config.input.tokenizer=PATH)")
+  if config.total_steps < 1:
+    raise ValueError(f"total_steps must be >= 1, got {config.total_steps}")
+
+
+def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  path = os.path.join(workdir, CONFIG_FILE)
+  text = json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      if f.read() != text:
+        _log.warning("%s differs from the config of the earlier run in this workdir; the new one is kept", path)
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _per_host_batch(global_batch: int, mesh: jax.sharding.Mesh) -> int:
+  hosts = jax.process_count()
+  if global_batch % mesh.size:
+    raise ValueError(f"batch size {global_batch} does not split over {mesh.size} devices")
+  return global_batch // hosts
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int | None = None) -> dict[str, float]:
+  """Trains (or resumes from the newest checkpoint in workdir) to config.total_steps; returns the final metrics.
+
+  stop_at_step: end this invocation after that step with a checkpoint, keeping the
+  schedule of total_steps (how a job with a time limit splits a run); the next call resumes.
+  """
+  _check_config(config)
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    _write_config(config, workdir)
+  tokenizer = Tokenizer.load(config.input.tokenizer)
+  trainer = Trainer(config, vocab_size=tokenizer.vocab_size)
+  writer = metrics_lib.MetricWriter(workdir)
+  checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), every=config.ckpt_every,
+                                       keep=config.keep_ckpts)
+  inp = config.input
+  source = pipeline.make_source(inp.shards)
+  dataset = pipeline.make_dataset(
+      source, batch_size=_per_host_batch(inp.batch_size, trainer.mesh), image_size=inp.res, max_len=inp.max_len,
+      tokenizer=tokenizer, seed=inp.seed, augment=inp.augment, min_area=inp.min_area, lower=inp.lower,
+      num_workers=inp.num_workers)
+  data = pipeline.DeviceIterator(dataset, trainer.batch_sharding)
+
+  evaluator = None
+  ev = config.get("evals", {}).get("retrieval", {})
+  if ev.get("shards"):
+    evaluator = RetrievalEvaluator(ev["shards"], tokenizer=tokenizer, image_size=inp.res, max_len=inp.max_len,
+                                   mesh=trainer.mesh, batch_size=ev.get("batch_size", 256),
+                                   max_examples=ev.get("max_examples", 1000), lower=inp.lower)
+
+  start = checkpointer.latest_step() or 0
+  if start:
+    state, data_state = checkpointer.restore(start, trainer.abstract_with_shardings())
+    data.set_state(data_state)
+    writer.print(f"[pretrain] resumed from step {start} in {checkpointer.directory}")
+  else:
+    state = trainer.init_state()
+  end = trainer.total_steps if stop_at_step is None else min(trainer.total_steps, stop_at_step)
+  writer.print(f"[pretrain] {trainer.num_params():,} parameters | {trainer.mesh.size} device(s) "
+               f"({jax.devices()[0].device_kind}) | {len(source):,} training examples on this host | "
+               f"batch {inp.batch_size} | steps {start}->{end} of {trainer.total_steps}")
+
+  final: dict[str, float] = {}
+  try:
+    final = _loop(trainer, state, data, start, end, config, writer, checkpointer, evaluator)
+  finally:
+    data.close()
+    checkpointer.wait()
+    checkpointer.close()
+    writer.close()
+  return final
+
+
+def _loop(trainer: Trainer, state: dict[str, Any], data: pipeline.DeviceIterator, start: int, end: int,
+          config: ml_collections.ConfigDict, writer: metrics_lib.MetricWriter, checkpointer: ckpt_lib.Checkpointer,
+          evaluator: RetrievalEvaluator | None) -> dict[str, float]:
+  batch_size = config.input.batch_size
+  peak = metrics_lib.peak_flops()
+  final: dict[str, float] = {"step": float(start)}
+  pending: list[tuple[int, dict[str, jax.Array]]] = []  # dispatched steps not yet checked for NaN
+
+  def check(upto: int) -> None:
+    # Reading a step's flag waits for that step; keeping one step in flight between
+    # checks lets the host prepare the next batch while the device computes.
+    while pending and pending[0][0] <= upto:
+      step, m = pending.pop(0)
+      if not bool(m["finite"]):
+        last = checkpointer.latest_step()
+        raise NonFiniteError(
+            f"step {step}: loss or gradients are not finite (loss={float(m['loss'])}, "
+            f"grad_norm={float(m['grad_norm'])}); stopped without saving this step. "
+            f"Last good checkpoint: {'step ' + str(last) if last else 'none'} in {checkpointer.directory}")
+
+  def evaluate(step: int) -> dict[str, float]:
+    if evaluator is None:
+      return {}
+    t0 = time.perf_counter()
+    scores = {f"retrieval/{k}": v for k, v in evaluator.run(trainer.embed(state["params"]))}
+    scores["retrieval/seconds"] = time.perf_counter() - t0
+    writer.write(step, scores)
+    writer.print(f"[pretrain] step {step} retrieval on {int(scores['retrieval/examples'])} held-out pairs: "
+                 f"img2txt R@1 {scores['retrieval/img2txt_r1']:.3f}, txt2img R@1 {scores['retrieval/txt2img_r1']:.3f} "
+                 f"(chance {scores['retrieval/chance_r1']:.4f})")
+    return scores
+
+  eval_every = int(config.get("evals", {}).get("retrieval", {}).get("every", 0) or 0)
+  last_time, last_step = time.perf_counter(), start
+  for step in range(start + 1, end + 1):
+    batch = next(data)
+    state, m = trainer.step(state, batch)
+    if step == start + 1:  # the first step compiled: time from here
+      jax.block_until_ready(m)
+      last_time, last_step = time.perf_counter(), step
+    pending.append((step, m))
+    check(step - 1)
+
+    if step % config.log_every == 0 or step == end:
+      check(step)
+      host = {k: float(v) for k, v in jax.device_get(m).items() if k != "finite"}
+      now = time.perf_counter()
+      if step > last_step:  # no timing for an interval holding only the compiling step
+        step_time = (now - last_time) / (step - last_step)
+        host.update(step_time_s=step_time, examples_per_s=batch_size / step_time)
+        if peak and trainer.flops_per_step:
+          host["mfu"] = trainer.flops_per_step / trainer.mesh.size / step_time / peak
+      last_time, last_step = now, step
+      if trainer.flops_per_step:
+        host["gflops_per_step"] = trainer.flops_per_step / 1e9
+      writer.write(step, host)
+      eta = (trainer.total_steps - step) * host.get("step_time_s", float("nan"))
+      writer.print("[pretrain] " + metrics_lib.progress_line(step, trainer.total_steps, host, eta))
+      final.update(host)
+
+    paused = time.perf_counter()
+    if eval_every and step % eval_every == 0 and step != end:
+      evaluate(step)
+    if step == end or checkpointer.should_save(step):
+      check(step)  # never write a checkpoint of a broken step
+      checkpointer.save(step, state, data.get_state())
+    last_time += time.perf_counter() - paused  # evals and saves are not training throughput
+    final["step"] = float(step)
+
+  final.update(evaluate(end))
+  return final
