@@ -1,1 +1,5 @@
-"""Evaluators and dataset loaders: zero-shot, retrieval, few-shot geo-localization, disparity, bias."""
+"""Evaluators and dataset loaders: zero-shot, retrieval, few-shot geo-localization, disparity, bias.
+
+Plain numpy metrics in `metrics` and `fewshot`; loaders in `datasets`; evaluators built from
+config by `registry`; `webpairs eval` in `command`. JAX is imported only by `adapters`.
+"""

@@ -1,0 +1,127 @@
+"""Evaluation metrics as plain numpy: zero-shot any-match accuracy, per-group accuracy and disparity, R@k, model bias."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+import numpy as np
+
+
+def zero_shot_predictions(img_emb: np.ndarray, class_emb: np.ndarray, class_mask: np.ndarray | None = None
+                          ) -> np.ndarray:
+  """int [N]: the best-scoring class of each image; class_mask [N, C] (bool) limits each image's candidates."""
+  scores = np.asarray(img_emb, np.float32) @ np.asarray(class_emb, np.float32).T
+  if class_mask is not None:
+    scores = np.where(class_mask, scores, -np.inf)
+  return np.argmax(scores, axis=1)
+
+
+def any_match(predictions: np.ndarray, labels: Sequence[Collection[int]]) -> np.ndarray:
+  """bool [N]: the prediction is one of the example's acceptable classes (multi-label examples)."""
+  if len(predictions) != len(labels):
+    raise ValueError(f"{len(predictions)} predictions for {len(labels)} label sets")
+  return np.fromiter((int(p) in lab for p, lab in zip(predictions, labels)), bool, count=len(labels))
+
+
+def zero_shot_accuracy(img_emb: np.ndarray, class_emb: np.ndarray, labels: Sequence[Collection[int]]) -> float:
+  """Top-1 accuracy where an image is right when its argmax class is any of its acceptable classes."""
+  if not len(labels):
+    raise ValueError("no examples")
+  return float(np.mean(any_match(zero_shot_predictions(img_emb, class_emb), labels)))
+
+
+def accuracy_by_group(correct: np.ndarray, groups: Sequence[str]) -> dict[str, float]:
+  """{group: mean of `correct` over its examples}, groups in sorted order; examples in no group ("") are left out."""
+  correct = np.asarray(correct, np.float64)
+  groups = np.asarray(groups, dtype=object)
+  if correct.shape != groups.shape:
+    raise ValueError(f"{correct.shape[0]} results for {groups.shape[0]} group values")
+  return {str(g): float(correct[groups == g].mean()) for g in sorted(set(groups.tolist())) if g != ""}
+
+
+def disparity(acc_by_group: Mapping[str, float]) -> float:
+  """max - min accuracy over groups (0 for a single group)."""
+  if not acc_by_group:
+    raise ValueError("disparity of no groups")
+  values = list(acc_by_group.values())
+  return float(max(values) - min(values))
+
+
+def _check_k(k: int) -> None:
+  if k < 1:
+    raise ValueError(f"k must be >= 1, got {k}")
+
+
+def retrieval_recall_multi(sim: np.ndarray, text_image: np.ndarray, k: int) -> tuple[float, float]:
+  """(image->text, text->image) R@k when several texts may describe one image.
+
+  sim: [num_images, num_texts]; text_image[j]: the image text j describes. An image
+  query hits when one of its texts is in its top k; a text query when its image is.
+  Images without texts are not queries. Ties count against the query (a model that
+  scores everything equal gets 0, not 1): the match must beat all but k-1 others.
+  """
+  _check_k(k)
+  sim = np.asarray(sim, np.float64)
+  text_image = np.asarray(text_image, np.int64)
+  n_img, n_txt = sim.shape
+  if text_image.shape != (n_txt,):
+    raise ValueError(f"text_image has shape {text_image.shape}, expected ({n_txt},)")
+  if n_txt == 0:
+    raise ValueError("no texts")
+  if text_image.min() < 0 or text_image.max() >= n_img:
+    raise ValueError(f"text_image holds image indices outside [0, {n_img})")
+  match = np.zeros((n_img, n_txt), bool)
+  match[text_image, np.arange(n_txt)] = True
+
+  # text -> image: images other than the right one scoring at least as high.
+  right = sim[text_image, np.arange(n_txt)]
+  others = (sim >= right[None, :]) & ~match
+  t2i = float(np.mean(others.sum(axis=0) < k))
+
+  # image -> text: the best of the image's texts against the texts of other images.
+  queries = match.any(axis=1)
+  best = np.where(match, sim, -np.inf).max(axis=1)
+  others = (sim >= best[:, None]) & ~match
+  i2t = float(np.mean((others.sum(axis=1) < k)[queries]))
+  return i2t, t2i
+
+
+def retrieval_recall(sim: np.ndarray, k: int) -> tuple[float, float]:
+  """(image->text, text->image) R@k for a square similarity matrix whose matches are on the diagonal."""
+  sim = np.asarray(sim)
+  if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
+    raise ValueError(f"expected a square similarity matrix, got shape {sim.shape}")
+  return retrieval_recall_multi(sim, np.arange(sim.shape[0]), k)
+
+
+def representation_bias(scores: np.ndarray) -> float:
+  """Share of images assigned to the first of two attribute prompts, minus 0.5.
+
+  scores: [N, 2] image-prompt similarities (or log-likelihoods) on images that show no
+  people, where an unbiased model has no reason to prefer either prompt; a tie counts half.
+  """
+  scores = np.asarray(scores, np.float64)
+  if scores.ndim != 2 or scores.shape[1] != 2 or not len(scores):
+    raise ValueError(f"expected [N > 0, 2] scores, got shape {scores.shape}")
+  first = np.where(scores[:, 0] > scores[:, 1], 1.0, np.where(scores[:, 0] == scores[:, 1], 0.5, 0.0))
+  return float(first.mean() - 0.5)
+
+
+def association_bias(scores: np.ndarray, attribute: Sequence[str], a: str, b: str) -> float:
+  """P(first of two occupations | attribute a) - P(first | attribute b).
+
+  scores: [N, 2] similarities of each image to the two occupation prompts; attribute[i]
+  the sensitive attribute shown in image i. Positive: the first occupation goes with a.
+  """
+  scores = np.asarray(scores, np.float64)
+  attribute = np.asarray(attribute, dtype=object)
+  if scores.ndim != 2 or scores.shape[1] != 2 or len(scores) != len(attribute):
+    raise ValueError(f"expected [N, 2] scores for {len(attribute)} attribute values, got shape {scores.shape}")
+  first = np.where(scores[:, 0] > scores[:, 1], 1.0, np.where(scores[:, 0] == scores[:, 1], 0.5, 0.0))
+  rates = []
+  for value in (a, b):
+    mask = attribute == value
+    if not mask.any():
+      raise ValueError(f"no images with attribute {value!r}")
+    rates.append(first[mask].mean())
+  return float(rates[0] - rates[1])

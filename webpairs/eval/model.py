@@ -1,0 +1,57 @@
+"""What an evaluator needs from a model: L2-normalised embeddings (two towers) or text scores (captioners)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class ImageEmbedder(Protocol):
+  """uint8 [B, S, S, 3] images (S = image_size) -> float [B, D] L2-normalised embeddings."""
+
+  image_size: int
+
+  def embed_images(self, images: np.ndarray) -> np.ndarray:
+    ...
+
+
+@runtime_checkable
+class EmbeddingModel(ImageEmbedder, Protocol):
+  """A two-tower model: images and texts in one L2-normalised space, compared by dot product."""
+
+  def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+    ...
+
+
+@runtime_checkable
+class ScoringModel(Protocol):
+  """A captioner (CapPa, LocCa): scores texts given images instead of embedding texts.
+
+  score_texts returns float [B, T]: log p(text_j | image_i), summed over the text's
+  tokens; higher is a better match. Zero-shot and retrieval rank by it. A captioner that
+  also has embed_images (its image encoder's pooled features) gets few-shot probes too.
+  """
+
+  image_size: int
+
+  def score_texts(self, images: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    ...
+
+
+Model = EmbeddingModel | ScoringModel
+
+
+def check_normalised(emb: np.ndarray, what: str, atol: float = 1e-3) -> np.ndarray:
+  """The embeddings as float32, after checking they are finite unit vectors (dot products are cosines)."""
+  emb = np.asarray(emb, np.float32)
+  if emb.ndim != 2:
+    raise ValueError(f"{what} embeddings must be [N, D], got shape {emb.shape}")
+  if not np.isfinite(emb).all():
+    raise ValueError(f"{what} embeddings hold NaN or inf")
+  norms = np.linalg.norm(emb, axis=1)
+  if len(norms) and np.abs(norms - 1).max() > atol:
+    raise ValueError(f"{what} embeddings are not L2-normalised (norms {norms.min():.4f}..{norms.max():.4f})")
+  return emb
