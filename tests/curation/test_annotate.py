@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from tests.curation import samples
+from webpairs.balancing import keywords
 from webpairs.curation import annotate
 from webpairs.curation import hashes
 from webpairs.curation import image
@@ -184,6 +185,45 @@ def test_unexpected_errors_become_rejects(ident, monkeypatch):
     row = _one(ex, ident)
     assert row["status"] == reasons.JUNK_CAPTION
     assert row["status_detail"].startswith("language ID failed")
+
+
+def _found(row, annotator):
+  return ({annotator.attributes[i] for i, v in enumerate(row["attr_s"]) if v},
+          {annotator.concepts[j] for j, v in enumerate(row["concept_y"]) if v})
+
+
+def test_balancing_indicators_come_from_the_caption_in_its_language(ident):
+  kw = keywords.KeywordAnnotator()
+  exs = [samples.example(key="1", image=JPEG, caption="A woman doctor talks with a nurse".encode()),
+         samples.example(key="2", image=JPEG, caption="Ein Mann und seine Tochter warten beim Arzt".encode()),
+         samples.example(key="3", image=JPEG, caption=None),
+         samples.example(key="4", image=b"nope", caption=b"a man repairing his car")]
+  rows = annotate.annotate_batch(exs, ident)
+  _check_schema(rows)
+  assert len(rows[0]["attr_s"]) == len(kw.attributes) and len(rows[0]["concept_y"]) == len(kw.concepts)
+  assert _found(rows[0], kw) == ({"female"}, {"doctor", "nurse"})
+  assert rows[1]["lang"] == "de" and _found(rows[1], kw) == ({"male", "female"}, {"doctor"})
+  assert rows[2]["attr_s"] is None and rows[2]["concept_y"] is None  # no caption: unknown, not "none"
+  assert rows[3]["status"] == reasons.CORRUPT_IMAGE and _found(rows[3], kw) == ({"male"}, set())
+
+
+def test_an_annotator_failing_on_one_caption_rejects_only_that_row(ident):
+  kw = keywords.KeywordAnnotator()
+
+  class Picky:
+    attributes, concepts = kw.attributes, kw.concepts
+
+    def annotate_batch(self, captions, langs, images=None):
+      if any("boom" in c for c in captions):
+        raise RuntimeError("boom")
+      return kw.annotate_batch(captions, langs)
+
+  exs = [samples.example(key="1", image=JPEG, caption=b"a nurse in a garden"),
+         samples.example(key="2", image=JPEG, caption=b"a boom box on a table")]
+  rows = annotate.annotate_batch(exs, ident, annotator=Picky())
+  assert rows[0]["status"] == "ok" and _found(rows[0], kw) == (set(), {"nurse"})
+  assert rows[1]["status"] == reasons.JUNK_CAPTION and rows[1]["attr_s"] is None
+  assert rows[1]["status_detail"] == "indicators failed: RuntimeError: boom"
 
 
 def test_config_is_validated():

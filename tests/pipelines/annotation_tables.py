@@ -1,13 +1,14 @@
 """Generated annotation tables in the annotate job's schema, for select tests and benchmarks.
 
 Annotating real images is slow; select never reads images, so for counts, quotas and
-scale a table with planted exact and near duplicates, boilerplate captions and a known
-language mix is enough. Vectorised: a million rows take seconds.
+scale a table with planted exact and near duplicates, boilerplate captions, a known
+language mix and biased balancing indicators is enough. Vectorised: a million rows take seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 
 import numpy as np
@@ -19,6 +20,9 @@ from webpairs.curation.schema import ANNOTATION_SCHEMA
 LANG_WEIGHTS = {"en": 0.55, "es": 0.08, "de": 0.07, "fr": 0.07, "ja": 0.05, "ru": 0.05, "zh": 0.05,
                 "id": 0.03, "tr": 0.025, "vi": 0.01, "hi": 0.004, "sw": 0.003, "yo": 0.003}
 REJECT_STATUSES = ("corrupt_image", "empty_caption", "missing_image", "truncated_image")
+# What the file metadata says made attr_s / concept_y (annotate records its annotator's describe()).
+INDICATORS = {"annotator": "generated", "attributes": ["female", "male"],
+              "concepts": ["doctor", "nurse", "engineer", "teacher", "pilot", "farmer"]}
 
 
 @dataclasses.dataclass
@@ -30,6 +34,8 @@ class Planted:
   boilerplate: np.ndarray  # rows with a boilerplate caption
   statuses: np.ndarray  # annotate status per row
   langs: np.ndarray
+  s: np.ndarray  # (n, 2) attributes as written (null rows: zeros)
+  y: np.ndarray  # (n, 6) concepts as written
 
 
 def _hex(values: np.ndarray) -> list[str]:
@@ -46,11 +52,33 @@ def _flip(rng: np.random.Generator, values: np.ndarray, max_bits: int) -> np.nda
   return out
 
 
+def _indicators(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+  """Perceived gender in ~40% of rows, 70/30 male/female; occupations lean to one side."""
+  has = rng.random(n) < 0.4
+  male = has & (rng.random(n) < 0.7)
+  female = has & ~male
+  c = len(INDICATORS["concepts"])
+  base = np.linspace(0.03, 0.12, c)
+  lift = 0.06 * np.where(np.arange(c) % 2 == 0, 1.0, -0.6)
+  p = base + lift * male[:, None] - lift * female[:, None]
+  return np.stack([female, male], 1), rng.random((n, c)) < np.clip(p, 0.0, 1.0)
+
+
+def _lists(rows: np.ndarray, null: np.ndarray) -> pa.ListArray:
+  """(n, k) bool -> list<bool> with `null` rows null, built without Python lists."""
+  n, k = rows.shape
+  offsets = pa.array(np.arange(n + 1, dtype=np.int32) * k)
+  return pa.ListArray.from_arrays(offsets, pa.array(rows.reshape(-1)), mask=pa.array(null))
+
+
 def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int = 4, seed: int = 0,
                  exact_rate: float = 0.03, near_rate: float = 0.03, boilerplate_rate: float = 0.0,
                  reject_rate: float = 0.03, langs: dict[str, float] | None = None,
-                 score_column: str | None = None) -> Planted:
-  """Writes OUT/annotations-<k>.parquet (k < num_files) holding `num_rows` rows in total."""
+                 score_column: str | None = None, indicators: bool = True) -> Planted:
+  """Writes OUT/annotations-<k>.parquet (k < num_files) holding `num_rows` rows in total.
+
+  `indicators=False`: files as annotate wrote them before it had attr_s / concept_y names.
+  """
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   rng = np.random.default_rng(seed)
@@ -92,6 +120,9 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
   n_words = rng.integers(1, 30, n).astype(np.int32)
   n_chars = (n_words * rng.uniform(3.0, 8.0, n)).astype(np.int32)
   sha = [f"{h:016x}" + "0" * 48 for h in sha_hi.tolist()]
+  s, y = _indicators(rng, n)
+  no_caption = status == "empty_caption"  # annotate leaves indicators null without a caption
+  s[no_caption], y[no_caption] = False, False
   p_hex, d_hex = _hex(phash), _hex(dhash)
   cols = {
       "key": [f"{i:09d}" for i in range(n)],
@@ -121,6 +152,8 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
       "has_url": rng.random(n) < 0.02,
       "has_html": rng.random(n) < 0.01,
       "repetition_ratio": rng.uniform(0.0, 0.3, n).astype(np.float32),
+      "attr_s": _lists(s, no_caption),
+      "concept_y": _lists(y, no_caption),
   }
   schema = ANNOTATION_SCHEMA
   if score_column:
@@ -134,6 +167,8 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
     part["source"] = [source] * (hi - lo)
     part["offset"] = np.arange(hi - lo, dtype=np.int64)
     table = pa.table({name: part[name] for name in schema.names}, schema=schema)
+    if indicators:
+      table = table.replace_schema_metadata({b"webpairs": json.dumps({"indicators": INDICATORS}).encode()})
     pq.write_table(table, out / f"annotations-{k:05d}.parquet")
   return Planted(dict(zip(exact_rows.tolist(), exact_src.tolist())), dict(zip(near_rows.tolist(), near_src.tolist())),
-                 boiler, status, lang)
+                 boiler, status, lang, s, y)

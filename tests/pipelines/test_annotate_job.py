@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import pathlib
 import time
 
@@ -12,6 +13,7 @@ import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from webpairs.balancing import keywords
 from webpairs.curation import reasons
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import readers
@@ -92,6 +94,19 @@ def test_exact_duplicates_share_sha256_and_phash(sample, annotated):
   for t in dups:
     assert rows[t["key"]]["sha256"] == rows[t["dup_of"]]["sha256"]
     assert rows[t["key"]]["phash"] == rows[t["dup_of"]]["phash"]
+
+
+def test_indicator_names_and_lexicon_are_recorded_and_fingerprinted(annotated):
+  out, summary = annotated
+  described = keywords.KeywordAnnotator().describe()
+  assert summary["indicators"] == described
+  for path in out.glob("annotations-*.parquet"):
+    meta = json.loads(pq.read_schema(path).metadata[b"webpairs"])
+    assert meta["indicators"] == described
+    assert meta["config_fingerprint"] == annotate_job.config_fingerprint(annotate_job.AnnotateConfig())
+  # Another lexicon (version or terms) must not reuse these files on resume.
+  other = dict(described, lexicon_digest="0" * 16)
+  assert annotate_job.config_fingerprint(annotate_job.AnnotateConfig(), other) != meta["config_fingerprint"]
 
 
 def test_rerun_gives_identical_files(sample, annotated, tmp_path):

@@ -252,3 +252,26 @@ def test_cli_index_eval_writes_a_versioned_index(eval_set, tmp_path, capsys):
   built = list(tmp_path.glob(f"{EVAL_NAME}-*.parquet"))
   assert len(built) == 1 and built[0].read_bytes() == index.read_bytes()
   assert "4 images" in capsys.readouterr().out
+
+
+def test_m4_balanced_on_the_sample_wires_indicators_from_annotate_to_selection(annotations, tmp_path):
+  # Sample captions describe drawn shapes: no gender or occupation terms, so the pool is one
+  # cell and M4 keeps each row with q = eta. Recomputing the indicators in select from the
+  # captions (source=keywords) must give the same selection as annotate's columns.
+  ann = {r["key"]: r for p in annotations.glob("annotations-*.parquet") for r in pq.read_table(p).to_pylist()}
+  assert all(len(a["attr_s"]) == 2 and len(a["concept_y"]) >= 30 for a in ann.values() if a["caption"] is not None)
+  from_columns = select_job.run_select(str(annotations), load_curation_config("m4_balanced"), str(tmp_path / "a"),
+                                       ONE_WORKER, show_progress=False)
+  keywords = load_curation_config("m4_balanced", ["balance.source=keywords"])
+  from_captions = select_job.run_select(str(annotations), keywords, str(tmp_path / "k"), ONE_WORKER,
+                                        show_progress=False)
+  b = from_columns["balance"]
+  assert b["enabled"] and b["indicators"]["annotator"] == "keywords" and b["attributes"] == ["female", "male"]
+  assert b["cells"] == 1 and sum(b["attribute_counts"].values()) == sum(b["concept_counts"].values()) == 0
+  assert b["expected_keep_rate"] == pytest.approx(0.9) and not b["infeasible"] and b["V"] == 10.0
+  dropped = from_columns["reason_counts"].get("m4_balance", 0)
+  assert dropped + from_columns["kept"] == b["pool_rows"] >= 40
+  assert abs(dropped - 0.1 * b["pool_rows"]) <= 3 * (0.09 * b["pool_rows"]) ** 0.5  # Bernoulli(0.1) drops
+  assert [(r["key"], r["keep"], r["reasons"]) for r in _rows(tmp_path / "a")] == [
+      (r["key"], r["keep"], r["reasons"]) for r in _rows(tmp_path / "k")]
+  assert from_captions["balance"]["bias"] == b["bias"] and from_captions["balance"]["source"] == "keywords"

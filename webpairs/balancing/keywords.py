@@ -11,6 +11,7 @@ exclusions consumed first (zh 其他 'other' hides the 他 'he' inside it).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import pathlib
 import re
@@ -135,6 +136,10 @@ class AttributeAnnotator(Protocol):
                      images: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     ...
 
+  def describe(self) -> dict:
+    """JSON: `annotator`, `attributes`, `concepts` and whatever identifies its version."""
+    ...
+
 
 class KeywordAnnotator:
   """Multilingual keyword lexicon annotator (captions only; `images` are ignored).
@@ -142,11 +147,16 @@ class KeywordAnnotator:
   A caption in a language without a lexicon gets no attributes and no concepts.
   """
 
+  name = "keywords"
+
   def __init__(self, lexicon: dict | None = None):
     lex = load_lexicon() if lexicon is None else lexicon
     self.attributes = tuple(lex["attributes"])
     self.concepts = tuple(lex["concepts"])
     self.languages = tuple(lex["languages"])
+    # Version and content digest: annotations made with another lexicon must not be reused.
+    self.version = lex.get("version")
+    self.digest = hashlib.sha256(json.dumps(lex, sort_keys=True).encode("utf-8")).hexdigest()[:16]
     substring = set(lex.get("substring_languages", ()))
     self._matchers = {}
     for lang in self.languages:
@@ -154,6 +164,11 @@ class KeywordAnnotator:
       self._matchers[lang] = tuple(
           kind(self._terms(lex[section], lex.get("exclude", {}).get(section, {}).get(lang, ()), lang))
           for section in ("attributes", "concepts"))
+
+  def describe(self) -> dict:
+    """What made the indicators: recorded with annotations so that `select` knows the column names."""
+    return {"annotator": self.name, "lexicon_version": self.version, "lexicon_digest": self.digest,
+            "attributes": list(self.attributes), "concepts": list(self.concepts)}
 
   @staticmethod
   def _terms(table: dict, exclusions, lang: str) -> dict[str, frozenset[int]]:
@@ -206,6 +221,10 @@ class UnionAnnotator:
         raise ValueError("annotators must share attribute and concept names (in order)")
     self.annotators = tuple(annotators)
     self.attributes, self.concepts = first.attributes, first.concepts
+
+  def describe(self) -> dict:
+    return {"annotator": "union", "parts": [a.describe() for a in self.annotators],
+            "attributes": list(self.attributes), "concepts": list(self.concepts)}
 
   def annotate_batch(self, captions: Sequence[str], langs: Sequence[str | None],
                      images: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -55,6 +55,11 @@ def _parse_value(text: str, current):
     value = tuple(value)
   elif isinstance(current, str) and not isinstance(value, str):
     value = text  # a string field keeps what was typed ('1' stays '1')
+  elif isinstance(current, float) and isinstance(value, str):
+    try:
+      value = float(text)  # 'inf' and 'nan' are floats but not Python literals
+    except ValueError:
+      pass  # left a string: the assignment reports the type error
   return value
 
 

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 import contextlib
 import dataclasses
+import functools
 import json
 from typing import Any
 
 import numpy as np
 
+from webpairs.balancing import keywords
 from webpairs.curation import hashes
 from webpairs.curation import image
 from webpairs.curation import lid as lid_lib
@@ -238,6 +240,34 @@ def _identify_languages(
     )
 
 
+def _find_indicators(works: list[_Work], annotator: keywords.AttributeAnnotator) -> None:
+  """Balancing attributes and concepts of every captioned row, from caption and reconciled `lang`."""
+  todo = [w for w in works if w.row["caption"] is not None]
+  if not todo:
+    return
+  try:
+    s, y = annotator.annotate_batch([w.row["caption"] for w in todo], [w.row["lang"] for w in todo])
+    found = list(zip(s.astype(bool).tolist(), y.astype(bool).tolist()))
+  except Exception:  # one odd caption must not cost the batch its indicators: go one by one
+    found = []
+    for w in todo:
+      try:
+        s, y = annotator.annotate_batch([w.row["caption"]], [w.row["lang"]])
+        found.append((s[0].astype(bool).tolist(), y[0].astype(bool).tolist()))
+      except Exception as e:
+        # Rejected, not left null: a null row would count as "no attribute" in balancing.
+        w.fail(reasons.JUNK_CAPTION, f"indicators failed: {type(e).__name__}: {e}"[:200])
+        found.append((None, None))
+  for w, (s_row, y_row) in zip(todo, found):
+    w.row["attr_s"], w.row["concept_y"] = s_row, y_row
+
+
+@functools.cache
+def default_annotator() -> keywords.KeywordAnnotator:
+  """The shipped keyword lexicon, built once per process."""
+  return keywords.KeywordAnnotator()
+
+
 def _finish(w: _Work) -> dict[str, Any]:
   """Status = the read error, else the first failed check in reasons.py order."""
   if not w.failures:
@@ -255,16 +285,19 @@ def annotate_batch(
     examples: list[RawExample],
     lid: lid_lib.LanguageIdentifier,
     config: AnnotateConfig | None = None,
+    annotator: keywords.AttributeAnnotator | None = None,
 ) -> list[dict[str, Any]]:
   """One annotation row per example, in order, with exactly schema.ANNOTATION_COLUMNS as keys.
 
   Never raises because of an example's content: anything that goes wrong becomes that
   example's reject reason. Rejected rows still carry whatever could be computed.
+  `annotator` gives `attr_s` / `concept_y` (default: the shipped keyword lexicon).
   """
   config = config or AnnotateConfig()
   works = [_start(ex, config) for ex in examples]
   _hash_images(works)
   _identify_languages(works, lid, config.lid_min_score)
+  _find_indicators(works, annotator or default_annotator())
   for w in works:
     w.img = None  # drop the pixel arrays early
   return [_finish(w) for w in works]

@@ -1,8 +1,9 @@
 """The ordered rules of `select` as bits of a per-row mask: the lowest set bit names the reason.
 
 Order: the annotate status, eval-set overlap, the config's filters, exact and near
-duplicates, caption duplicates, language quotas. A row fails every rule whose bit is
-set; all of them are counted, the first is its `reason`.
+duplicates, caption duplicates, language quotas, M4 balancing. A row fails every rule whose
+bit is set; all of them are counted, the first is its `reason`. M4 comes last because it
+bounds the bias of what is written: it sees the pool after the quotas, with their repeats.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ EXACT_DUP = "exact_dup"
 NEAR_DUP = "near_dup"
 CAPTION_DUP = "caption_dup"
 LANG_QUOTA = "lang_quota"
+M4_BALANCE = "m4_balance"
 MAX_RULES = 64
 
 
@@ -27,7 +29,7 @@ class RuleBook:
 
   def __init__(self, eval_names: Sequence[str] = (), filter_names: Sequence[str] = ()):
     self.names = ([STATUS] + [EVAL_PREFIX + n for n in eval_names] + list(filter_names)
-                  + [EXACT_DUP, NEAR_DUP, CAPTION_DUP, LANG_QUOTA])
+                  + [EXACT_DUP, NEAR_DUP, CAPTION_DUP, LANG_QUOTA, M4_BALANCE])
     if len(set(self.names)) != len(self.names):
       raise ValueError(f"rule names repeat: {self.names}")
     if len(self.names) > MAX_RULES:

@@ -34,6 +34,9 @@ ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "has_url": (pa.bool_(), "caption contains a URL"),
     "has_html": (pa.bool_(), "caption contains HTML tags or entities"),
     "repetition_ratio": (pa.float32(), "1 - distinct words / words (0 = no repetition)"),
+    # Balancing indicators (DESIGN §4), one entry per name in the file metadata's "indicators".
+    "attr_s": (pa.list_(pa.bool_()), "sensitive attributes s found in the caption (null if no caption)"),
+    "concept_y": (pa.list_(pa.bool_()), "concepts y found in the caption (null if no caption)"),
 }
 
 ANNOTATION_SCHEMA = pa.schema([pa.field(name, typ) for name, (typ, _) in ANNOTATION_COLUMNS.items()])

@@ -22,7 +22,7 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from webpairs.curation.annotate import AnnotateConfig, annotate_batch
+from webpairs.curation.annotate import AnnotateConfig, annotate_batch, default_annotator
 from webpairs.curation.example import RawExample
 from webpairs.curation.lid import LanguageIdentifier
 from webpairs.curation.schema import ANNOTATION_SCHEMA
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 METRICS_NAMESPACE = "webpairs.annotate"
 SUMMARY_FILE = "summary.json"
 ANNOTATION_PREFIX = "annotations-"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: attr_s / concept_y balancing indicators
 
 
 def annotation_path(output_dir: str, shard_path: str) -> str:
@@ -43,8 +43,16 @@ def annotation_path(output_dir: str, shard_path: str) -> str:
   return FileSystems.join(output_dir, f"{ANNOTATION_PREFIX}{stem}-{digest}.parquet")
 
 
-def config_fingerprint(config: AnnotateConfig) -> str:
-  blob = json.dumps({"config": dataclasses.asdict(config), "format": FORMAT_VERSION}, sort_keys=True)
+def indicators_info() -> dict:
+  """The indicator annotator's names and lexicon version, as recorded in files and the summary."""
+  return default_annotator().describe()
+
+
+def config_fingerprint(config: AnnotateConfig, indicators: dict | None = None) -> str:
+  """Files made with another config, format or lexicon are annotated again on resume."""
+  indicators = indicators_info() if indicators is None else indicators
+  blob = json.dumps({"config": dataclasses.asdict(config), "format": FORMAT_VERSION, "indicators": indicators},
+                    sort_keys=True)
   return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
@@ -69,7 +77,8 @@ class _AnnotateShardFn(beam.DoFn):
     self._config = config
     self._batch_size = batch_size
     self._overwrite = overwrite
-    self._fingerprint = config_fingerprint(config)
+    self._indicators = indicators_info()
+    self._fingerprint = config_fingerprint(config, self._indicators)
     self._lid = None
     self._examples = Metrics.counter(METRICS_NAMESPACE, "examples")
     self._shards = Metrics.counter(METRICS_NAMESPACE, "shards")
@@ -106,6 +115,7 @@ class _AnnotateShardFn(beam.DoFn):
         "config_fingerprint": self._fingerprint,
         "format": FORMAT_VERSION,
         "status_counts": counts,
+        "indicators": self._indicators,  # names of the attr_s / concept_y entries
     }
     table = pa.Table.from_pylist(rows, schema=ANNOTATION_SCHEMA)
     table = table.replace_schema_metadata({b"webpairs": json.dumps(meta, sort_keys=True).encode("utf-8")})
@@ -165,6 +175,7 @@ def _summary(counts: dict[str, int], *, inputs: list[str], num_shards: int, conf
       "rejected": total - counts.get("ok", 0),
       "status_counts": counts,
       "config": dataclasses.asdict(config),
+      "indicators": indicators_info(),
       "annotations": f"{ANNOTATION_PREFIX}*.parquet",
   }
 

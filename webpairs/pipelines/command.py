@@ -119,20 +119,26 @@ def _register_run(jobs) -> None:
                   "--config.KEY=VALUE (e.g. --config.filters.min_side=64). Unknown flags are Beam options.")
   parser.add_argument("--input", required=True, help="comma-separated globs of raw shards (local, gs://, s3://)")
   parser.add_argument("--config", required=True,
-                      help="curation config: a shipped name (raw, quality, lang_rebalanced, en90) or a .py file")
+                      help="curation config: a shipped name (raw, quality, lang_rebalanced, en90, m4_balanced) "
+                           "or a .py file")
   parser.add_argument("--output", required=True, help="output directory of the whole run")
   _add_shard_options(parser)
   parser.set_defaults(func=_run_curation, accepts_pipeline_options=True)
 
 
 def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+  from webpairs.balancing import m4  # pylint: disable=import-outside-toplevel
   from webpairs.configs.loader import parse_overrides  # pylint: disable=import-outside-toplevel
   from webpairs.pipelines.curate import run_curation  # pylint: disable=import-outside-toplevel
 
   overrides, pipeline_args = parse_overrides(pipeline_args)
-  result = run_curation(args.input, args.config, args.output, pipeline_args, overrides=overrides,
-                        shard_size=args.shard_size, resize=args.resize, fmt=args.format,
-                        show_progress=not args.no_progress)
+  try:
+    result = run_curation(args.input, args.config, args.output, pipeline_args, overrides=overrides,
+                          shard_size=args.shard_size, resize=args.resize, fmt=args.format,
+                          show_progress=not args.no_progress)
+  except m4.InfeasibleError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
   print_summary(result["annotate"], result["outputs"]["annotations"])
   if not result["select_ran"]:
     print("select: same config and annotations as the last run, selection reused")
@@ -161,6 +167,7 @@ def _register_select(jobs) -> None:
 
 
 def _run_select(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+  from webpairs.balancing import m4  # pylint: disable=import-outside-toplevel
   from webpairs.configs import loader  # pylint: disable=import-outside-toplevel
   from webpairs.configs.curation import load_curation_config  # pylint: disable=import-outside-toplevel
   from webpairs.pipelines.select import run_select  # pylint: disable=import-outside-toplevel
@@ -169,8 +176,12 @@ def _run_select(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   config = load_curation_config(args.config, overrides)
   if args.eval_index:
     config.eval.indexes = tuple(config.eval.indexes) + tuple(args.eval_index)
-  summary = run_select(args.annotations, config, args.output, pipeline_args, overwrite=args.overwrite,
-                       show_progress=not args.no_progress)
+  try:
+    summary = run_select(args.annotations, config, args.output, pipeline_args, overwrite=args.overwrite,
+                         show_progress=not args.no_progress)
+  except m4.InfeasibleError as e:  # a config problem, said in one line; the job wrote no selection
+    print(f"error: {e}", file=sys.stderr)
+    return 1
   print_select_summary(summary, args.output)
   return 0
 
@@ -188,6 +199,15 @@ def print_select_summary(summary: dict, output: str) -> None:
   near = summary["near_dup"]
   if near.get("enabled"):
     print(f"near-duplicate clusters: {near.get('clusters', 0):,} (threshold {near['threshold']})", file=out)
+  balance = summary.get("balance") or {}
+  if balance.get("enabled") and (balance.get("bias") or {}).get("after"):
+    bias = balance["bias"]
+    flag = f"; INFEASIBLE ({balance['reason']})" if balance["infeasible"] else ""
+    print(f"M4 balance: kept {balance['kept_rows']:,} of {balance['pool_rows']:,} pool copies "
+          f"(eta {balance['eta']:g}); "
+          f"worst tolerance excess {bias['before']['worst_violation']:.4g} before, "
+          f"{bias['after_expected']['worst_violation']:.4g} expected after, {bias['after']['worst_violation']:.4g} "
+          f"realised{flag}", file=out)
   print(f"selection: {output}/selection-*.parquet", file=out)
   print(f"summary:   {output}/summary.json", file=out)
 

@@ -52,8 +52,8 @@ def _select_stage(annotations_dir: str, selection_dir: str, config, pipeline_arg
   # Imported here: `select` is its own job and module; annotate and materialize run without it.
   from webpairs.pipelines.select import run_select  # pylint: disable=import-outside-toplevel
 
-  # Through JSON, as the ledger stores it: tuples become lists on both sides.
-  wanted = {"config": json.loads(json.dumps(config.to_dict(), sort_keys=True)),
+  # Through JSON, as the ledger stores it: tuples become lists on both sides, inf a string.
+  wanted = {"config": json.loads(json.dumps(files.json_safe(config.to_dict()), sort_keys=True)),
             "annotations_summary": _digest(FileSystems.join(annotations_dir, annotate.SUMMARY_FILE))}
   done = ledger.get("select") or {}
   summary_path = FileSystems.join(selection_dir, "summary.json")

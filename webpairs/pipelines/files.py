@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -53,6 +54,17 @@ def atomic_output(final_path: str) -> Iterator[BinaryIO]:
       pass  # a leftover temp file is harmless: final names are all that readers trust
     raise
   _move_into_place(tmp, final_path)
+
+
+def json_safe(obj: Any) -> Any:
+  """`obj` with non-finite floats as strict JSON allows: 'inf' / '-inf' as strings, NaN as null."""
+  if isinstance(obj, float) and not math.isfinite(obj):
+    return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+  if isinstance(obj, dict):
+    return {k: json_safe(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [json_safe(v) for v in obj]
+  return obj
 
 
 def write_json_atomic(final_path: str, obj: Any) -> None:

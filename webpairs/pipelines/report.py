@@ -9,7 +9,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from webpairs.pipelines import files, report_plots
+from webpairs.pipelines import files, report_bias, report_plots
 from webpairs.pipelines.report_stats import DEFAULT_MAX_ROWS, ReportStats, gather
 
 REPORT_FILE = "report.html"
@@ -71,6 +71,19 @@ def _not_written(stats: ReportStats) -> str:
           'or an image would not decode):</p>' + _table(["reason", "copies"], sorted(missing.items())))
 
 
+def _balance(stats: ReportStats, plots: dict[str, bytes]) -> list[str]:
+  """The M4 section: bias before/after as a table and a plot; nothing when balancing is off."""
+  balance = stats.selection_summary.get("balance") or {}
+  if not balance.get("enabled"):
+    return []
+  if not report_bias.series(balance):
+    return ["<h2>Balancing (M4)</h2>", '<p class="note">No row reached M4: nothing to balance.</p>']
+  header, rows = report_bias.table_rows(balance)
+  return ["<h2>Balancing (M4)</h2>", _table(header, rows),
+          f'<p class="note">{html.escape(report_bias.note(balance))}</p>',
+          _figure("bias", plots["bias"], "M4 bias before and after")]
+
+
 def _figure(name: str, png: bytes, alt: str, note: str = "") -> str:
   data = base64.b64encode(png).decode("ascii")
   note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
@@ -90,6 +103,7 @@ def render(stats: ReportStats, plots: dict[str, bytes], output_dir: str) -> str:
       "<h2>Funnel</h2>", _figure("funnel", plots["funnel"], "funnel and rejects per reason"), _rejects(stats),
       _not_written(stats),
       "<h2>Languages</h2>", _figure("languages", plots["languages"], "language shares before and after"),
+      *_balance(stats, plots),
       "<h2>Duplicate clusters</h2>", _figure("clusters", plots["clusters"], "duplicate cluster sizes", sample),
       "<h2>Filtered features</h2>",
       _figure("features", plots["features"], "feature histograms", f"{thresholds} {sample}"),
@@ -110,6 +124,9 @@ def write_report(output_dir: str, selection_dir: str, manifest: dict | None = No
       "clusters": report_plots.clusters(stats),
       "features": report_plots.features(stats),
   }
+  balance = stats.selection_summary.get("balance") or {}
+  if balance.get("enabled") and report_bias.series(balance):
+    plots["bias"] = report_plots.bias(balance)
   for name, png in plots.items():
     files.write_bytes_atomic(FileSystems.join(output_dir, PLOTS_DIR, f"{name}.png"), png)
   path = FileSystems.join(output_dir, REPORT_FILE)

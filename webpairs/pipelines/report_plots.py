@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from webpairs.pipelines import report_bias
 from webpairs.pipelines.report_stats import DEFAULT_FEATURES, FEATURE_LABELS, ReportStats
 
 ANNOTATE_COLOUR = "#c0504d"
@@ -17,6 +18,7 @@ ALL_COLOUR = "#b0b0b0"
 KEPT_COLOUR = "#4f81bd"
 THRESHOLD_COLOUR = "#d62728"
 MAX_LANGS = 16
+BIAS_COLOURS = (ALL_COLOUR, SELECT_COLOUR, "#9bbb59", "#8064a2")  # in report_bias.SERIES order
 
 
 def _png(fig: Figure) -> bytes:
@@ -202,4 +204,38 @@ def features(stats: ReportStats) -> bytes:
     ax.set_axis_off()
   handles, labels = axes[0].get_legend_handles_labels()
   fig.legend(handles, labels, loc="upper center", ncol=3, frameon=False, fontsize=9)
+  return _png(fig)
+
+
+def _bias_panel(ax, cols: list[tuple[str, dict]], labels: list[str], values, eps: float | None, title: str) -> None:
+  """Grouped bars of one statistic per series; dashed lines at +-eps."""
+  if not labels:
+    _message(ax, "no concept has enough rows in the pool")
+    return
+  y = np.arange(len(labels))[::-1]
+  height = 0.8 / max(len(cols), 1)
+  for i, (name, report) in enumerate(cols):
+    vals = [v if v is not None else 0.0 for v in values(report)]
+    colour = BIAS_COLOURS[[label for _, label in report_bias.SERIES].index(name)]
+    ax.barh(y + (len(cols) / 2 - i - 0.5) * height, vals, height, label=name, color=colour)
+  for x in (-eps, eps) if eps is not None else ():
+    ax.axvline(x, color=THRESHOLD_COLOUR, linestyle="--", linewidth=1)
+  ax.axvline(0, color="#555555", linewidth=0.8)
+  ax.set_yticks(y, labels)
+  ax.set_title(title)
+
+
+def bias(balance: dict) -> bytes:
+  """M4: representation per attribute and association per (attribute, frequent concept), per series."""
+  cols = report_bias.series(balance)
+  attrs = balance.get("attributes") or []
+  pairs = [(a, c) for c in report_bias.frequent_concepts(balance, top=8) for a in attrs]
+  fig = Figure(figsize=(12, max(3.5, 0.28 * len(pairs) + 1.8)), layout="constrained")
+  left, right = fig.subplots(1, 2, width_ratios=[1, 1.6])
+  _bias_panel(left, cols, attrs, lambda r: [r["representation"].get(a) for a in attrs], balance.get("eps_rep"),
+              "Representation E[s] - pi")
+  _bias_panel(right, cols, [f"{a} x {c}" for a, c in pairs], lambda r: [r["association"][a].get(c) for a, c in pairs],
+              balance.get("eps_assoc"), "Association E[(s - pi) y], frequent concepts")
+  left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=8, frameon=False)
+  fig.suptitle("M4 balancing: bias before and after (dashed red: tolerances)")
   return _png(fig)

@@ -6,7 +6,8 @@ rows are computed from hashes grouped by value range: exact duplicates by sha256
 duplicates by LSH bands of phash and dhash, caption reuse by caption hash. Duplicate
 pairs become clusters (pipelines/duplicates.py, pipelines/components.py); the results
 join back per annotation file, language quotas are planned from the global counts of
-what is left, and each file gets its selection file.
+what is left, M4 balancing (if on) is fitted once on the summed cell statistics of what
+the quotas keep (pipelines/select_balance.py), and each file gets its selection file.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import apache_beam as beam
 import ml_collections
 from apache_beam.io.filesystems import FileSystems
 
+from webpairs.balancing import m4
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.configs.curation import load_curation_config
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
-from webpairs.pipelines import duplicates, files, options, progress, select_files, selection
+from webpairs.pipelines import duplicates, files, options, progress, select_balance, select_files, selection
 from webpairs.pipelines.eval_index import load_eval_index
 from webpairs.pipelines.score_cut import ScoreCut
 from webpairs.pipelines.select_plan import SelectPlan, make_plan
@@ -69,11 +71,36 @@ class _MergeCounts(beam.CombineFn):
     return acc
 
 
+class FitBalance(beam.PTransform):
+  """Resolved files -> the M4 fit and bias reports (a singleton dict, `select_balance.fit_balance`).
+
+  Cell statistics per file, summed by a CombineFn, one exact solve: the pool is never
+  gathered in one place.
+  """
+
+  def __init__(self, plan: SelectPlan, output_dir: str, quota):
+    super().__init__()
+    self._plan = plan
+    self._output_dir = output_dir
+    self._quota = quota
+
+  def expand(self, resolved):
+    balance = self._plan.balance
+    cells = resolved | "PoolCells" >> beam.ParDo(select_files.PoolCells(self._plan),
+                                                 beam.pvalue.AsSingleton(self._quota)).with_outputs(
+                                                     select_balance.INPUT, main=select_balance.POOL)
+    inputs = cells[select_balance.INPUT] | "SumInput" >> beam.CombineGlobally(select_balance.SumCells(balance))
+    return (cells[select_balance.POOL] | "SumPool" >> beam.CombineGlobally(select_balance.SumCells(balance))
+            | "Fit" >> beam.Map(select_balance.fit_balance, beam.pvalue.AsSingleton(inputs), balance,
+                                self._output_dir))
+
+
 class SelectAnnotations(beam.PTransform):
   """PCollection of (file index, annotation path) -> per-file summary counts.
 
-  Writes SEL/selection-<suffix>.parquet per annotation file (atomically). The second
-  output is the quota plan (a singleton PCollection).
+  Writes SEL/selection-<suffix>.parquet per annotation file (atomically). The other
+  outputs are singletons: the quota plan and, with balancing, the M4 fit and the kept
+  rows' cell statistics (None without).
   """
 
   def __init__(self, plan: SelectPlan, output_dir: str):
@@ -97,15 +124,22 @@ class SelectAnnotations(beam.PTransform):
                                                                                       main="files"))
     quota = (resolved[select_files.COUNTS] | "PoolCounts" >> beam.CombineGlobally(_MergeCounts())
              | "PlanQuotas" >> beam.Map(_quota_plan, plan.quota))
+    side = [beam.pvalue.AsSingleton(quota)]
+    balance = kept = None
+    if plan.balance:
+      balance = resolved["files"] | "Balance" >> FitBalance(plan, self._output_dir, quota)
+      side.append(beam.pvalue.AsSingleton(balance))
     written = resolved["files"] | "Write" >> beam.ParDo(select_files.WriteSelection(plan, self._output_dir),
-                                                        beam.pvalue.AsSingleton(quota))
-    counts = ((written, stats) | "AllCounts" >> beam.Flatten()
+                                                        *side).with_outputs(select_balance.KEPT, main="counts")
+    if plan.balance:
+      kept = written[select_balance.KEPT] | "SumKept" >> beam.CombineGlobally(select_balance.SumCells(plan.balance))
+    counts = ((written["counts"], stats) | "AllCounts" >> beam.Flatten()
               | "MergeCounts" >> beam.CombineGlobally(_MergeCounts()))
-    return counts, quota
+    return counts, quota, balance, kept
 
 
-def _summary(counts: dict, quota: quotas_lib.QuotaPlan, *, annotations: str, plan: SelectPlan,
-             indexes: list[dict]) -> dict:
+def _summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None = None, kept=None, *,
+             annotations: str, plan: SelectPlan, indexes: list[dict]) -> dict:
   d = plan.dedup
   near = dict(counts.get("near_dup", {}))
   near.update(threshold=d["threshold"], enabled=bool(d["near"]), band_bits=d["band_bits"],
@@ -113,7 +147,7 @@ def _summary(counts: dict, quota: quotas_lib.QuotaPlan, *, annotations: str, pla
   out = {
       "job": "select",
       "annotations": annotations,
-      "config": plan.config,
+      "config": files.json_safe(plan.config),
       "config_hash": plan.config_hash,
       "files": counts.get("files", 0),
       "input_examples": counts.get("input_examples", 0),
@@ -130,6 +164,7 @@ def _summary(counts: dict, quota: quotas_lib.QuotaPlan, *, annotations: str, pla
       "caption_dup": dict(counts.get("caption_dup", {}), max_images=d["caption_max_images"]),
       "eval_indexes": indexes,
       "quotas": dict(quota.to_dict(), enabled=plan.quota is not None),
+      "balance": files.json_safe(select_balance.summary(balance, kept, plan.balance)),
       "selection": f"{selection.SELECTION_PREFIX}*.parquet",
   }
   if out["near_dup"].get("unconverged_nodes"):
@@ -138,8 +173,10 @@ def _summary(counts: dict, quota: quotas_lib.QuotaPlan, *, annotations: str, pla
   return out
 
 
-def _write_summary(counts: dict, quota: quotas_lib.QuotaPlan, output_dir: str, **kwargs) -> None:
-  files.write_json_atomic(FileSystems.join(output_dir, selection.SUMMARY_FILE), _summary(counts, quota, **kwargs))
+def _write_summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None, kept, output_dir: str,
+                   **kwargs) -> None:
+  files.write_json_atomic(FileSystems.join(output_dir, selection.SUMMARY_FILE),
+                          _summary(counts, quota, balance, kept, **kwargs))
 
 
 def annotation_files(annotations_dir: str) -> list[tuple[str, int]]:
@@ -169,10 +206,23 @@ def _prepare_output(output_dir: str, expected: set[str], overwrite: bool) -> Non
   if stale and not overwrite:
     raise FileExistsError(f"{output_dir} holds {len(stale)} selection files of other annotations "
                           f"({stale[0]}, ...); use another output or overwrite=True")
-  summary = FileSystems.join(output_dir, selection.SUMMARY_FILE)
-  old = ([summary] if FileSystems.exists(summary) else []) + found
+  extra = [FileSystems.join(output_dir, name) for name in (selection.SUMMARY_FILE, select_balance.INFEASIBLE_FILE)]
+  old = [p for p in extra if FileSystems.exists(p)] + found
   if old:
     FileSystems.delete(old)
+
+
+def _raise_infeasible(output_dir: str, error: Exception) -> None:
+  """Runners wrap the fit's InfeasibleError (as text, across processes): raise it as itself.
+
+  The fit step records it in SEL/balance_infeasible.json before failing, on any filesystem.
+  """
+  path = FileSystems.join(output_dir, select_balance.INFEASIBLE_FILE)
+  if FileSystems.exists(path):
+    found = files.read_json(path)
+    raise m4.InfeasibleError(f"select: M4 balancing is infeasible: {found['reason']} (pool bias and the "
+                             f"largest feasible eta: {path})", eta=found["eta"],
+                             max_feasible_eta=found["max_feasible_eta"]) from error
 
 
 def _absolute(path: str) -> str:
@@ -195,9 +245,10 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
   if partitions is None:
     partitions = int(min(MAX_PARTITIONS, max(1, -(-sum(s for _, s in found) // BYTES_PER_PARTITION))))
   indexes = [load_eval_index(p) for p in config.eval.indexes]
-  plan = make_plan(config, indexes, partitions)
+  first = files.read_parquet_metadata(paths[0]).metadata
+  plan = make_plan(config, indexes, partitions, select_balance.file_indicators(first))
   _check_columns(paths[0], set(select_files.SCAN_COLUMNS) | {"key", "source", "offset"}
-                 | set(filters.columns_needed(plan.filters)))
+                 | set(filters.columns_needed(plan.filters)) | set(plan.balance.columns if plan.balance else ()))
   outputs = [selection.selection_path(output_dir, p) for p in paths]
   _prepare_output(output_dir, set(outputs), overwrite)
   pipeline_args = list(pipeline_args or [])
@@ -207,15 +258,19 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
     monitor = progress.ShardProgress("select", outputs)
   start = time.time()
   pipeline = options.make_pipeline(pipeline_args)
-  counts, quota = (pipeline | "Files" >> beam.Create(list(enumerate(paths)))
-                   | "Select" >> SelectAnnotations(plan, output_dir))
+  counts, quota, balance, kept = (pipeline | "Files" >> beam.Create(list(enumerate(paths)))
+                                  | "Select" >> SelectAnnotations(plan, output_dir))
+  optional = [beam.pvalue.AsSingleton(p) if p is not None else None for p in (balance, kept)]
   _ = counts | "WriteSummary" >> beam.Map(
-      _write_summary, beam.pvalue.AsSingleton(quota), output_dir, annotations=_absolute(annotations_dir), plan=plan,
-      indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)])
+      _write_summary, beam.pvalue.AsSingleton(quota), *optional, output_dir, annotations=_absolute(annotations_dir),
+      plan=plan, indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)])
   if monitor:
     monitor.start()
   try:
     pipeline.run().wait_until_finish()
+  except Exception as e:
+    _raise_infeasible(output_dir, e)
+    raise
   finally:
     if monitor:
       monitor.stop()

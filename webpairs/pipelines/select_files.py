@@ -1,4 +1,4 @@
-"""Per annotation file steps of `select`: scan (per-row rules, hash batches), resolve, write.
+"""Per annotation file steps of `select`: scan (per-row rules, hash batches), resolve, M4 cells, write.
 
 Each step reads only the columns it needs from the annotation file, so what crosses a
 shuffle is small: rule bit masks, hash arrays and the rows that other rows decided on.
@@ -19,8 +19,8 @@ from apache_beam.metrics import Metrics
 
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.curation import dedup, filters, reasons
-from webpairs.curation.rules import CAPTION_DUP, EVAL_PREFIX, EXACT_DUP, LANG_QUOTA, NEAR_DUP, STATUS
-from webpairs.pipelines import batches, files, selection
+from webpairs.curation.rules import CAPTION_DUP, EVAL_PREFIX, EXACT_DUP, LANG_QUOTA, M4_BALANCE, NEAR_DUP, STATUS
+from webpairs.pipelines import batches, files, select_balance, selection
 from webpairs.pipelines.select_plan import ROW_BITS, FileState, Resolved, SelectPlan, row_ids
 
 METRICS_NAMESPACE = "webpairs.select"
@@ -125,27 +125,73 @@ class ResolveFile(beam.DoFn):
     yield Resolved(state.path, masks, state.lang, cluster, canonical)
 
 
+def read_file(plan: SelectPlan, path: str) -> tuple[pa.Table, list[str]]:
+  """The annotation columns the last steps need (balance's included) and each row's example id."""
+  extra = plan.balance.columns if plan.balance else []
+  table = files.read_parquet_columns(path, sorted({"key", "source", "offset", "status", *extra}))
+  ids = [selection.example_id(s, k) for s, k in zip(table.column("source").to_pylist(),
+                                                    table.column("key").to_pylist())]
+  return table, ids
+
+
+def apply_quotas(plan: SelectPlan, res: Resolved, quota: quotas_lib.QuotaPlan,
+                 ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+  """(masks with the lang_quota bits, copies per row): rows that pass every other rule get theirs."""
+  masks = res.masks.copy()
+  pool = np.flatnonzero(masks == 0)
+  repeat = np.zeros(len(ids), dtype=np.int32)
+  factors = np.array([quota.factor(res.lang[i]) for i in pool.tolist()], dtype=np.float64)
+  repeat[pool] = quotas_lib.repeats(factors, quotas_lib.key_uniforms([ids[i] for i in pool], plan.seed))
+  masks[pool[repeat[pool] == 0]] |= plan.rules.bit(LANG_QUOTA)
+  return masks, repeat
+
+
+class PoolCells(beam.DoFn):
+  """Resolved file + quota plan -> M4 cell statistics of its pool, each row weighted by its copies.
+
+  Tagged INPUT: the cells of its rows that annotate passed, once each (bias before any rule).
+  """
+
+  def __init__(self, plan: SelectPlan):
+    self._plan = plan
+    self._indicators = select_balance.Indicators(plan.balance)
+
+  def process(self, res: Resolved, quota: quotas_lib.QuotaPlan):
+    table, ids = read_file(self._plan, res.path)
+    s, y, u = self._indicators(table, res.path)
+    _, repeat = apply_quotas(self._plan, res, quota, ids)
+    annotated = np.flatnonzero((res.masks & self._plan.rules.bit(STATUS)) == 0)
+    yield pvalue.TaggedOutput(select_balance.INPUT,
+                              select_balance.weighted_cells(self._plan.balance, s, y, u, annotated, None))
+    pool = np.flatnonzero(repeat > 0)
+    yield select_balance.weighted_cells(self._plan.balance, s, y, u, pool, repeat[pool])
+
+
 class WriteSelection(beam.DoFn):
-  """Resolved file + quota plan -> its selection file; yields the file's summary counts."""
+  """Resolved file + quota plan (+ M4 fit) -> its selection file; yields the file's summary counts.
+
+  With balancing, the kept rows' cell statistics are tagged KEPT (the realised bias after).
+  """
 
   def __init__(self, plan: SelectPlan, output_dir: str):
     self._plan = plan
     self._output_dir = output_dir
+    self._balance = select_balance.ApplyBalance(plan.balance) if plan.balance else None
     self._kept = Metrics.counter(METRICS_NAMESPACE, "kept")
     self._files = Metrics.counter(METRICS_NAMESPACE, "files")
 
-  def process(self, res: Resolved, quota: quotas_lib.QuotaPlan):
+  def process(self, res: Resolved, quota: quotas_lib.QuotaPlan, balance: dict | None = None):
     rules = self._plan.rules
-    table = files.read_parquet_columns(res.path, ["key", "source", "offset", "status"])
+    table, ids = read_file(self._plan, res.path)
     keys, sources = table.column("key").to_pylist(), table.column("source").to_pylist()
     status = table.column("status").to_pylist()
-    ids = [selection.example_id(s, k) for s, k in zip(sources, keys)]
-    masks = res.masks.copy()
-    pool = np.flatnonzero(masks == 0)
-    repeat = np.zeros(len(ids), dtype=np.int32)
-    factors = np.array([quota.factor(res.lang[i]) for i in pool.tolist()], dtype=np.float64)
-    repeat[pool] = quotas_lib.repeats(factors, quotas_lib.key_uniforms([ids[i] for i in pool], self._plan.seed))
-    masks[pool[repeat[pool] == 0]] |= rules.bit(LANG_QUOTA)
+    pool = np.flatnonzero(res.masks == 0)  # what the quotas were planned on
+    masks, repeat = apply_quotas(self._plan, res, quota, ids)
+    if self._balance is not None:
+      dropped, kept_cells = self._balance(balance, table, res.path, ids, repeat)
+      masks[dropped] |= rules.bit(M4_BALANCE)
+      repeat[dropped] = 0
+      yield pvalue.TaggedOutput(select_balance.KEPT, kept_cells)
     keep = masks == 0
     reason = rules.reason(masks, status)
     out = pa.table({

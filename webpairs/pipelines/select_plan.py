@@ -15,10 +15,12 @@ from typing import NamedTuple
 import ml_collections
 import numpy as np
 
+from webpairs.balancing import m4_pool
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.curation import dedup, eval_index, filters
 from webpairs.curation.rules import RuleBook
 from webpairs.pipelines import selection
+from webpairs.pipelines.select_balance import BalancePlan, make_balance_plan
 
 ROW_BITS = 32
 ROW_MASK = (1 << ROW_BITS) - 1
@@ -40,6 +42,7 @@ class SelectPlan:
   score_column: str | None
   score_percentile: float
   quota: quotas_lib.QuotaConfig | None
+  balance: BalancePlan | None = None
 
   @property
   def dedup(self) -> dict:
@@ -60,8 +63,11 @@ def config_hash(config: dict) -> str:
 
 
 def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.EvalIndex],
-              partitions: int) -> SelectPlan:
-  """Checks the config and turns it into plain values; `partitions` only groups work."""
+              partitions: int, indicators: dict | None = None) -> SelectPlan:
+  """Checks the config and turns it into plain values; `partitions` only groups work.
+
+  `indicators`: the attr_s / concept_y names the annotation files record (for M4 balancing).
+  """
   cfg = config.to_dict()
   d = cfg["dedup"]
   dedup.check_band_bits(int(d["band_bits"]))
@@ -71,6 +77,13 @@ def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.Ev
   if len(set(names)) != len(names):
     raise ValueError(f"two eval indexes share a name: {names}")
   quota = quotas_lib.QuotaConfig.from_mapping(cfg["quotas"]) if cfg["quotas"]["enabled"] else None
+  balance = None
+  if cfg["balance"]["enabled"]:
+    balance = make_balance_plan(m4_pool.BalanceConfig.from_mapping(cfg["balance"]), indicators)
+    if quota is not None and balance.config.seed == int(cfg["seed"]):
+      # Both keep rules hash f"{seed}:{id}": one seed would drop the same rows twice over.
+      raise ValueError(f"balance.seed and seed are both {cfg['seed']}: the quota and M4 keep rules "
+                       "need independent hashes; give balance another seed")
   return SelectPlan(
       config=cfg,
       config_hash=config_hash(cfg),
@@ -80,6 +93,7 @@ def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.Ev
       score_column=filters.score_filter(cfg["filters"]),
       score_percentile=float(cfg["filters"]["min_score_percentile"]),
       quota=quota,
+      balance=balance,
   )
 
 
@@ -92,7 +106,7 @@ class FileState(NamedTuple):
 
 
 class Resolved(NamedTuple):
-  """One annotation file after every rule but the quotas."""
+  """One annotation file after every rule but the quotas and M4."""
 
   path: str
   masks: np.ndarray

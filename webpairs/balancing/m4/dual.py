@@ -87,6 +87,12 @@ class _Dual:
     return self.T @ hr @ self.T.T
 
 
+def _residual(dual: _Dual, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+  """Inf-norm of the projected gradient: the worst KKT violation at x."""
+  grad, _ = dual.grad(x)
+  return float(np.abs(x - np.clip(x - grad, lo, hi)).max())
+
+
 def solve(g: np.ndarray, eps: np.ndarray, w: np.ndarray, u: np.ndarray, *, eta: float, gamma: float,
           V: float, tol: float = 1e-12, max_iter: int = 500) -> DualSolution:
   """Minimises F over 0 <= v <= V, mu free, by Bertsekas' projected Newton with Armijo search.
@@ -121,6 +127,10 @@ def solve(g: np.ndarray, eps: np.ndarray, w: np.ndarray, u: np.ndarray, *, eta: 
       f_new = dual.value(x_new)
       decrease = -alpha * grad[free] @ d[free] + grad[active] @ (x[active] - x_new[active])
       if f_new <= f - 1e-4 * decrease or (f_new <= f and np.abs(x_new - x).max() <= 1e-15 * (1 + np.abs(x).max())):
+        break
+      # Near the optimum F's decrease (~ residual^2) is below its float rounding, so Armijo
+      # cannot tell steps apart and would stall around 1e-12: then the KKT residual decides.
+      if abs(f_new - f) <= 1e-14 * max(1.0, abs(f)) and _residual(dual, x_new, lo, hi) < res:
         break
       alpha *= 0.5
     x, f = x_new, f_new

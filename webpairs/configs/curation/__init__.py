@@ -19,7 +19,7 @@ def base_config() -> ml_collections.ConfigDict:
   """Every select setting with its neutral value: nothing filtered, no dedup, no quotas."""
   c = ml_collections.ConfigDict()
   c.name = "base"
-  c.seed = 0  # of the keep/repeat hash rule (language quotas)
+  c.seed = 0  # of the keep/repeat hash rule (language quotas); M4 has balance.seed
   c.dedup = ml_collections.ConfigDict(dict(
       exact=False,  # same sha256 of the image bytes: one canonical example
       near=False,  # perceptual near-duplicates (phash and dhash both within `threshold`)
@@ -66,11 +66,33 @@ def base_config() -> ml_collections.ConfigDict:
       examples=0,  # > 0: this output size instead
       max_repeat=10,  # most copies of one example (up-sampling cap)
   ))
+  # M4 moment matching (DESIGN §4, webpairs/balancing/README.md): keep probabilities q that bound
+  # the bias of attributes s against concepts y on the kept sample. Runs after the language
+  # quotas, on the rows every other rule kept, weighted by their copies.
+  c.balance = ml_collections.ConfigDict(dict(
+      enabled=False,
+      # Indicators: "annotations" = annotate's attr_s / concept_y columns (keyword lexicon);
+      # "keywords" = the installed lexicon on caption + lang during select (no new annotate pass).
+      source="annotations",
+      attributes=(),  # attribute names to balance, e.g. ("female", "male"); empty: all of the source's
+      concepts=(),  # concept names (occupations); empty: all of the source's
+      pi=(),  # target share per attribute, or one for all; empty: parity (mean attribute share of the pool)
+      eps_rep=0.01,  # |E_q[s - pi]| <= eps_rep
+      eps_assoc=0.005,  # |E_q[(s - pi) y]| <= eps_assoc (small: it scales with P(y))
+      eta=0.9,  # keep rate E[q] of the pool (the paper's 90%)
+      # Dual cap: inf = hard constraints (an infeasible eta fails the job, saying the largest
+      # feasible one); finite = soft, violations cost V each and summary.json flags infeasibility.
+      V=float("inf"),
+      gamma=1.0,  # q = clip((u - v.a - mu) / gamma, 0, 1)
+      utility="",  # annotation column with utilities u (nulls count as 0); empty: u = 1
+      u_step=0.01,  # utility bucket of the cell statistics: q is exact to u_step / gamma
+      seed=1,  # of the keep hash; differs from `seed` so that quotas and M4 drop independently
+  ))
   return c
 
 
 def load_curation_config(name_or_path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
-  """A shipped config ('raw', 'quality', 'lang_rebalanced', 'en90') or a .py file, locked.
+  """A shipped config ('raw', 'quality', 'lang_rebalanced', 'en90', 'm4_balanced') or a .py file, locked.
 
   `overrides` are `key=value` strings (e.g. "filters.min_side=64", "quotas.shares={'en': 0.9}");
   an unknown key is a KeyError.
