@@ -109,3 +109,30 @@ def test_cli_reports_config_errors(capsys, tmp_path):
   assert "config.input.shards is empty" in capsys.readouterr().err
   with pytest.raises(SystemExit):
     cli.main(["pretrain", "--config", "siglip:tiny", "--workdir", str(tmp_path), "--runner=DataflowRunner"])
+
+
+def test_registry_evals_run_on_schedule_and_at_the_end(curated, tokenizer_dir, tmp_path):
+  from webpairs.eval import suites, synthetic  # pylint: disable=import-outside-toplevel
+
+  synthetic.write_eval_set(tmp_path / "evaldata" / "synthetic", 48, seed=0)
+  config = tiny_config(curated, tokenizer_dir, total_steps=6, ckpt_every=100)
+  config.eval_data_root = str(tmp_path / "evaldata")
+  entry = suites.resolve(["synthetic_zeroshot"])["synthetic_zeroshot"]
+  config.evals.synthetic_zeroshot = dict(entry, every_steps=4)
+  workdir = tmp_path / "run"
+  final = trainer.train(config, str(workdir))
+
+  assert sorted(p.name for p in (workdir / "eval").glob("*.json")) == ["4.json", "6.json"]
+  record = json.loads((workdir / "eval" / "6.json").read_text())
+  accuracy = record["metrics"]["synthetic_zeroshot/accuracy"]
+  assert 0.0 <= accuracy <= 1.0 and final["synthetic_zeroshot/accuracy"] == accuracy
+  assert (workdir / "eval" / "report.html").exists()
+  logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert {r["step"] for r in logged if "synthetic_zeroshot/accuracy" in r} == {4, 6}
+
+
+def test_typed_evals_without_a_data_root_are_a_clear_error(curated, tokenizer_dir, tmp_path):
+  config = tiny_config(curated, tokenizer_dir, total_steps=2)
+  config.evals.zs = dict(type="zero_shot", dataset="dollarstreet")
+  with pytest.raises(ValueError, match="eval_data_root"):
+    trainer.train(config, str(tmp_path / "run"))

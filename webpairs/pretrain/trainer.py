@@ -210,6 +210,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
                                    mesh=trainer.mesh, batch_size=ev.get("batch_size", 256),
                                    max_examples=ev.get("max_examples", 1000), lower=inp.lower)
 
+  scheduled = _scheduled_evals(config)
+
   start = checkpointer.latest_step() or 0
   if start:
     state, data_state = checkpointer.restore(start, trainer.abstract_with_shardings())
@@ -224,7 +226,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
 
   final: dict[str, float] = {}
   try:
-    final = _loop(trainer, state, data, start, end, config, writer, checkpointer, evaluator)
+    final = _loop(trainer, state, data, start, end, config, writer, checkpointer, evaluator,
+                  scheduled=scheduled, tokenizer=tokenizer, workdir=workdir)
   finally:
     data.close()
     checkpointer.wait()
@@ -235,7 +238,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
 
 def _loop(trainer: Trainer, state: dict[str, Any], data: pipeline.DeviceIterator, start: int, end: int,
           config: ml_collections.ConfigDict, writer: metrics_lib.MetricWriter, checkpointer: ckpt_lib.Checkpointer,
-          evaluator: RetrievalEvaluator | None) -> dict[str, float]:
+          evaluator: RetrievalEvaluator | None, *, scheduled: dict[str, Any] | None = None,
+          tokenizer: Tokenizer | None = None, workdir: str | None = None) -> dict[str, float]:
   batch_size = config.input.batch_size
   peak = metrics_lib.peak_flops()
   final: dict[str, float] = {"step": float(start)}
@@ -253,7 +257,11 @@ def _loop(trainer: Trainer, state: dict[str, Any], data: pipeline.DeviceIterator
             f"grad_norm={float(m['grad_norm'])}); stopped without saving this step. "
             f"Last good checkpoint: {'step ' + str(last) if last else 'none'} in {checkpointer.directory}")
 
-  def evaluate(step: int) -> dict[str, float]:
+  def evaluate(step: int, last: bool = False) -> dict[str, float]:
+    scores = _run_scheduled_evals(scheduled, trainer, state["params"], tokenizer, step, last, writer, workdir)
+    return {**scores, **evaluate_retrieval(step)}
+
+  def evaluate_retrieval(step: int) -> dict[str, float]:
     if evaluator is None:
       return {}
     t0 = time.perf_counter()
@@ -294,13 +302,46 @@ def _loop(trainer: Trainer, state: dict[str, Any], data: pipeline.DeviceIterator
       final.update(host)
 
     paused = time.perf_counter()
-    if eval_every and step % eval_every == 0 and step != end:
-      evaluate(step)
+    if step != end:
+      if eval_every and step % eval_every == 0:
+        evaluate_retrieval(step)
+      _run_scheduled_evals(scheduled, trainer, state["params"], tokenizer, step, False, writer, workdir)
     if step == end or checkpointer.should_save(step):
       check(step)  # never write a checkpoint of a broken step
       checkpointer.save(step, state, data.get_state())
     last_time += time.perf_counter() - paused  # evals and saves are not training throughput
     final["step"] = float(step)
 
-  final.update(evaluate(end))
+  final.update(evaluate(end, last=True))
   return final
+
+
+def _scheduled_evals(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The typed entries of config.evals (webpairs.eval registry), built once; {} when there are none."""
+  typed = {k: v for k, v in config.get("evals", {}).items() if hasattr(v, "get") and v.get("type")}
+  if not typed:
+    return {}
+  from webpairs.eval import registry  # pylint: disable=import-outside-toplevel  (eval imports this module)
+  data_root = config.get("eval_data_root", "")
+  if not data_root:
+    raise ValueError(f"config.evals has {sorted(typed)} but config.eval_data_root is not set")
+  return registry.from_config(config.evals, data_root=data_root)
+
+
+def _run_scheduled_evals(scheduled: dict[str, Any] | None, trainer: Trainer, params: Any, tokenizer: Tokenizer | None,
+                         step: int, last: bool, writer: metrics_lib.MetricWriter,
+                         workdir: str | None) -> dict[str, float]:
+  """Runs the registry evals due at `step` on the live parameters; writes metrics and W/eval/STEP.json."""
+  if not scheduled or tokenizer is None:
+    return {}
+  from webpairs.eval import adapters, registry, report  # pylint: disable=import-outside-toplevel
+  names = registry.due(scheduled, step, last=last)
+  if not names:
+    return {}
+  scores = registry.run_all(scheduled, adapters.from_trainer(trainer, params, tokenizer), names=names)
+  writer.write(step, scores)
+  headline = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if not k.endswith("/seconds") and k.count("/") == 1)
+  writer.print(f"[pretrain] step {step} evals: {headline}")
+  if workdir and jax.process_index() == 0:
+    report.write_results(workdir, step, scores)
+  return scores

@@ -76,4 +76,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.evals = ml_collections.ConfigDict()
   c.evals.retrieval = dict(shards=arg.eval_shards, every=0, max_examples=1000, batch_size=256)
+  # Typed entries ({type, dataset, every_steps, ...}, see webpairs/eval/suites.py) run through
+  # the eval registry on schedule and at the end, on images under eval_data_root.
+  c.eval_data_root = ""
   return c
