@@ -284,3 +284,15 @@ def test_cli_writes_a_sample(tmp_path, capsys):
   assert "25 examples in 3 shards" in text
   assert "junk_caption=5" in text and "truncated_tar=1" in text
   assert sorted(p.name for p in out.iterdir())[-1] == "truth.parquet"
+
+
+def test_cli_writes_the_labelled_eval_set_next_to_the_sample(tmp_path, capsys):
+  from webpairs import cli  # pylint: disable=import-outside-toplevel
+  from webpairs.eval import datasets  # pylint: disable=import-outside-toplevel
+
+  rc = cli.main(["sample", "--output", str(tmp_path / "raw"), "--examples", "30", "--real-images", "none",
+                 "--eval-set", str(tmp_path / "evaldata" / "synthetic"), "--eval-examples", "24"])
+  assert rc == 0
+  assert "eval set:" in capsys.readouterr().out
+  loaded = datasets.load("dollarstreet", str(tmp_path / "evaldata" / "synthetic"))
+  assert len(loaded) == 24

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from webpairs.sample import defects
@@ -41,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   p.add_argument("--no-truncated-tar", dest="truncated_tar", action="store_false",
                  help="do not cut the last shard inside its last example")
   p.add_argument("--overwrite", action="store_true", help="replace a sample already in --output")
+  p.add_argument("--eval-set", metavar="DIR", default=None,
+                 help="also write the small labelled eval set (classes, countries, income groups, "
+                 "multilingual captions) to DIR, for `webpairs eval --data-root` (DIR's parent)")
+  p.add_argument("--eval-examples", type=int, default=240, help="images in the eval set (default 240)")
   p.set_defaults(func=run)
 
 
@@ -73,4 +78,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"  truncated shard: {summary.truncated_shard} (cut inside its last example)")
   print("  defects: " + ", ".join(f"{k}={v}" for k, v in summary.defect_counts.items()))
   print("  languages: " + ", ".join(f"{k}={v}" for k, v in summary.lang_counts.items()))
+  if args.eval_set:
+    from webpairs.eval import synthetic  # pylint: disable=import-outside-toplevel
+    synthetic.write_eval_set(args.eval_set, args.eval_examples, seed=args.seed)
+    print(f"  eval set: {args.eval_set} ({args.eval_examples} labelled images; "
+          f"`webpairs eval --evals synthetic --data-root {os.path.dirname(os.path.abspath(args.eval_set))}`)")
   return 0
