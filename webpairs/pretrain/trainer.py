@@ -15,8 +15,9 @@ import ml_collections
 import optax
 from flax import nnx
 
+from webpairs.pretrain import cappa as cappa_lib
 from webpairs.pretrain import checkpoint as ckpt_lib
-from webpairs.pretrain import losses, metrics as metrics_lib, models, optimizer, sharding
+from webpairs.pretrain import losses, metrics as metrics_lib, models, objectives, optimizer, sharding
 from webpairs.pretrain.input import pipeline
 from webpairs.pretrain.retrieval import RetrievalEvaluator
 from webpairs.tokenizers import Tokenizer
@@ -32,6 +33,8 @@ class NonFiniteError(FloatingPointError):
 
 def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str, Any]:
   """Constructor arguments of the configured model; sizes the input fixes are filled in here."""
+  if config.get("model_name", "two_towers") == "captioner":
+    return cappa_lib.model_kwargs(config, vocab_size)
   m = config.model
   return dict(
       image={**dict(m.image), "image_size": config.input.res},
@@ -56,15 +59,15 @@ class Trainer:
     self.config = config
     self.mesh = mesh or sharding.make_mesh(config.mesh.get("data", -1))
     self.total_steps = int(config.total_steps)
-    kwargs = model_kwargs(config, vocab_size)
-    name = config.get("model_name", "two_towers")
-    self._build = lambda rng: models.build(name, rngs=nnx.Rngs(rng), **kwargs)
+    self._build = self.model_builder(config, vocab_size)
     abstract = nnx.eval_shape(lambda: self._build(0))
     self.graphdef, _, _ = nnx.split(abstract, nnx.Param, ...)
     self.tx, self.schedule = optimizer.make(config.optax, self.total_steps)
     loss = config.loss
-    self.loss_fn = losses.get_loss(loss["name"], mesh=self.mesh, axis_name=sharding.DATA,
-                                   chunk_size=loss.get("chunk_size"))
+    # A generative objective (CapPa) computes its loss from (model, batch, rng) itself.
+    self.objective = objectives.build(loss)
+    self.loss_fn = None if self.objective is not None else losses.get_loss(
+        loss["name"], mesh=self.mesh, axis_name=sharding.DATA, chunk_size=loss.get("chunk_size"))
 
     self.rng = jax.random.PRNGKey(config.seed)
     self.abstract_state = jax.eval_shape(self._init_state, self.rng)
@@ -81,6 +84,12 @@ class Trainer:
     self.embed_fn = jax.jit(self._embed, out_shardings=(self.batch_sharding, self.batch_sharding))
     self._compiled = None  # the step compiled ahead of time on the first batch
     self.flops_per_step: float | None = None
+
+  def model_builder(self, config: ml_collections.ConfigDict, vocab_size: int) -> Callable[[Any], nnx.Module]:
+    """rng -> an initialised model; a trainer for another model (SILC) overrides this."""
+    kwargs = model_kwargs(config, vocab_size)
+    name = config.get("model_name", "two_towers")
+    return lambda rng: models.build(name, rngs=nnx.Rngs(rng), **kwargs)
 
   # Pure functions (traced under jit).
 
@@ -102,11 +111,13 @@ class Trainer:
   def _train_step(self, state: dict[str, Any], batch: Mapping[str, jax.Array], consts: Any
                   ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
     # The state's key advances every step, so a resumed run draws what an unbroken one would.
-    rng, _ = jax.random.split(state["rng"])
+    rng, step_rng = jax.random.split(state["rng"])
 
     def loss_of(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+      if self.objective is not None:
+        return self.objective(self._model(params, consts), batch, step_rng)
       zimg, ztxt, extras = self._model(params, consts)(batch["image"], batch["text"])
-      return self.loss_fn(zimg, ztxt, extras["t"], extras["b"]), extras
+      return self.loss_fn(zimg, ztxt, extras["t"], extras["b"]), {"t": extras["t"], "b": extras["b"]}
 
     (loss, extras), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
     updates, opt = self.tx.update(grads, state["opt"], state["params"])
@@ -116,8 +127,7 @@ class Trainer:
         "loss": loss,
         "grad_norm": grad_norm,
         "param_norm": optax.tree.norm(params),
-        "t": extras["t"],
-        "b": extras["b"],
+        **extras,  # t and b of the two towers, or the objective's own metrics
         "lr": self.schedule(state["step"]),
         "finite": jnp.isfinite(loss) & jnp.isfinite(grad_norm),
     }
@@ -149,6 +159,15 @@ class Trainer:
 
   def num_params(self) -> int:
     return sum(x.size for x in jax.tree.leaves(self.abstract_state["params"]))
+
+
+def trainer_class(config: ml_collections.ConfigDict) -> type[Trainer]:
+  """The SigLIP Trainer, or SILC's (self-distillation on top) when the config has a `silc` block."""
+  if config.get("silc") is not None:
+    # Deferred: the SILC trainer imports this module.
+    from webpairs.pretrain.silc.trainer import SilcTrainer
+    return SilcTrainer
+  return Trainer
 
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
@@ -191,7 +210,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
   if jax.process_index() == 0:
     _write_config(config, workdir)
   tokenizer = Tokenizer.load(config.input.tokenizer)
-  trainer = Trainer(config, vocab_size=tokenizer.vocab_size)
+  trainer = trainer_class(config)(config, vocab_size=tokenizer.vocab_size)
   writer = metrics_lib.MetricWriter(workdir)
   checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), every=config.ckpt_every,
                                        keep=config.keep_ckpts)

@@ -6,6 +6,7 @@ from typing import Any
 
 from flax import nnx
 
+from webpairs.pretrain.models.captioner import Captioner
 from webpairs.pretrain.models.common import VARIANTS, decode_variant
 from webpairs.pretrain.models.text import TextTransformer
 from webpairs.pretrain.models.two_towers import TwoTowers, l2_normalize
@@ -15,6 +16,7 @@ MODELS: dict[str, type[nnx.Module]] = {
     "two_towers": TwoTowers,
     "vit": ViT,
     "text_transformer": TextTransformer,
+    "captioner": Captioner,
 }
 
 
@@ -25,4 +27,5 @@ def build(name: str, *, rngs: nnx.Rngs, **kwargs: Any) -> nnx.Module:
   return MODELS[name](**kwargs, rngs=rngs)
 
 
-__all__ = ["MODELS", "VARIANTS", "TextTransformer", "TwoTowers", "ViT", "build", "decode_variant", "l2_normalize"]
+__all__ = ["MODELS", "VARIANTS", "Captioner", "TextTransformer", "TwoTowers", "ViT", "build", "decode_variant",
+           "l2_normalize"]

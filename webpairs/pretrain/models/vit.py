@@ -90,12 +90,29 @@ class ViT(nnx.Module):
     self.head = (nnx.Linear(width, num_classes, dtype=dtype, param_dtype=jnp.float32, kernel_init=kernel_init,
                             rngs=rngs) if num_classes else None)
 
-  def __call__(self, image: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+  def position_embedding(self, grid: tuple[int, int]) -> jax.Array:
+    """[1, gh*gw, width]: the table itself at the training grid, bilinearly resized at any other.
+
+    Lets one tower see images of another size (SILC's small local crops) with the
+    relative layout of the positions it learned.
+    """
+    pe = self.pos_embedding[...]
+    if tuple(grid) == self.grid:
+      return pe
+    pe = pe.reshape(1, *self.grid, self.width)
+    return jax.image.resize(pe, (1, *grid, self.width), method="bilinear").reshape(1, grid[0] * grid[1], self.width)
+
+  def __call__(self, image: jax.Array, *, patch_mask: jax.Array | None = None,
+               mask_token: jax.Array | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """patch_mask [B, N] bool: those patch embeddings are replaced by mask_token [width] (masked prediction)."""
     if image.dtype == jnp.uint8:  # the input pipeline ships bytes: 4x less host->device traffic
       image = image.astype(jnp.float32) / 127.5 - 1.0
     x = self.embedding(image.astype(self.dtype))
     b, h, w, c = x.shape
-    x = x.reshape(b, h * w, c) + self.pos_embedding[...].astype(x.dtype)
+    x = x.reshape(b, h * w, c)
+    if patch_mask is not None:  # before the position embedding: the model still knows where it must predict
+      x = jnp.where(patch_mask[..., None], mask_token.astype(x.dtype), x)
+    x = x + self.position_embedding((h, w)).astype(x.dtype)
     if self.pool_type == "tok":
       x = jnp.concatenate([jnp.broadcast_to(self.cls[...].astype(x.dtype), (b, 1, c)), x], axis=1)
     x = self.encoder(x)

@@ -1,0 +1,49 @@
+"""CapPa (captioning with parallel prediction) on curated shards: `cappa.py:variant=B/16` or `cappa.py:tiny`.
+
+Arguments (comma-separated, cast to the defaults' types):
+  variant   image encoder, NAME/PATCH; dec: decoder variant (default: the encoder's sizes, half its depth)
+  dec_depth decoder depth (0: half the encoder's)
+  res, batch, steps, max_len; p: probability of parallel prediction per example (CapPa: 0.75)
+  shards / tokenizer: data and SentencePiece model paths
+  tiny      a CPU-sized preset (mu/8 at 32 px, batch 64), as siglip.py:tiny
+Optimizer, mesh, logging and checkpoint settings are SigLIP's (configs/siglip.py).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from webpairs.pretrain import config_lib
+from webpairs.pretrain.configs import siglip
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  arg = config_lib.parse_arg(arg, variant="B/16", dec="", dec_depth=0, res=224, batch=8192, steps=100_000,
+                             max_len=64, p=0.75, shards="", tokenizer="", tiny=False)
+  if arg.tiny:  # only where the caller left the default
+    arg.variant = "mu/8" if arg.variant == "B/16" else arg.variant
+    arg.res = 32 if arg.res == 224 else arg.res
+    arg.batch = 64 if arg.batch == 8192 else arg.batch
+    arg.steps = 600 if arg.steps == 100_000 else arg.steps
+    arg.max_len = 16 if arg.max_len == 64 else arg.max_len
+  c = siglip.get_config("tiny" if arg.tiny else None)
+  c.total_steps = arg.steps
+  c.input.shards = arg.shards
+  c.input.tokenizer = arg.tokenizer
+  c.input.batch_size = arg.batch
+  c.input.res = arg.res
+  c.input.max_len = arg.max_len
+  c.optax.warmup_steps = max(1, arg.steps // 20)
+
+  c.model_name = "captioner"
+  c.model = ml_collections.ConfigDict()
+  # pool_type is forced to "none" by the captioner: the decoder cross-attends to every patch token.
+  c.model.image = dict(variant=arg.variant, posemb="learn")
+  c.model.decoder = dict(variant=arg.dec or None, depth=arg.dec_depth or None)
+  c.model.dtype = "float32" if arg.tiny else "bfloat16"
+  c.model.remat = False
+
+  # The pipeline's text (sticky EOS) becomes targets with one EOS and pad 0 on device (cappa.targets_from_text).
+  c.loss = dict(name="cappa", parallel_prob=arg.p, eos_id=1)
+  c.evals = ml_collections.ConfigDict()  # retrieval needs two towers; captioner evals are not wired here yet
+  return c
