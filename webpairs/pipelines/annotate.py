@@ -204,13 +204,7 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
       | "Annotate" >> AnnotateShards(output_dir, config, batch_size=batch_size, overwrite=overwrite)
       | "SumCounts" >> beam.CombineGlobally(_SumCounts())
       | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, num_shards=len(shards), config=config))
-  if monitor:
-    monitor.start()
-  try:
-    pipeline.run().wait_until_finish()
-  finally:
-    if monitor:
-      monitor.stop()
+  progress.run_pipeline(pipeline, monitor)
   summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
   summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
   return summary

@@ -106,13 +106,7 @@ def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str]
                                      fmt=fmt, resize=resize, quality=quality, overwrite=overwrite)
       | "AllShards" >> beam.combiners.ToList()
       | "WriteManifest" >> beam.Map(manifest.write_manifest, output_dir, static))
-  if monitor:
-    monitor.start()
-  try:
-    pipeline.run().wait_until_finish()
-  finally:
-    if monitor:
-      monitor.stop()
+  progress.run_pipeline(pipeline, monitor)
   result = manifest.read_manifest(output_dir)
   _remove_leftovers(output_dir, prefix, {n for s in result["shards"] for n in (s["name"], s["sidecar"])})
   result["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical

@@ -63,3 +63,14 @@ class ShardProgress:
     self._thread.join()
     self._poll()
     print(self.line(), file=self._stream, flush=True)
+
+
+def run_pipeline(pipeline, monitor: ShardProgress | None = None) -> None:
+  """Runs `pipeline` to completion while `monitor` (if any) prints progress lines."""
+  if monitor:
+    monitor.start()
+  try:
+    pipeline.run().wait_until_finish()
+  finally:
+    if monitor:
+      monitor.stop()

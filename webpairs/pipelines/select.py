@@ -264,16 +264,11 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
   _ = counts | "WriteSummary" >> beam.Map(
       _write_summary, beam.pvalue.AsSingleton(quota), *optional, output_dir, annotations=_absolute(annotations_dir),
       plan=plan, indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)])
-  if monitor:
-    monitor.start()
   try:
-    pipeline.run().wait_until_finish()
+    progress.run_pipeline(pipeline, monitor)
   except Exception as e:
     _raise_infeasible(output_dir, e)
     raise
-  finally:
-    if monitor:
-      monitor.stop()
   summary = files.read_json(FileSystems.join(output_dir, selection.SUMMARY_FILE))
   # Reported, not written: reruns stay identical, and partitions never change the result.
   summary["seconds"] = round(time.time() - start, 2)
