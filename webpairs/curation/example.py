@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+
+# webdataset's key rule: the key is the path up to the first dot of the file name.
+_KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")
+
+
+def split_key(member_name: str) -> tuple[str, str] | None:
+  """('dir/000001', 'jpg') for 'dir/000001.JPG'; None for names without an extension."""
+  match = _KEY_EXT.match(member_name)
+  if not match:
+    return None
+  return match.group(1), match.group(2).lower()
 
 
 @dataclasses.dataclass

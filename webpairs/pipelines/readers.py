@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-import re
 import tarfile
 from collections.abc import Iterable, Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import reasons
-from webpairs.curation.example import RawExample
+from webpairs.curation.example import RawExample, split_key
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +23,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_MEMBER_BYTES = 512 << 20
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 PARQUET_SUFFIXES = (".parquet",)
-# webdataset's key rule: the key is the path up to the first dot of the file name.
-_KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")
 # img2dataset parquet columns, first match wins.
 _PARQUET_IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image")
 _PARQUET_CAPTION_COLUMNS = ("caption", "TEXT", "text")
 _PARQUET_URL_COLUMNS = ("url", "URL")
-
-
-def split_key(member_name: str) -> tuple[str, str] | None:
-  """('dir/000001', 'jpg') for 'dir/000001.JPG'; None for names without an extension."""
-  match = _KEY_EXT.match(member_name)
-  if not match:
-    return None
-  return match.group(1), match.group(2).lower()
 
 
 def shard_kind(path: str) -> str:

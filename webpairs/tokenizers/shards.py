@@ -10,6 +10,8 @@ from collections.abc import Iterator, Sequence
 
 import pyarrow.parquet as pq
 
+from webpairs.curation.example import split_key
+
 UNDETERMINED = "und"  # language of captions that have none
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 PARQUET_SUFFIX = ".parquet"
@@ -88,16 +90,14 @@ def _iter_tar(path: str) -> Iterator[tuple[str, str]]:
     for info in tar:
       if not info.isfile():
         continue
-      head, _, base = info.name.rpartition("/")
-      stem, dot, ext = base.partition(".")
-      if not dot:
+      parts = split_key(info.name)
+      if parts is None:
         continue
-      name = f"{head}/{stem}" if head else stem
+      name, ext = parts
       if name != key:
         if key is not None and (pair := _caption_of(path, key, members)):
           yield pair
         key, members = name, {}
-      ext = ext.lower()
       if ext in ("txt", "json"):
         members[ext] = tar.extractfile(info).read()
   if key is not None and (pair := _caption_of(path, key, members)):

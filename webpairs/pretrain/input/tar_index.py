@@ -7,6 +7,7 @@ import tarfile
 
 import numpy as np
 
+from webpairs.curation.example import split_key
 from webpairs.pretrain.input import files
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
@@ -57,15 +58,14 @@ def index_tar(path: str) -> ShardIndex:
     for info in tar:
       if not info.isfile():
         continue
-      head, _, base = info.name.rpartition("/")
-      stem, dot, ext = base.partition(".")
-      if not dot:
+      parts = split_key(info.name)
+      if parts is None:
         continue
-      name = f"{head}/{stem}" if head else stem
+      name, ext = parts
       if name != key:
         flush()
         key, members = name, {}
-      members[ext.lower()] = (info.offset_data, info.size)
+      members[ext] = (info.offset_data, info.size)
     flush()
   cols = list(zip(*rows, strict=True)) if rows else [[]] * 7
   ints = [np.asarray(c, np.int64) for c in cols[1:]]
