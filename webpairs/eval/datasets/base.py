@@ -30,8 +30,25 @@ def pretty_name(name: str) -> str:
   return " ".join(name.replace("_", " ").split())
 
 
+class _ImageFiles:
+  """What every eval set has: `name`, a `root` folder and image `paths` relative to it."""
+
+  name: str
+  root: str
+  paths: tuple[str, ...]
+
+  def __len__(self) -> int:
+    return len(self.paths)
+
+  def files(self) -> list[str]:
+    return [os.path.join(self.root, p) for p in self.paths]
+
+  def check_images(self) -> None:
+    check_images(self.name, self.root, self.paths)
+
+
 @dataclasses.dataclass(frozen=True)
-class ClassificationSet:
+class ClassificationSet(_ImageFiles):
   """Images with one or more acceptable classes each, and per-example group attributes.
 
   classnames[c] lists the names of class c (aliases; zero-shot averages over them).
@@ -72,18 +89,9 @@ class ClassificationSet:
         raise ValueError(f"{self.name}: class_partition has {len(self.class_partition)} entries for "
                          f"{num_classes} classes")
 
-  def __len__(self) -> int:
-    return len(self.paths)
-
   @property
   def num_classes(self) -> int:
     return len(self.classnames)
-
-  def files(self) -> list[str]:
-    return [os.path.join(self.root, p) for p in self.paths]
-
-  def check_images(self) -> None:
-    check_images(self.name, self.root, self.paths)
 
   def class_mask(self) -> np.ndarray | None:
     """bool [N, C]: the classes each example competes among (None: all of them)."""
@@ -105,7 +113,7 @@ class ClassificationSet:
 
 
 @dataclasses.dataclass(frozen=True)
-class RetrievalSet:
+class RetrievalSet(_ImageFiles):
   """Images and captions, several captions per image allowed: text_image[j] is the image caption j describes."""
 
   name: str
@@ -123,15 +131,6 @@ class RetrievalSet:
     if len(self.text_image) and (self.text_image.min() < 0 or self.text_image.max() >= len(self.paths)):
       raise ValueError(f"{self.name}: caption image indices outside [0, {len(self.paths)})")
 
-  def __len__(self) -> int:
-    return len(self.paths)
-
-  def files(self) -> list[str]:
-    return [os.path.join(self.root, p) for p in self.paths]
-
-  def check_images(self) -> None:
-    check_images(self.name, self.root, self.paths)
-
   def languages(self) -> list[str]:
     return sorted(set(self.text_lang))
 
@@ -147,7 +146,7 @@ class RetrievalSet:
 
 
 @dataclasses.dataclass(frozen=True)
-class AttributeSet:
+class AttributeSet(_ImageFiles):
   """Images with a sensitive attribute each ('' when the image shows no people), for bias measurements."""
 
   name: str
@@ -158,15 +157,6 @@ class AttributeSet:
   def __post_init__(self):
     if len(self.paths) != len(self.attribute):
       raise ValueError(f"{self.name}: {len(self.attribute)} attribute values for {len(self.paths)} images")
-
-  def __len__(self) -> int:
-    return len(self.paths)
-
-  def files(self) -> list[str]:
-    return [os.path.join(self.root, p) for p in self.paths]
-
-  def check_images(self) -> None:
-    check_images(self.name, self.root, self.paths)
 
 
 def index_classes(names: Sequence[str]) -> dict[str, int]:
