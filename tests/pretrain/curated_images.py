@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webpairs.sample import defects, images, scenes
+from webpairs.sample import defects, images, regions, scenes
 from webpairs.sample import plan as plan_lib
 
 CLEAN = {d: 0.0 for d in defects.DEFAULT_RATES}
@@ -26,6 +26,7 @@ class Example:
   image: bytes
   caption: str
   lang: str
+  regions: tuple[dict, ...] = ()  # ground truth {text, box [ymin, xmin, ymax, xmax] normalised}
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -44,7 +45,7 @@ def write_shards(folder: pathlib.Path, examples: Sequence[Example], shard_size: 
     path = folder / f"shard-{k:05d}.tar"
     with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
       for ex in part:
-        meta = {"key": ex.key, "caption": ex.caption, "lang": ex.lang}
+        meta = {"key": ex.key, "caption": ex.caption, "lang": ex.lang, "regions": list(ex.regions)}
         _add(tar, f"{ex.key}.{ex.ext}", ex.image)
         _add(tar, f"{ex.key}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
         _add(tar, f"{ex.key}.txt", ex.caption.encode("utf-8"))
@@ -75,8 +76,9 @@ def scene_examples(num_examples: int, seed: int = 0, max_side: int | None = 96) 
   out = []
   for ex in plan.examples:
     scene = _shrink(ex.scene, max_side) if max_side else ex.scene
+    boxes = tuple(regions.regions_from_objects(scenes.objects(scene), scene.width, scene.height))
     out.append(Example(ex.key, ex.ext, images.encode(scenes.render(scene), ex.image_format, ex.quality),
-                       ex.caption, ex.lang))
+                       ex.caption, ex.lang, boxes))
   return out
 
 
