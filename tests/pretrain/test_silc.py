@@ -17,6 +17,7 @@ from webpairs.pretrain import checkpoint, config_lib
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.models.vit import ViT
 from webpairs.pretrain.silc import crops, distill, ema, masking
+from webpairs.pretrain.silc.augment import ViewAugment
 from webpairs.pretrain.silc.dino_head import DINOHead
 from webpairs.pretrain.silc.model import teacher_part, with_teacher
 from webpairs.pretrain.silc.trainer import SilcTrainer, loss_weights, size_factor
@@ -255,7 +256,7 @@ def test_step_centres_with_this_steps_teacher_logits(silc_run):
   s = trainer.config.silc
   _, crop_key, _ = jax.random.split(s1["rng"], 3)
   g, _ = crops.multi_crop(crop_key, _batch(1)["image"], num_global=s.num_global, num_local=s.num_local,
-                          global_size=32, local_size=s.local_res)
+                          global_size=32, local_size=s.local_res, augment=ViewAugment.from_config(s.get("augment")))
   # The switch step copies the student into the teacher.
   encode = jax.jit(lambda p, x: trainer._model(with_teacher(p, teacher_part(p)), trainer.consts).encode_image(x))
   _, logits, patches = encode(s1["params"], jnp.concatenate(g))

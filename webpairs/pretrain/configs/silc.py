@@ -38,6 +38,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   s.global_area = (0.4, 1.0)
   s.local_area = (0.05, 0.4)
   s.aspect = (3 / 4, 4 / 3)
+  # Flips and brightness/contrast/saturation jitter per view (silc/augment.py: no hue, captions name colours).
+  s.augment = dict(flip=True, jitter_prob=0.8, brightness=0.4, contrast=0.4, saturation=0.2, grayscale_prob=0.0)
   s.teacher_momentum = 0.996
   s.center_momentum = 0.9
   s.teacher_temp = 0.04

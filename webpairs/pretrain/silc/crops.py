@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from webpairs.pretrain.silc.augment import ViewAugment, augment_views
+
 GLOBAL_AREA = (0.4, 1.0)
 LOCAL_AREA = (0.05, 0.4)
 ASPECT = (3 / 4, 4 / 3)
@@ -51,13 +53,20 @@ def crop_resize(images: jax.Array, boxes: jax.Array, size: int) -> jax.Array:
 
 def multi_crop(key: jax.Array, images: jax.Array, *, num_global: int = 2, num_local: int = 4, global_size: int,
                local_size: int, global_area: tuple[float, float] = GLOBAL_AREA,
-               local_area: tuple[float, float] = LOCAL_AREA, aspect: tuple[float, float] = ASPECT
-               ) -> tuple[list[jax.Array], list[jax.Array]]:
-  """(global views, local views): lists of [B, size, size, C] float images in [-1, 1], one box per image and view."""
+               local_area: tuple[float, float] = LOCAL_AREA, aspect: tuple[float, float] = ASPECT,
+               augment: ViewAugment | None = None) -> tuple[list[jax.Array], list[jax.Array]]:
+  """(global views, local views): lists of [B, size, size, C] float images in [-1, 1], one box per image and view,
+  each view then flipped and colour-jittered independently when `augment` is given."""
   if images.dtype == jnp.uint8:
     images = images.astype(jnp.float32) / 127.5 - 1.0
   b = images.shape[0]
-  keys = jax.random.split(key, num_global + num_local)
-  views = [crop_resize(images, sample_boxes(k, b, global_area, aspect), global_size) for k in keys[:num_global]]
-  local = [crop_resize(images, sample_boxes(k, b, local_area, aspect), local_size) for k in keys[num_global:]]
-  return views, local
+  n = num_global + num_local
+  # Augmentation keys come from a fold of the key, so the boxes stay those of augment=None.
+  keys, aug_keys = jax.random.split(key, n), jax.random.split(jax.random.fold_in(key, 1), n)
+
+  def view(i: int, area: tuple[float, float], size: int) -> jax.Array:
+    out = crop_resize(images, sample_boxes(keys[i], b, area, aspect), size)
+    return out if augment is None else augment_views(aug_keys[i], out, augment)
+
+  return ([view(i, global_area, global_size) for i in range(num_global)],
+          [view(i, local_area, local_size) for i in range(num_global, n)])

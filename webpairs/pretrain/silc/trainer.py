@@ -19,6 +19,7 @@ from flax import nnx
 
 from webpairs.pretrain import trainer as base
 from webpairs.pretrain.silc import crops, distill, ema, masking
+from webpairs.pretrain.silc.augment import ViewAugment
 from webpairs.pretrain.silc.model import SilcModel, teacher_part, with_teacher
 
 # SigLIP 2: the extra losses' weights are multiplied by a factor that grows with the model.
@@ -70,7 +71,7 @@ class SilcTrainer(base.Trainer):
     global_views, local_views = crops.multi_crop(
         crop_key, batch["image"], num_global=s.num_global, num_local=s.num_local, global_size=res,
         local_size=s.local_res, global_area=tuple(s.global_area), local_area=tuple(s.local_area),
-        aspect=tuple(s.aspect))
+        aspect=tuple(s.aspect), augment=ViewAugment.from_config(s.get("augment")))
     vg, b = len(global_views), batch["image"].shape[0]
     images = jnp.concatenate(global_views)  # [Vg*B, ...]: one pass of the tower for all global views
 
