@@ -19,3 +19,9 @@ def test_ring_loss_with_fsdp_on_4_devices_trains_like_one_device():
   out = run_with_devices(4, "from tests.pretrain import multidevice_cases as c; c.sharded_training_matches_one_device()",
                          timeout=400)
   assert "sharded ok" in out
+
+
+def test_silc_step_on_4_devices_with_fsdp_equals_one_device():
+  out = run_with_devices(4, "from tests.pretrain import multidevice_cases as c; c.silc_sharded_matches_one_device()",
+                         timeout=400)
+  assert "silc sharded ok" in out
