@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 from hypothesis import given
 from hypothesis import HealthCheck
@@ -21,6 +22,7 @@ from webpairs.curation import hashes
 from webpairs.curation import image
 from webpairs.curation import lid
 from webpairs.curation import reasons
+from webpairs.curation import regions as regions_lib
 from webpairs.curation import schema
 from webpairs.curation import text
 from webpairs.curation.example import RawExample
@@ -226,6 +228,59 @@ def test_an_annotator_failing_on_one_caption_rejects_only_that_row(ident):
   assert rows[1]["status_detail"] == "indicators failed: RuntimeError: boom"
 
 
+def test_raw_regions_are_cleaned_into_the_row(ident):
+  meta = {"url": "https://example.com/a.jpg",
+          "regions": [{"text": "red circle", "box": [0.1, 0.2, 0.3, 0.4]}, {"text": "sky", "box": [-0.1, 0, 0.5, 1.2]}]}
+  stats = {}
+  rows = annotate.annotate_batch([samples.example(image=JPEG, meta=meta), samples.example(key="2", image=JPEG)],
+                                 ident, stats=stats)
+  _check_schema(rows)
+  assert rows[0]["status"] == "ok"
+  assert rows[0]["regions"] == ('[{"text":"red circle","box":[0.1,0.2,0.3,0.4]},'
+                                '{"text":"sky","box":[0.0,0.0,0.5,1.0]}]')
+  assert rows[1]["regions"] is None  # no regions in the .json: null, not "[]"
+  assert stats == {"regions_examples": 1, "regions_kept": 2, "regions_dropped": 0, "regions_replaced": 0}
+
+
+@pytest.mark.parametrize("raw,kept,dropped", [
+    ("not a list", 0, 1),
+    ({"text": "a", "box": [0, 0, 1, 1]}, 0, 1),
+    ([{"text": "a", "box": [0, 0, 1]}, {"box": [0, 0, 1, 1]}, {"text": "ok", "box": [0, 0, 1, 1]}, 7], 1, 3),
+    ([{"text": "a", "box": ["0", 0, 1, 1]}, {"text": "b", "box": [0.5, 0.5, 0.2, 0.9]}], 0, 2),
+])
+def test_malformed_regions_are_dropped_and_counted_never_a_reject(ident, raw, kept, dropped):
+  stats = {}
+  rows = annotate.annotate_batch([samples.example(image=JPEG, meta={"regions": raw})], ident, stats=stats)
+  _check_schema(rows)
+  assert rows[0]["status"] == "ok" and rows[0]["phash"] is not None
+  assert len(json.loads(rows[0]["regions"] or "[]")) == kept
+  assert (stats["regions_kept"], stats["regions_dropped"], stats["regions_examples"]) == (kept, dropped, int(kept > 0))
+
+
+def test_detector_regions_replace_the_raw_ones_of_the_examples_they_name(ident):
+  raw = {"regions": [{"text": "from json", "box": [0, 0, 1, 1]}]}
+  exs = [samples.example(key="000000001", image=JPEG, meta=raw), samples.example(key="000000002", image=JPEG, meta=raw),
+         samples.example(key="000000003", image=JPEG, meta=raw)]
+  detected = {(1, "000000001"): '[{"text":"detected","box":[0.5,0.5,1,1]},{"text":"","box":[0,0,1,1]}]',
+              (2, "000000002"): None,  # the detector could not decode it: no regions
+              (3, "someone else"): '[{"text":"wrong key","box":[0,0,1,1]}]'}
+  stats = {}
+  rows = annotate.annotate_batch(exs, ident, regions=detected, stats=stats)
+  assert [regions_lib.from_json(r["regions"]) for r in rows] == [
+      [{"text": "detected", "box": [0.5, 0.5, 1.0, 1.0]}], [], [{"text": "from json", "box": [0.0, 0.0, 1.0, 1.0]}]]
+  assert stats == {"regions_examples": 2, "regions_kept": 2, "regions_dropped": 1, "regions_replaced": 2}
+
+
+def test_a_region_cleaner_bug_costs_only_the_regions(ident, monkeypatch):
+  def boom(value):
+    raise RuntimeError("boom")
+
+  monkeypatch.setattr(regions_lib, "clean_regions", boom)
+  stats = {}
+  rows = annotate.annotate_batch([samples.example(image=JPEG, meta={"regions": []})], ident, stats=stats)
+  assert rows[0]["status"] == "ok" and rows[0]["regions"] is None and stats["regions_dropped"] == 1
+
+
 def test_config_is_validated():
   with pytest.raises(ValueError):
     annotate.AnnotateConfig(image_formats=("JPEG", "JPG"))
@@ -235,7 +290,8 @@ def test_config_is_validated():
 
 _MEMBER = st.one_of(
     st.binary(max_size=300),
-    st.sampled_from([JPEG, PNG, b'{"caption": "a dog", "url": 3}', b"null", "a cat".encode()]),
+    st.sampled_from([JPEG, PNG, b'{"caption": "a dog", "url": 3}', b"null", "a cat".encode(),
+                     b'{"regions": [{"text": "a", "box": [0, 0, 1, "x"]}, 3, {"text": "b", "box": [0, 0, 1, 1]}]}']),
     # Valid images cut or with one byte flipped: reaches the decoders, not only the sniffing.
     st.tuples(st.sampled_from([JPEG, PNG]), st.integers(0, 10**6), st.integers(1, 255)).map(
         lambda t: t[0][: t[1] % len(t[0])] if t[2] % 2 else

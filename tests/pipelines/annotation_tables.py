@@ -154,6 +154,7 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
       "repetition_ratio": rng.uniform(0.0, 0.3, n).astype(np.float32),
       "attr_s": _lists(s, no_caption),
       "concept_y": _lists(y, no_caption),
+      "regions": [None] * n,
   }
   schema = ANNOTATION_SCHEMA
   if score_column:

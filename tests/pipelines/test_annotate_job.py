@@ -155,7 +155,7 @@ def test_annotate_shards_transform_with_test_pipeline(sample, tmp_path):
     expected[t["shard"]] = expected.get(t["shard"], 0) + 1
   with test_pipeline.TestPipeline() as p:
     counts = (p | beam.Create(shards) | annotate_job.AnnotateShards(str(tmp_path))
-              | beam.Map(lambda c: sum(c.values())))
+              | beam.Map(lambda c: sum(c["status"].values())))
     assert_that(counts, equal_to(sorted(expected.values())))
 
 

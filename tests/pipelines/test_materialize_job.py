@@ -106,7 +106,8 @@ def test_tars_read_back_with_tarfile_and_match_the_raw_bytes(materialized):
       meta = json.loads(members[f"{key}.json"])
       assert members[f"{key}.txt"].decode("utf-8") == row["caption"] == meta["caption"]
       assert {"key", "caption", "lang", "url", "width", "height", "source", "cluster_id"} <= meta.keys()
-      assert meta == {k: v for k, v in row.items() if k != "image_offset"}
+      assert meta == {k: v for k, v in row.items() if k != "image_offset"} | {
+          "regions": json.loads(row["regions"]) if row["regions"] else []}
       assert hashlib.sha256(image).hexdigest() == row["sha256"]
       assert image == raw[(row["source"], row["offset"])].members[row["image_ext"]]  # not resized: same bytes
       data = (out / shard["name"]).read_bytes()  # the sidecar's offset finds the image by seek
@@ -217,7 +218,7 @@ def test_tfrecord_with_resize_reads_back_with_tf_data(selected, tmp_path):
                              resize=48, fmt="tfrecord", show_progress=False)
   paths = [str(tmp_path / s["name"]) for s in manifest["shards"]]
   assert all(p.endswith(".tfrecord") for p in paths)
-  names = ("image/encoded", "image/format", "text", "key", "lang")
+  names = ("image/encoded", "image/format", "text", "key", "lang", "regions")
   spec = {name: tf.io.FixedLenFeature([], tf.string) for name in names}
   rows = {r["key"]: r for r in _sidecar_rows(tmp_path)}
   seen = 0
@@ -228,6 +229,7 @@ def test_tfrecord_with_resize_reads_back_with_tf_data(selected, tmp_path):
     assert ex["image/format"].numpy() == b"jpeg"
     assert ex["text"].numpy().decode("utf-8") == rows[key]["caption"]
     assert ex["lang"].numpy().decode() == rows[key]["lang"]
+    assert json.loads(ex["regions"].numpy()) == json.loads(rows[key]["regions"] or "[]")
     assert min(image.shape[:2]) <= 48 and image.shape[:2] == (rows[key]["height"], rows[key]["width"])
     seen += 1
   assert seen == len(rows) == manifest["examples"] == manifest["planned_copies"]

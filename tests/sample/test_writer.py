@@ -19,6 +19,8 @@ from PIL import Image
 
 from webpairs import cli
 from webpairs.sample import defects
+from webpairs.sample import regions
+from webpairs.sample import scenes
 from webpairs.sample import writer
 
 
@@ -121,6 +123,62 @@ def test_json_members(sample):
     assert meta.get("page_lang") == r["page_lang"]
     with_page_lang += "page_lang" in meta
   assert 0.35 < with_page_lang / len(truth) < 0.65
+
+
+def test_regions_are_the_truth_objects_of_decodable_drawn_scenes(sample):
+  summary, truth, shards = sample
+  with_regions = 0
+  for r in truth:
+    members = shards[r["shard"]][0][r["key"]]
+    if r["defect"] == defects.TRUNCATED_TAR:
+      continue
+    meta = json.loads(members["json"])
+    objects = json.loads(r["objects"])
+    if objects and r["defect"] != defects.TRUNCATED_IMAGE:
+      assert meta["regions"] == regions.regions_from_objects(objects, r["width"], r["height"]) != []
+      first = meta["regions"][0]
+      assert first["text"] == f"{objects[0]['colour']} {objects[0]['shape']}"
+      assert round(first["box"][1] * r["width"]) == objects[0]["box"][0]  # xmin: LocCa order
+      with_regions += 1
+    else:
+      assert "regions" not in meta, r["defect"]
+  assert with_regions > 300
+  # The parquet sidecar holds the same list as JSON text, null where the .json has none.
+  sidecar = pq.read_table(pathlib.Path(summary.output_dir) / "00000.parquet").to_pylist()
+  for row in sidecar:
+    meta = json.loads(shards["00000.tar"][0][row["key"]]["json"])
+    assert (json.loads(row["regions"]) if row["regions"] is not None else None) == meta.get("regions")
+
+
+def _colour_box_error(pixels: np.ndarray, region: dict, margin: int = 8) -> int:
+  """Largest pixel distance between a region's box edges and its colour's extent near the box."""
+  h, w = pixels.shape[:2]
+  y0, x0, y1, x1 = (round(v * s) for v, s in zip(region["box"], (h, w, h, w)))
+  near = np.abs(pixels - np.asarray(scenes.COLOURS[region["text"].split()[0]])).sum(-1) < 60
+  window = np.zeros_like(near)
+  window[max(0, y0 - margin):y1 + margin, max(0, x0 - margin):x1 + margin] = True
+  ys, xs = np.nonzero(near & window)
+  found = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
+  return int(max(abs(a - b) for a, b in zip(found, (y0, x0, y1, x1))))
+
+
+def test_near_dup_crops_carry_regions_moved_with_the_pixels(sample):
+  _, truth, shards = sample
+  by_key = {r["key"]: r for r in truth}
+  written, unmoved = [], []
+  for r in truth:
+    if r["near_dup_kind"] != "crop":
+      continue
+    members = shards[r["shard"]][0][r["key"]]
+    pixels = np.asarray(Image.open(io.BytesIO(_image(members))).convert("RGB"), np.int32)
+    mine = json.loads(members["json"])["regions"]
+    orig = by_key[r["dup_of"]]
+    before = regions.regions_from_objects(json.loads(orig["objects"]), orig["width"], orig["height"])
+    # The last drawn shape is never covered by another one.
+    written.append(_colour_box_error(pixels, mine[-1]))
+    unmoved.append(_colour_box_error(pixels, before[-1]))
+  assert len(written) >= 5
+  assert np.median(written) <= 2 < np.median(unmoved), (written, unmoved)
 
 
 _URL = re.compile(r"^https?://\S+$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 import contextlib
 import dataclasses
 import functools
@@ -17,11 +18,15 @@ from webpairs.curation import hashes
 from webpairs.curation import image
 from webpairs.curation import lid as lid_lib
 from webpairs.curation import reasons
+from webpairs.curation import regions as regions_lib
 from webpairs.curation import schema
 from webpairs.curation import text
 from webpairs.curation.example import RawExample
 
 _ORDER = {r: i for i, r in enumerate(reasons.ANNOTATE_REASONS)}
+# Region counts `annotate_batch` adds to its `stats`: examples with regions, regions kept and
+# dropped as malformed, examples whose regions came from a detector's file.
+REGION_STATS = ("regions_examples", "regions_kept", "regions_dropped", "regions_replaced")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +94,7 @@ class _Work:
   read_error: str | None = None
   page_lang: str | None = None
   img: image.ImageInfo | None = None
+  raw_regions: Any = None  # the .json's `regions`, as parsed
 
   def fail(self, reason: str, detail: str) -> None:
     self.failures.setdefault(reason, detail)
@@ -140,6 +146,7 @@ def _read_meta(w: _Work, members: dict[str, bytes]) -> dict[str, Any]:
   meta = _parse_json(w, members["json"]) if "json" in members else {}
   w.row["url"] = _clean_str(meta.get("url"))
   w.page_lang = w.row["page_lang"] = _clean_str(meta.get("page_lang"))
+  w.raw_regions = meta.get("regions")
   return meta
 
 
@@ -262,6 +269,25 @@ def _find_indicators(works: list[_Work], annotator: keywords.AttributeAnnotator)
     w.row["attr_s"], w.row["concept_y"] = s_row, y_row
 
 
+def _clean_regions(works: list[_Work], replace: Mapping[tuple[int, str], Any] | None,
+                   stats: dict[str, int]) -> None:
+  """`regions` of every row: the .json's or the detector's (`replace`), cleaned; never a reject."""
+  for w in works:
+    ident = (w.row["offset"], w.row["key"])
+    raw = w.raw_regions
+    if replace is not None and ident in replace:
+      raw = replace[ident]
+      stats["regions_replaced"] += 1
+    try:
+      kept, dropped = regions_lib.clean_regions(raw)
+    except Exception:  # a bug or an input no test had: this example's regions only are lost
+      kept, dropped = [], 1
+    w.row["regions"] = regions_lib.to_json(kept)
+    stats["regions_examples"] += bool(kept)
+    stats["regions_kept"] += len(kept)
+    stats["regions_dropped"] += dropped
+
+
 @functools.cache
 def default_annotator() -> keywords.KeywordAnnotator:
   """The shipped keyword lexicon, built once per process."""
@@ -286,18 +312,29 @@ def annotate_batch(
     lid: lid_lib.LanguageIdentifier,
     config: AnnotateConfig | None = None,
     annotator: keywords.AttributeAnnotator | None = None,
+    *,
+    regions: Mapping[tuple[int, str], Any] | None = None,
+    stats: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
   """One annotation row per example, in order, with exactly schema.ANNOTATION_COLUMNS as keys.
 
   Never raises because of an example's content: anything that goes wrong becomes that
   example's reject reason. Rejected rows still carry whatever could be computed.
   `annotator` gives `attr_s` / `concept_y` (default: the shipped keyword lexicon).
+  `regions`: (offset, key) -> regions from a detector; they replace the .json's `regions`
+  of the examples they name. Malformed regions are dropped, never a reject; `stats`, when
+  given, gets the REGION_STATS counts added.
   """
   config = config or AnnotateConfig()
+  counts = dict.fromkeys(REGION_STATS, 0)
   works = [_start(ex, config) for ex in examples]
+  _clean_regions(works, regions, counts)
   _hash_images(works)
   _identify_languages(works, lid, config.lid_min_score)
   _find_indicators(works, annotator or default_annotator())
   for w in works:
     w.img = None  # drop the pixel arrays early
+  if stats is not None:
+    for name, n in counts.items():
+      stats[name] = stats.get(name, 0) + n
   return [_finish(w) for w in works]

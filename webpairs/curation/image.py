@@ -111,6 +111,55 @@ def decode_gray(img: Image.Image, draft_size: int) -> Image.Image:
   return gray.reduce(factor) if factor >= 2 else gray
 
 
+@dataclasses.dataclass
+class Decoded:
+  """RGB pixels of an image member (uint8 [H, W, 3], as stored: no EXIF rotation), or why there are none."""
+
+  pixels: np.ndarray | None
+  status: str = reasons.OK
+  detail: str = ""
+
+
+def decode_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+               formats: tuple[str, ...] = DEFAULT_FORMATS) -> Decoded:
+  """Full-size RGB pixels of one image member; never raises on bad bytes.
+
+  The same guards as `inspect_image`: the header's pixel count is checked against
+  `max_pixels` before anything is decoded. Transparent pixels become white. The first
+  frame of an animation is decoded.
+  """
+  try:
+    if not data:
+      raise _Reject(reasons.CORRUPT_IMAGE, "empty image member")
+    with _open(data, max_pixels, formats) as img:
+      if img.width <= 0 or img.height <= 0 or img.width * img.height > max_pixels:
+        reason = reasons.CORRUPT_IMAGE if min(img.size) <= 0 else reasons.DECOMPRESSION_BOMB
+        raise _Reject(reason, f"{img.width}x{img.height} pixels (limit {max_pixels})")
+      try:
+        with warnings.catch_warnings():
+          warnings.simplefilter("error", Image.DecompressionBombWarning)
+          img.load()
+          rgb = _to_rgb(img)
+      except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise _Reject(reasons.DECOMPRESSION_BOMB, f"PIL: {e}") from None
+      except Exception as e:  # truncated stream, broken chunk, decoder error
+        raise _Reject(reasons.TRUNCATED_IMAGE, f"decoding failed: {type(e).__name__}: {e}") from None
+    return Decoded(np.asarray(rgb, np.uint8))
+  except _Reject as r:
+    return Decoded(None, r.reason, str(r))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+  if img.mode == "RGB":
+    return img
+  if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    rgba = img.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+  return img.convert("RGB")
+
+
 def inspect_image(
     data: bytes,
     max_pixels: int = DEFAULT_MAX_PIXELS,

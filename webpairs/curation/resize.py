@@ -1,4 +1,9 @@
-"""Shorter-side resize for curated shards: keep the aspect ratio, never upscale, JPEG out."""
+"""Shorter-side resize for curated shards: keep the aspect ratio, never upscale, JPEG out.
+
+The whole picture is kept (no crop), so normalised region boxes stay valid; only an EXIF
+rotation, which the resize applies to the pixels, moves them (`Resized.orientation`,
+curation.regions.orient_regions).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,16 @@ _ORIENTATION_TAG = 0x0112
 
 @dataclasses.dataclass(frozen=True)
 class Resized:
-  """Encoded image bytes and their pixel size after `resize_shorter_side`."""
+  """Encoded image bytes and their pixel size after `resize_shorter_side`.
+
+  `orientation`: the EXIF orientation applied to the stored pixels (1: none).
+  """
 
   data: bytes
   width: int
   height: int
   ext: str = "jpg"
+  orientation: int = 1
 
 
 def target_size(width: int, height: int, shorter_side: int) -> tuple[int, int]:
@@ -51,7 +60,8 @@ def resize_shorter_side(data: bytes, shorter_side: int, quality: int = DEFAULT_Q
   if shorter_side <= 0:
     raise ValueError(f"shorter_side must be positive, got {shorter_side}")
   with Image.open(io.BytesIO(data)) as img:
-    rotated = img.getexif().get(_ORIENTATION_TAG, 1) not in (1, None)
+    orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+    rotated = orientation not in (1, None)
     if img.format == "JPEG" and not rotated and min(img.size) <= shorter_side:
       return Resized(data, img.width, img.height)
     if img.format == "JPEG":
@@ -64,4 +74,6 @@ def resize_shorter_side(data: bytes, shorter_side: int, quality: int = DEFAULT_Q
     out = out.resize(size, Image.Resampling.LANCZOS)
   buf = io.BytesIO()
   out.save(buf, format="JPEG", quality=quality)
-  return Resized(buf.getvalue(), out.width, out.height)
+  # exif_transpose applies orientations 2..8 only; anything else leaves the pixels as stored.
+  applied = orientation if isinstance(orientation, int) and 2 <= orientation <= 8 else 1
+  return Resized(buf.getvalue(), out.width, out.height, orientation=applied)

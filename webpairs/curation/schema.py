@@ -37,6 +37,8 @@ ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     # Balancing indicators (DESIGN §4), one entry per name in the file metadata's "indicators".
     "attr_s": (pa.list_(pa.bool_()), "sensitive attributes s found in the caption (null if no caption)"),
     "concept_y": (pa.list_(pa.bool_()), "concepts y found in the caption (null if no caption)"),
+    # Region annotations (curation/regions.py): from the raw .json / parquet `regions`, or a detector's file.
+    "regions": (pa.string(), "cleaned regions as a JSON list of {text, box: [ymin, xmin, ymax, xmax]}; null: none"),
 }
 
 ANNOTATION_SCHEMA = pa.schema([pa.field(name, typ) for name, (typ, _) in ANNOTATION_COLUMNS.items()])

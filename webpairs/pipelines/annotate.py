@@ -3,6 +3,11 @@
 Work is split by shard: each shard is read, annotated in batches and written as one
 annotation file by the same worker, so image bytes never cross a shuffle and a rerun
 skips shards whose annotation file is already complete.
+
+Regions: each row's `regions` are the raw .json's (or raw parquet's) `regions`, cleaned.
+With `regions_dir` (the detect job's output), a raw shard's region file replaces them for
+every example it has a row for, a null there (undecodable image) included; examples
+of shards without a region file keep their raw regions.
 """
 
 from __future__ import annotations
@@ -22,18 +27,23 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from webpairs.curation.annotate import AnnotateConfig, annotate_batch, default_annotator
+from webpairs.curation.annotate import (
+  REGION_STATS,
+  AnnotateConfig,
+  annotate_batch,
+  default_annotator,
+)
 from webpairs.curation.example import RawExample
 from webpairs.curation.lid import LanguageIdentifier
 from webpairs.curation.schema import ANNOTATION_SCHEMA
-from webpairs.pipelines import files, options, progress, readers
+from webpairs.pipelines import files, options, progress, readers, region_files
 
 log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.annotate"
 SUMMARY_FILE = "summary.json"
 ANNOTATION_PREFIX = "annotations-"
-FORMAT_VERSION = 2  # 2: attr_s / concept_y balancing indicators
+FORMAT_VERSION = 3  # 2: attr_s / concept_y balancing indicators; 3: regions
 
 
 def annotation_path(output_dir: str, shard_path: str) -> str:
@@ -71,8 +81,9 @@ class _AnnotateShardFn(beam.DoFn):
   """shard path -> {status: count}, writing the shard's annotation file on the way."""
 
   def __init__(self, output_dir: str, config: AnnotateConfig, batch_size: int, overwrite: bool,
-               max_member_bytes: int):
+               max_member_bytes: int, regions_dir: str | None = None):
     self._output_dir = output_dir
+    self._regions_dir = regions_dir
     self._max_member_bytes = max_member_bytes
     self._config = config
     self._batch_size = batch_size
@@ -87,34 +98,49 @@ class _AnnotateShardFn(beam.DoFn):
   def setup(self):
     self._lid = LanguageIdentifier()
 
-  def _done_counts(self, final: str, shard: str) -> dict[str, int] | None:
-    """Status counts of a complete annotation file made by the same config, else None."""
+  def _done_counts(self, final: str, shard: str, regions_file: str | None) -> dict[str, dict] | None:
+    """Counts of a complete annotation file made by the same config and region file, else None."""
     if self._overwrite or not FileSystems.exists(final):
       return None
     try:
       meta = json.loads((files.read_parquet_metadata(final).metadata or {}).get(b"webpairs", b"{}"))
     except Exception:  # pylint: disable=broad-except
       return None  # unreadable: annotate again
-    if meta.get("source") != shard or meta.get("config_fingerprint") != self._fingerprint:
+    if (meta.get("source") != shard or meta.get("config_fingerprint") != self._fingerprint
+        or meta.get("regions_file") != regions_file or "region_counts" not in meta):
       return None
-    return meta.get("status_counts")
+    return {"status": meta.get("status_counts"), "regions": meta["region_counts"]}
 
-  def process(self, shard: str) -> Iterator[dict[str, int]]:
+  def _detected(self, shard: str) -> tuple[dict | None, str | None]:
+    """(the detector's regions of the shard, sha256 of their file): (None, None) without one."""
+    if self._regions_dir is None:
+      return None, None
+    found = region_files.read_regions(self._regions_dir, shard)
+    if found is None:
+      log.warning("%s: no region file in %s; its raw regions are kept", shard, self._regions_dir)
+      return None, None
+    return found
+
+  def process(self, shard: str) -> Iterator[dict[str, dict]]:
     final = annotation_path(self._output_dir, shard)
-    done = self._done_counts(final, shard)
+    detected, regions_file = self._detected(shard)
+    done = self._done_counts(final, shard, regions_file)
     if done is not None:
       self._skipped.inc()
       yield done
       return
     rows: list[dict[str, Any]] = []
+    region_counts = dict.fromkeys(REGION_STATS, 0)
     for batch in _batched(readers.read_shard(shard, self._max_member_bytes), self._batch_size):
-      rows.extend(annotate_batch(batch, self._lid, self._config))
+      rows.extend(annotate_batch(batch, self._lid, self._config, regions=detected, stats=region_counts))
     counts = dict(sorted(collections.Counter(r["status"] for r in rows).items()))
     meta = {
         "source": shard,
         "config_fingerprint": self._fingerprint,
         "format": FORMAT_VERSION,
         "status_counts": counts,
+        "region_counts": region_counts,
+        "regions_file": regions_file,  # sha256 of the detector's region file used, if any
         "indicators": self._indicators,  # names of the attr_s / concept_y entries
     }
     table = pa.Table.from_pylist(rows, schema=ANNOTATION_SCHEMA)
@@ -122,72 +148,89 @@ class _AnnotateShardFn(beam.DoFn):
     files.write_parquet_atomic(final, table)
     for status, n in counts.items():
       Metrics.counter(METRICS_NAMESPACE, status).inc(n)
+    for name, n in region_counts.items():
+      Metrics.counter(METRICS_NAMESPACE, name).inc(n)
     self._examples.inc(len(rows))
     self._shards.inc()
-    yield counts
+    yield {"status": counts, "regions": region_counts}
 
 
 class _SumCounts(beam.CombineFn):
-  """Adds {status: count} dicts."""
+  """Adds {part: {name: count}} dicts part by part."""
 
-  def create_accumulator(self) -> dict[str, int]:
+  def create_accumulator(self) -> dict[str, dict[str, int]]:
     return {}
 
-  def add_input(self, acc: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
-    for k, v in counts.items():
-      acc[k] = acc.get(k, 0) + v
+  def add_input(self, acc: dict[str, dict[str, int]], counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    for part, named in counts.items():
+      into = acc.setdefault(part, {})
+      for k, v in named.items():
+        into[k] = into.get(k, 0) + v
     return acc
 
-  def merge_accumulators(self, accs: Iterable[dict[str, int]]) -> dict[str, int]:
-    merged: dict[str, int] = {}
+  def merge_accumulators(self, accs: Iterable[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    merged: dict[str, dict[str, int]] = {}
     for acc in accs:
       self.add_input(merged, acc)
     return merged
 
-  def extract_output(self, acc: dict[str, int]) -> dict[str, int]:
-    return dict(sorted(acc.items()))
+  def extract_output(self, acc: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    return {"status": dict(sorted(acc.get("status", {}).items())),
+            "regions": {k: acc.get("regions", {}).get(k, 0) for k in REGION_STATS}}
 
 
 class AnnotateShards(beam.PTransform):
-  """PCollection of shard paths -> PCollection of per-shard {status: count}.
+  """PCollection of shard paths -> PCollection of per-shard {"status": {status: count}, "regions": {...}}.
 
-  Writes `OUTPUT/annotations-<shard>-<hash>.parquet` per shard (atomically).
+  Writes `OUTPUT/annotations-<shard>-<hash>.parquet` per shard (atomically). "regions"
+  holds curation.annotate.REGION_STATS. `regions_dir`: the detect job's output, whose
+  region files replace the raw regions of the examples they cover.
   """
 
   def __init__(self, output_dir: str, config: AnnotateConfig | None = None, *, batch_size: int = 256,
-               overwrite: bool = False, max_member_bytes: int = readers.DEFAULT_MAX_MEMBER_BYTES):
+               overwrite: bool = False, max_member_bytes: int = readers.DEFAULT_MAX_MEMBER_BYTES,
+               regions_dir: str | None = None):
     super().__init__()
-    self._fn = _AnnotateShardFn(output_dir, config or AnnotateConfig(), batch_size, overwrite, max_member_bytes)
+    self._fn = _AnnotateShardFn(output_dir, config or AnnotateConfig(), batch_size, overwrite, max_member_bytes,
+                                regions_dir)
 
   def expand(self, shards):
     # Only shard paths are shuffled (to spread shards over workers), never examples.
     return shards | "SpreadShards" >> beam.Reshuffle() | "AnnotateShard" >> beam.ParDo(self._fn)
 
 
-def _summary(counts: dict[str, int], *, inputs: list[str], num_shards: int, config: AnnotateConfig) -> dict:
-  total = sum(counts.values())
+def _summary(counts: dict[str, dict[str, int]], *, inputs: list[str], num_shards: int, config: AnnotateConfig,
+             regions_dir: str | None) -> dict:
+  status = counts["status"]
+  total = sum(status.values())
   return {
       "job": "annotate",
       "inputs": inputs,
       "shards": num_shards,
       "examples": total,
-      "ok": counts.get("ok", 0),
-      "rejected": total - counts.get("ok", 0),
-      "status_counts": counts,
+      "ok": status.get("ok", 0),
+      "rejected": total - status.get("ok", 0),
+      "status_counts": status,
+      **counts["regions"],  # regions_examples, regions_kept, regions_dropped, regions_replaced
+      "regions_dir": regions_dir,
       "config": dataclasses.asdict(config),
       "indicators": indicators_info(),
       "annotations": f"{ANNOTATION_PREFIX}*.parquet",
   }
 
 
-def _write_summary(counts: dict[str, int], output_dir: str, **kwargs) -> None:
+def _write_summary(counts: dict[str, dict[str, int]], output_dir: str, **kwargs) -> None:
   files.write_json_atomic(FileSystems.join(output_dir, SUMMARY_FILE), _summary(counts, **kwargs))
 
 
 def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[str] | None = None, *,
                  config: AnnotateConfig | None = None, batch_size: int = 256, overwrite: bool = False,
-                 show_progress: bool = True) -> dict:
-  """Runs the annotate job and returns the summary it wrote to OUTPUT/summary.json."""
+                 show_progress: bool = True, regions_dir: str | None = None) -> dict:
+  """Runs the annotate job and returns the summary it wrote to OUTPUT/summary.json.
+
+  `regions_dir`: output of `run_detect` on the same inputs; its regions replace the raw
+  .json regions of the examples it covers (see the module docstring).
+  """
   config = config or AnnotateConfig()
   patterns = [p for p in inputs.split(",") if p] if isinstance(inputs, str) else list(inputs)
   shards = readers.match_shards(patterns)
@@ -201,9 +244,11 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
   _ = (
       pipeline
       | "Shards" >> beam.Create(shards)
-      | "Annotate" >> AnnotateShards(output_dir, config, batch_size=batch_size, overwrite=overwrite)
+      | "Annotate" >> AnnotateShards(output_dir, config, batch_size=batch_size, overwrite=overwrite,
+                                     regions_dir=regions_dir)
       | "SumCounts" >> beam.CombineGlobally(_SumCounts())
-      | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, num_shards=len(shards), config=config))
+      | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, num_shards=len(shards), config=config,
+                                   regions_dir=regions_dir))
   progress.run_pipeline(pipeline, monitor)
   summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
   summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical

@@ -11,7 +11,7 @@ import sys
 
 
 def register(subparsers) -> None:
-  curate = subparsers.add_parser("curate", help="Beam curation jobs: annotate, select, index-eval, ...",
+  curate = subparsers.add_parser("curate", help="Beam curation jobs: annotate, detect, select, index-eval, materialize, run",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   jobs = curate.add_subparsers(dest="job", required=True, metavar="JOB")
 
@@ -25,7 +25,9 @@ def register(subparsers) -> None:
   annotate.add_argument("--max-caption-chars", type=int, default=None, help="longer captions are rejected")
   annotate.add_argument("--overwrite", action="store_true", help="redo shards whose annotation file exists")
   annotate.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
+  _add_regions_option(annotate)
   annotate.set_defaults(func=_run_annotate, accepts_pipeline_options=True)
+  _register_detect(jobs)
   _register_select(jobs)
   _register_index_eval(jobs)
   _register_materialize(jobs)
@@ -42,8 +44,48 @@ def _run_annotate(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   if args.max_caption_chars is not None:
     overrides["max_caption_chars"] = args.max_caption_chars
   summary = run_annotate(args.input, args.output, pipeline_args, config=AnnotateConfig(**overrides),
-                         batch_size=args.batch_size, overwrite=args.overwrite, show_progress=not args.no_progress)
+                         batch_size=args.batch_size, overwrite=args.overwrite, show_progress=not args.no_progress,
+                         regions_dir=args.regions)
   print_summary(summary, args.output)
+  return 0
+
+
+def _add_regions_option(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--regions", default=None, metavar="DIR",
+                      help="output of `curate detect` on the same inputs: its regions replace the raw .json "
+                           "regions of every example it covers")
+
+
+def _register_detect(jobs) -> None:
+  parser = jobs.add_parser(
+      "detect", help="region annotations from any detector exposed as a Beam RunInference model handler",
+      description="Run a detector over raw shards with Beam RunInference and write one regions-*.parquet per "
+                  "shard (offset, key, regions as a JSON list of {text, box: [ymin, xmin, ymax, xmax]}) and "
+                  "summary.json. Feed the directory to `curate annotate --regions`. Unknown flags are Beam options.")
+  parser.add_argument("--input", required=True, help="comma-separated globs of raw shards (local, gs://, s3://)")
+  parser.add_argument("--output", required=True, help="output directory for regions-*.parquet and summary.json")
+  parser.add_argument("--detector", required=True, metavar="MODULE:FACTORY",
+                      help="a function returning a RunInference ModelHandler whose inference per image is a list "
+                           "of regions, e.g. webpairs.pipelines.detectors:colour_blobs")
+  parser.add_argument("--max-pixels", type=int, default=None, help="decompression-bomb limit (width*height)")
+  parser.add_argument("--overwrite", action="store_true", help="redo shards whose region file exists")
+  parser.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
+  parser.set_defaults(func=_run_detect, accepts_pipeline_options=True)
+
+
+def _run_detect(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+  from webpairs.pipelines.detect import load_detector, run_detect  # pylint: disable=import-outside-toplevel
+
+  kwargs = {} if args.max_pixels is None else {"max_pixels": args.max_pixels}
+  summary = run_detect(args.input, args.output, load_detector(args.detector), pipeline_args,
+                       overwrite=args.overwrite, show_progress=not args.no_progress, **kwargs)
+  out = sys.stdout
+  print(f"detected {summary['regions']:,} regions in {summary['detected']:,} of {summary['examples']:,} examples "
+        f"from {summary['shards']} shards in {summary.get('seconds', 0):.1f}s "
+        f"({summary['undecodable']:,} images not decodable, {summary['regions_dropped']:,} regions malformed)",
+        file=out)
+  print(f"regions:     {args.output}/regions-*.parquet", file=out)
+  print(f"summary:     {args.output}/summary.json", file=out)
   return 0
 
 
@@ -55,6 +97,9 @@ def print_summary(summary: dict, output: str) -> None:
         f"in {summary.get('seconds', 0):.1f}s: {summary['ok']:,} ok, {summary['rejected']:,} rejected", file=out)
   for status, n in counts.items():
     print(f"  {status:<{width}}  {n:>8,}", file=out)
+  if summary.get("regions_kept") or summary.get("regions_dropped"):
+    print(f"regions: {summary['regions_kept']:,} on {summary['regions_examples']:,} examples, "
+          f"{summary['regions_dropped']:,} malformed dropped", file=out)
   print(f"annotations: {output}/annotations-*.parquet", file=out)
   print(f"summary:     {output}/summary.json", file=out)
 
@@ -123,6 +168,7 @@ def _register_run(jobs) -> None:
                            "or a .py file")
   parser.add_argument("--output", required=True, help="output directory of the whole run")
   _add_shard_options(parser)
+  _add_regions_option(parser)
   parser.set_defaults(func=_run_curation, accepts_pipeline_options=True)
 
 
@@ -135,7 +181,7 @@ def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   try:
     result = run_curation(args.input, args.config, args.output, pipeline_args, overrides=overrides,
                           shard_size=args.shard_size, resize=args.resize, fmt=args.format,
-                          show_progress=not args.no_progress)
+                          show_progress=not args.no_progress, regions_dir=args.regions)
   except m4.InfeasibleError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -23,6 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from webpairs.curation import reasons
+from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
 from webpairs.curation.resize import DEFAULT_QUALITY, resize_shorter_side
 from webpairs.pipelines import files, layout, readers, sinks
@@ -30,7 +31,7 @@ from webpairs.pipelines.curated_plan import METRICS_NAMESPACE, plan_fingerprint
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: regions in the json member, the sidecar and TFRecord
 LOCATIONS = "locations"  # tag of ((source, offset), where its first copy's image is) for up-sampled examples
 
 # Why a planned copy is not written, found while writing (see also curated_plan.py).
@@ -42,7 +43,8 @@ RESIZE_FAILED = "resize_failed"  # the image does not decode or encode
 FIRST_COPY_CHANGED = "first_copy_changed"  # a repeat's bytes, read back, are not the first copy's
 
 _OPEN_FILES = 16  # first-copy shards a repeat writer keeps open at once
-_LOCATION_FIELDS = ("image_offset", "image_bytes", "image_ext", "width", "height", "sha256")
+# What a repeat takes from its first copy: the image, and the regions as they fit that image.
+_LOCATION_FIELDS = ("image_offset", "image_bytes", "image_ext", "width", "height", "sha256", "regions")
 
 
 def _image_member(ex: RawExample) -> tuple[str, bytes] | None:
@@ -134,7 +136,7 @@ class _WriteFirstCopiesFn(_ShardFn):
     ext, data = member
     if hashlib.sha256(data).hexdigest() != copy["sha256"]:
       return SOURCE_CHANGED, None, None
-    fields = {"image_ext": ext, "width": copy["width"], "height": copy["height"]}
+    fields = {"image_ext": ext, "width": copy["width"], "height": copy["height"], "regions": copy["regions"]}
     if self._resize:
       try:
         resized = resize_shorter_side(data, self._resize, self._quality)
@@ -143,6 +145,10 @@ class _WriteFirstCopiesFn(_ShardFn):
         return RESIZE_FAILED, None, None
       data = resized.data
       fields.update(image_ext=resized.ext, width=resized.width, height=resized.height)
+      if resized.orientation != 1 and copy["regions"]:
+        # The resize keeps the whole picture (boxes hold) but turns it upright: turn the boxes too.
+        turned = regions_lib.orient_regions(regions_lib.from_json(copy["regions"]), resized.orientation)
+        fields["regions"] = regions_lib.to_json(turned)
     fields.update(sha256=hashlib.sha256(data).hexdigest(), image_bytes=len(data))
     return None, fields, data
 

@@ -27,6 +27,7 @@ PARQUET_SUFFIXES = (".parquet",)
 _PARQUET_IMAGE_COLUMNS = ("jpg", "jpeg", "png", "webp", "image")
 _PARQUET_CAPTION_COLUMNS = ("caption", "TEXT", "text")
 _PARQUET_URL_COLUMNS = ("url", "URL")
+_PARQUET_REGIONS_COLUMN = "regions"  # JSON text or list<struct<text, box>>; annotate cleans it
 
 
 def shard_kind(path: str) -> str:
@@ -174,11 +175,18 @@ def _read_parquet(path: str, handle) -> Iterator[RawExample]:
         meta = {k: v for k, v in row.items() if k != image_col and _is_json_scalar(v)}
         if url_col:
           meta["url"] = row.get(url_col)
-        example.members["json"] = json.dumps(meta, ensure_ascii=False).encode("utf-8")
+        if isinstance(row.get(_PARQUET_REGIONS_COLUMN), (list, tuple)):
+          meta[_PARQUET_REGIONS_COLUMN] = row[_PARQUET_REGIONS_COLUMN]
+        # Values JSON cannot hold (bytes inside a regions struct) become null: annotate drops them.
+        example.members["json"] = json.dumps(meta, ensure_ascii=False, default=_no_json).encode("utf-8")
         yield example
         offset += 1
   except Exception as e:  # pylint: disable=broad-except
     yield _shard_error(path, offset, reasons.UNREADABLE_SHARD, f"parquet read failed after {offset} rows: {e}")
+
+
+def _no_json(value) -> None:
+  del value
 
 
 def _is_json_scalar(value) -> bool:

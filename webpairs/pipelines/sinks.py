@@ -45,11 +45,19 @@ SIDECAR_SCHEMA = pa.schema([
     ("source_key", pa.string()),  # key in the raw shard
     ("copy", pa.int32()),  # 0 for the first copy, 1.. for up-sampled repeats
     ("cluster_id", pa.string()),  # duplicate cluster from the selection
+    ("regions", pa.string()),  # JSON list of {text, box: [ymin, xmin, ymax, xmax]} on the image as written; null: none
     ("original_width", pa.int32()),  # before --resize
     ("original_height", pa.int32()),
     ("image_offset", pa.int64()),  # where the image bytes start in the data file: random access by seek
 ])
 JSON_FIELDS = [name for name in SIDECAR_SCHEMA.names if name != "image_offset"]
+
+
+def json_member(row: dict[str, Any]) -> dict[str, Any]:
+  """The `{key}.json` fields of a sidecar row: `regions` as the list itself, [] when none."""
+  meta = {k: row[k] for k in JSON_FIELDS}
+  meta["regions"] = json.loads(meta["regions"]) if meta["regions"] else []
+  return meta
 
 
 class _HashingStream:
@@ -89,7 +97,7 @@ class TarShardWriter:
     """Writes the example's members; returns the offset of the image bytes in the file."""
     members = {
         row["image_ext"]: image,
-        "json": json.dumps({k: row[k] for k in JSON_FIELDS}, ensure_ascii=False).encode("utf-8"),
+        "json": json.dumps(json_member(row), ensure_ascii=False).encode("utf-8"),
         "txt": row["caption"].encode("utf-8"),
     }
     image_offset = 0
@@ -135,6 +143,7 @@ def tf_example(row: dict[str, Any], image: bytes) -> bytes:
       "text": text(row["caption"]),
       "key": text(row["key"]),
       "lang": text(row["lang"]),
+      "regions": text(row.get("regions") or "[]"),  # JSON list of {text, box}
   }
   example = tf.train.Example(features=tf.train.Features(feature=features))
   return example.SerializeToString(deterministic=True)  # map entries sorted by name

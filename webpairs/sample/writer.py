@@ -22,6 +22,7 @@ from webpairs.sample import defects
 from webpairs.sample import images
 from webpairs.sample import plan as plan_lib
 from webpairs.sample import real
+from webpairs.sample import regions as regions_lib
 from webpairs.sample import scenes
 
 # webdataset.TarWriter's member attributes, with a fixed mtime so reruns are byte-identical.
@@ -55,6 +56,7 @@ TRUTH_SCHEMA = pa.schema([
 # img2dataset's parquet sidecar: additional columns, caption, url, then its own fields.
 SIDECAR_SCHEMA = pa.schema([
     ("page_lang", pa.string()),
+    ("regions", pa.string()),  # the .json's region list as JSON text; null: no regions
     ("caption", pa.string()),
     ("url", pa.string()),
     ("key", pa.string()),
@@ -159,11 +161,29 @@ def _check_truncated(data: bytes, key: str) -> None:
   raise RuntimeError(f"truncated image {key} still decodes; the cut missed its pixel data")
 
 
+def example_regions(ex: plan_lib.ExamplePlan) -> list[dict] | None:
+  """Ground-truth regions of a drawn scene whose image decodes; None for every other example.
+
+  Near-duplicates carry their objects moved by the edit, so their regions fit the edited
+  pixels. Real photos have no objects; corrupt, bomb and missing images have none either,
+  and a truncated image cannot be decoded, so it gets none.
+  """
+  if not ex.objects or ex.defect == defects.TRUNCATED_IMAGE:
+    return None
+  return regions_lib.regions_from_objects(ex.objects, ex.width, ex.height)
+
+
 def _meta(ex: plan_lib.ExamplePlan, image: bytes | None) -> dict:
-  """The .json member, in img2dataset's field order (additional columns first)."""
+  """The .json member, in img2dataset's field order (additional columns first).
+
+  `regions` is an additional column a detector would have added: the ground truth.
+  """
   meta: dict = {}
   if ex.page_lang is not None:
     meta["page_lang"] = ex.page_lang
+  regions = example_regions(ex)
+  if regions is not None:
+    meta["regions"] = regions
   if ex.json_has_caption:
     meta["caption"] = ex.json_caption
   width, height = ex.width, ex.height
@@ -182,6 +202,13 @@ def _meta(ex: plan_lib.ExamplePlan, image: bytes | None) -> dict:
       "sha256": hashlib.sha256(image).hexdigest() if image is not None else None,
   })
   return meta
+
+
+def _sidecar_row(meta: dict) -> dict:
+  row = {col: meta.get(col) for col in SIDECAR_SCHEMA.names}
+  if row["regions"] is not None:  # a list in the .json, its JSON text in parquet
+    row["regions"] = json.dumps(row["regions"], ensure_ascii=False, separators=(",", ":"))
+  return row
 
 
 def _members(ex: plan_lib.ExamplePlan, image: bytes | None, meta: dict) -> list[tuple[str, bytes]]:
@@ -255,7 +282,7 @@ def write_plan(
         meta = _meta(ex, image)
         for member, data in _members(ex, image, meta):
           _add_member(tar, member, data)
-        sidecar.append({col: meta.get(col) for col in SIDECAR_SCHEMA.names})
+        sidecar.append(_sidecar_row(meta))
         truth.append(_truth_row(ex, image, keys))
         if ex.defect == defects.TRUNCATED_TAR:
           cut = (f"{ex.key}.{ex.ext}", ex.keep)
