@@ -111,3 +111,20 @@ def test_association_bias():
   assert metrics.association_bias(scores, attribute, "b", "a") == pytest.approx(-1 / 3)
   with pytest.raises(ValueError):
     metrics.association_bias(scores, attribute, "a", "c")
+
+
+def test_box_iou_exact_values():
+  unit = np.array([0.0, 0.0, 1.0, 1.0])
+  assert metrics.box_iou(unit, unit) == 1.0
+  assert metrics.box_iou(unit, [0.0, 0.0, 0.5, 0.5]) == 0.25  # nested: the small box's area
+  assert metrics.box_iou(unit, [0.0, 0.5, 1.0, 1.5]) == pytest.approx(1 / 3)  # 0.5 shared of 1.5
+  # (ymin, xmin, ymax, xmax): a box 0.2 tall and 0.6 wide against one 0.6 tall and 0.2 wide, crossing in 0.2 x 0.2.
+  assert metrics.box_iou([0.4, 0.2, 0.6, 0.8], [0.2, 0.4, 0.8, 0.6]) == pytest.approx(0.04 / 0.2)
+  assert metrics.box_iou(unit, [1.0, 0.0, 2.0, 1.0]) == 0.0  # touching edges share no area
+  assert metrics.box_iou([0.5, 0.5, 0.5, 0.9], [0.5, 0.5, 0.5, 0.9]) == 0.0  # empty boxes
+  # Broadcasting: one box against many, and row against row.
+  many = np.array([unit, [0.0, 0.0, 0.5, 0.5], [2.0, 2.0, 3.0, 3.0]])
+  np.testing.assert_array_equal(metrics.box_iou(unit, many), [1.0, 0.25, 0.0])
+  np.testing.assert_array_equal(metrics.box_iou(many, many), [1.0, 1.0, 1.0])
+  with pytest.raises(ValueError, match=r"\[\.\.\., 4\]"):
+    metrics.box_iou(unit[:3], unit)

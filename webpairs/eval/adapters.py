@@ -1,4 +1,5 @@
-"""A trained SigLIP two-tower as an EmbeddingModel: restore a checkpoint of a `webpairs pretrain` workdir, embed in batches.
+"""A trained SigLIP two-tower as an EmbeddingModel (a captioner as a CaptionerModel): restore a checkpoint of a
+`webpairs pretrain` workdir, embed (score) in batches.
 
 Images are embedded as the trainer sees them (uint8, square, config.input.res) and texts
 are tokenised as the input pipeline does (project tokenizer, sticky EOS, pad 1).
@@ -17,6 +18,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from webpairs.eval import captioner
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.tokenizers import Tokenizer
@@ -87,7 +89,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def load_checkpoint(workdir: str, step: int | None = None, *, tokenizer: str | None = None
-                    ) -> tuple[TwoTowerModel, int]:
+                    ) -> tuple[TwoTowerModel | captioner.CaptionerModel, int]:
   """(model, step) from the workdir's checkpoint at `step` (default: the newest one)."""
   config = load_config(workdir)
   ckpt_dir = os.path.join(workdir, trainer_lib.CHECKPOINT_DIR)
@@ -109,13 +111,18 @@ def load_checkpoint(workdir: str, step: int | None = None, *, tokenizer: str | N
     state, _ = checkpointer.restore(step, trainer.abstract_with_shardings())
   finally:
     checkpointer.close()
-  model = TwoTowerModel(trainer, state["params"], tok, image_size=config.input.res, max_len=config.input.max_len,
-                        lower=bool(config.input.get("lower", False)))
-  return model, int(step)
+  return from_trainer(trainer, state["params"], tok), int(step)
 
 
-def from_trainer(trainer: trainer_lib.Trainer, params: Any, tokenizer: Tokenizer) -> TwoTowerModel:
-  """The model being trained, for evals the trainer runs on schedule (no checkpoint round trip)."""
+def from_trainer(trainer: trainer_lib.Trainer, params: Any, tokenizer: Tokenizer
+                 ) -> TwoTowerModel | captioner.CaptionerModel:
+  """The model being trained, for evals the trainer runs on schedule (no checkpoint round trip).
+
+  A captioner (config.model_name 'captioner') becomes a CaptionerModel: it scores texts
+  instead of embedding them, and decodes (ARef boxes).
+  """
   inp = trainer.config.input
-  return TwoTowerModel(trainer, params, tokenizer, image_size=inp.res, max_len=inp.max_len,
-                       lower=bool(inp.get("lower", False)))
+  kw = dict(image_size=inp.res, max_len=inp.max_len, lower=bool(inp.get("lower", False)))
+  if trainer.config.get("model_name", "two_towers") == "captioner":
+    return captioner.CaptionerModel(trainer.graphdef, params, trainer.consts, tokenizer, **kw)
+  return TwoTowerModel(trainer, params, tokenizer, **kw)

@@ -1,4 +1,5 @@
-"""Evaluation metrics as plain numpy: zero-shot any-match accuracy, per-group accuracy and disparity, R@k, model bias."""
+"""Evaluation metrics as plain numpy: zero-shot any-match accuracy, per-group accuracy and disparity, R@k, model bias,
+box IoU."""
 
 from __future__ import annotations
 
@@ -125,3 +126,19 @@ def association_bias(scores: np.ndarray, attribute: Sequence[str], a: str, b: st
       raise ValueError(f"no images with attribute {value!r}")
     rates.append(first[mask].mean())
   return float(rates[0] - rates[1])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """Intersection over union of boxes [..., 4] as (ymin, xmin, ymax, xmax), broadcast against each other.
+
+  A box with ymax <= ymin or xmax <= xmin is empty; the IoU of two empty boxes is 0.
+  """
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  if a.shape[-1] != 4 or b.shape[-1] != 4:
+    raise ValueError(f"boxes must be [..., 4], got shapes {a.shape} and {b.shape}")
+  area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
+  h = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+  w = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+  inter = h * w
+  union = area(a) + area(b) - inter
+  return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)

@@ -41,7 +41,37 @@ class ScoringModel(Protocol):
     ...
 
 
+@runtime_checkable
+class CaptioningModel(ScoringModel, Protocol):
+  """A captioner the caption evals drive token by token (webpairs.eval.captioner.CaptionerModel).
+
+  caption_rows: texts -> (labels int [T, L], weights [T, L]) as the trainer's targets.
+  score: (sum, per-token mean) log-likelihood [R] of each label row's weighted targets
+  given images[image_index[r]]. continue_prompts: the text each prompt continues with.
+  """
+
+  def caption_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    ...
+
+  def score(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
+            image_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    ...
+
+  def continue_prompts(self, images: np.ndarray, prompts: Sequence[str], *, max_new_tokens: int,
+                       beam_size: int = 1, length_penalty: float = 0.0, image_index: np.ndarray | None = None
+                       ) -> list[str]:
+    ...
+
+
 Model = EmbeddingModel | ScoringModel
+
+
+def require_captioner(model: object, evaluator: str) -> CaptioningModel:
+  """The model, after checking it is a CaptioningModel: a two tower fails here, not deep inside an eval."""
+  if not isinstance(model, CaptioningModel):
+    raise TypeError(f"the {evaluator} eval needs a captioner (score / continue_prompts); {type(model).__name__} "
+                    "is not one")
+  return model
 
 
 def check_normalised(emb: np.ndarray, what: str, atol: float = 1e-3) -> np.ndarray:

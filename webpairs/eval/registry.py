@@ -13,10 +13,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from webpairs.eval.evaluators.aref import ARefEvaluator
 from webpairs.eval.evaluators.bias import BiasEvaluator
 from webpairs.eval.evaluators.linear_probe import FewShotEvaluator
+from webpairs.eval.evaluators.perplexity import PerplexityEvaluator
 from webpairs.eval.evaluators.retrieval import RetrievalEvaluator
-from webpairs.eval.evaluators.zero_shot import ZeroShotEvaluator
+from webpairs.eval.evaluators.zero_shot import CaptionZeroShotEvaluator, ZeroShotEvaluator
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ EVALUATORS: dict[str, type] = {
     "retrieval": RetrievalEvaluator,
     "fewshot": FewShotEvaluator,
     "bias": BiasEvaluator,
+    # Captioners only (CapPa, LocCa: webpairs.eval.captioner.CaptionerModel).
+    "caption_zero_shot": CaptionZeroShotEvaluator,
+    "caption_perplexity": PerplexityEvaluator,
+    "aref": ARefEvaluator,
 }
 
 

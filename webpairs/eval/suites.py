@@ -32,12 +32,18 @@ EVALS: dict[str, dict[str, Any]] = {
     "synthetic_retrieval": dict(type="retrieval", dataset="xm3600", data_dir="synthetic"),
     "synthetic_geo": dict(type="fewshot", dataset="dollarstreet", data_dir="synthetic", targets=["country", "region"],
                           shots=[5, 10], seeds=3),
+    # Captioners (CapPa, LocCa) on the synthetic set: class prompts scored by log-likelihood, caption perplexity.
+    "synthetic_caption_zeroshot": dict(type="caption_zero_shot", dataset="dollarstreet", data_dir="synthetic",
+                                       templates=list(synthetic.TEMPLATES), aliases=synthetic.class_aliases(),
+                                       groups=["income", "region", "country"]),
+    "synthetic_perplexity": dict(type="caption_perplexity", dataset="xm3600", data_dir="synthetic"),
 }
 
 SUITES: dict[str, tuple[str, ...]] = {
     "cultural": ("dollarstreet", "geode", "gldv2", "dollarstreet_geo", "geode_geo"),
     "multilingual": ("xm3600", "marvl"),
     "synthetic": ("synthetic_zeroshot", "synthetic_retrieval", "synthetic_geo"),
+    "synthetic_captioner": ("synthetic_caption_zeroshot", "synthetic_perplexity"),
 }
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from webpairs.eval import datasets, metrics
+from webpairs.eval import datasets, images, metrics
 
 # Keys every evaluator config may hold; the rest are the evaluator's own.
 COMMON_KEYS = ("type", "dataset", "data_dir", "loader", "every_steps", "batch_size", "max_examples", "seed")
@@ -43,7 +43,9 @@ class Common:
                max_examples=int(max_examples) if max_examples else None, seed=int(config.get("seed") or 0))
 
   def root(self, data_root: str) -> str:
-    return self.data_dir if os.path.isabs(self.data_dir) else os.path.join(data_root, self.data_dir)
+    # An object-store path (gs://...: held-out curated shards) is absolute too.
+    absolute = os.path.isabs(self.data_dir) or "://" in self.data_dir
+    return self.data_dir if absolute else os.path.join(data_root, self.data_dir)
 
   def load(self, data_root: str, cache: dict | None = None) -> Any:
     """The dataset (loaded once per (name, folder, loader kwargs) when a cache dict is given), subsampled."""
@@ -63,6 +65,13 @@ def subsample(ds: Any, max_examples: int | None, seed: int) -> Any:
     return ds
   idx = np.sort(np.random.default_rng(seed).choice(len(ds), max_examples, replace=False))
   return ds.subset(idx)
+
+
+def image_batches(ds: Any, size: int, batch_size: int) -> Iterator[np.ndarray]:
+  """uint8 [B, size, size, 3] batches of the set's images in order: decoded from shards (a curated set) or files."""
+  if hasattr(ds, "image_batches"):
+    return ds.image_batches(size, batch_size)
+  return images.batches(ds.files(), size, batch_size)
 
 
 def unknown_keys(config: Mapping[str, Any], own: tuple[str, ...]) -> None:

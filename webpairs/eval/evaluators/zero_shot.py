@@ -1,4 +1,5 @@
-"""Zero-shot classification: prompt-ensembled class embeddings, any-match accuracy, per-group accuracy and disparity."""
+"""Zero-shot classification: prompt-ensembled class embeddings (or captioner log-likelihoods), any-match accuracy,
+per-group accuracy and disparity."""
 
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ class ZeroShotEvaluator:
   Yields accuracy, chance, accuracy/<kind>/<group>, accuracy_disparity/<kind>, accuracy_worst/<kind>.
   """
 
+  own_keys = OWN_KEYS
+
   def __init__(self, config: Mapping[str, Any], *, data_root: str, cache: dict | None = None):
-    common.unknown_keys(config, OWN_KEYS)
+    common.unknown_keys(config, self.own_keys)
     self.common = common.Common.parse(config)
     self.every_steps = self.common.every_steps
     ds = self.common.load(data_root, cache)
@@ -70,3 +73,40 @@ class ZeroShotEvaluator:
     yield "examples", float(len(ds))
     order = {k: ds.ordered_groups(k) for k in self.groups}
     yield from common.group_metrics("accuracy", correct, {k: ds.attributes[k] for k in self.groups}, order)
+
+
+class _Scorer:
+  """Only the scoring side of a model (a SigLIP 2 model also embeds), by the sum or the per-token mean."""
+
+  def __init__(self, model: ScoringModel, reduce: str):
+    self.model, self.reduce, self.image_size = model, reduce, model.image_size
+
+  def score_texts(self, images: np.ndarray, texts: list[str]) -> np.ndarray:
+    if self.reduce == "sum":
+      return self.model.score_texts(images, texts)
+    return self.model.score_texts(images, texts, reduce=self.reduce)  # type: ignore[call-arg]
+
+
+class CaptionZeroShotEvaluator(ZeroShotEvaluator):
+  """Zero-shot classification by a captioner (CapPa, LocCa): each class scores the log-likelihood of its
+  prompts given the image, averaged over templates x aliases; the best-scoring class is the prediction.
+
+  config: zero_shot's, plus reduce: 'sum' (default: log p of the whole prompt and its EOS,
+  what any ScoringModel gives zero_shot) or 'mean' (per token, which stops a class name that
+  takes more tokens losing for its length alone). Each batch of images is encoded
+  once and every prompt is scored against it. Yields zero_shot's metrics.
+  """
+
+  own_keys = OWN_KEYS + ("reduce",)
+
+  def __init__(self, config: Mapping[str, Any], *, data_root: str, cache: dict | None = None):
+    super().__init__(config, data_root=data_root, cache=cache)
+    self.reduce = str(config.get("reduce") or "sum")
+    if self.reduce not in ("sum", "mean"):
+      raise ValueError(f"caption_zero_shot eval: reduce must be 'sum' or 'mean', got {self.reduce!r}")
+
+  def run(self, model: ScoringModel) -> Iterator[tuple[str, float]]:
+    if not isinstance(model, ScoringModel):
+      raise TypeError(f"caption_zero_shot scores texts with a captioner; {type(model).__name__} has no "
+                      "score_texts (zero_shot evaluates two towers)")
+    yield from super().run(_Scorer(model, self.reduce))

@@ -5,6 +5,9 @@ Arguments (comma-separated, cast to the defaults' types):
   dec_depth decoder depth (0: half the encoder's)
   res, batch, steps, max_len; p: probability of parallel prediction per example (CapPa: 0.75)
   shards / tokenizer: data and SentencePiece model paths
+  eval_root   eval data root holding synthetic/ (`webpairs eval --write-synthetic ROOT/synthetic`): caption
+              zero-shot and caption perplexity there; eval_shards: held-out curated shards for perplexity
+  eval_every  run those evals every this many steps (0: only at the end)
   tiny      a CPU-sized preset (mu/8 at 32 px, batch 64), as siglip.py:tiny
 Optimizer, mesh, logging and checkpoint settings are SigLIP's (configs/siglip.py).
 """
@@ -13,13 +16,15 @@ from __future__ import annotations
 
 import ml_collections
 
+from webpairs.eval import suites
 from webpairs.pretrain import config_lib
 from webpairs.pretrain.configs import siglip
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   arg = config_lib.parse_arg(arg, variant="B/16", dec="", dec_depth=0, res=224, batch=8192, steps=100_000,
-                             max_len=64, p=0.75, shards="", tokenizer="", tiny=False)
+                             max_len=64, p=0.75, shards="", tokenizer="", eval_root="", eval_shards="",
+                             eval_every=0, tiny=False)
   if arg.tiny:  # only where the caller left the default
     arg.variant = "mu/8" if arg.variant == "B/16" else arg.variant
     arg.res = 32 if arg.res == 224 else arg.res
@@ -45,5 +50,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # The pipeline's text (sticky EOS) becomes targets with one EOS and pad 0 on device (cappa.targets_from_text).
   c.loss = dict(name="cappa", parallel_prob=arg.p, eos_id=1)
-  c.evals = ml_collections.ConfigDict()  # retrieval needs two towers; captioner evals are not wired here yet
+  # Captioners score texts instead of embedding them: the registry's caption evals (webpairs.eval.captioner),
+  # not SigLIP's held-out retrieval, which needs two towers.
+  c.evals = ml_collections.ConfigDict()
+  if arg.eval_root:
+    for name in suites.SUITES["synthetic_captioner"]:
+      c.evals[name] = dict(suites.EVALS[name], every_steps=arg.eval_every)
+  if arg.eval_shards:
+    c.evals.held_out_perplexity = dict(type="caption_perplexity", dataset="curated", data_dir=arg.eval_shards,
+                                       every_steps=arg.eval_every, max_examples=1000)
+  # Typed evals need a data root; a relative eval_shards path alone resolves against the working directory.
+  c.eval_data_root = arg.eval_root or ("." if arg.eval_shards else "")
   return c

@@ -161,6 +161,25 @@ class Decoder(nnx.Module):
     return self._logits(x)[:, 0], new_cache
 
 
+def _check_length(decoder: Decoder, length: int | None) -> int:
+  length = decoder.max_len if length is None else length
+  if not 1 <= length <= decoder.max_len:
+    raise ValueError(f"length must be in [1, {decoder.max_len}], got {length}")
+  return length
+
+
+def _forced(b: int, length: int, prefix: jax.Array | None, prefix_len: jax.Array | None
+            ) -> tuple[jax.Array, jax.Array]:
+  """(int32 [B, length] forced tokens, int32 [B] how many of them each row takes; 0 without a prefix)."""
+  if prefix is None:
+    prefix, prefix_len = jnp.zeros((b, 0), jnp.int32), jnp.zeros((b,), jnp.int32)
+  elif prefix_len is None:
+    prefix_len = jnp.full((b,), prefix.shape[1], jnp.int32)
+  forced = jnp.zeros((b, length), jnp.int32).at[:, :min(prefix.shape[1], length)].set(
+      prefix[:, :length].astype(jnp.int32))
+  return forced, jnp.asarray(prefix_len, jnp.int32)
+
+
 def greedy_decode(decoder: Decoder, encoded: jax.Array, *, length: int | None = None, start_id: int = 0,
                   prefix: jax.Array | None = None, prefix_len: jax.Array | None = None) -> jax.Array:
   """int32 [B, length] argmax tokens, fed back one at a time through the KV cache.
@@ -170,16 +189,9 @@ def greedy_decode(decoder: Decoder, encoded: jax.Array, *, length: int | None = 
   with prefix_len int [B] (default: P): those tokens are forced as the first outputs of
   each row, so the model continues a prompt (LocCa's `aref: ... :`) of any length per row.
   """
-  length = decoder.max_len if length is None else length
-  if not 1 <= length <= decoder.max_len:
-    raise ValueError(f"length must be in [1, {decoder.max_len}], got {length}")
+  length = _check_length(decoder, length)
   b = encoded.shape[0]
-  if prefix is None:
-    prefix, prefix_len = jnp.zeros((b, 0), jnp.int32), jnp.zeros((b,), jnp.int32)
-  elif prefix_len is None:
-    prefix_len = jnp.full((b,), prefix.shape[1], jnp.int32)
-  forced = jnp.zeros((b, length), jnp.int32).at[:, :min(prefix.shape[1], length)].set(
-      prefix[:, :length].astype(jnp.int32))
+  forced, prefix_len = _forced(b, length, prefix, prefix_len)
 
   def body(carry: tuple[jax.Array, Cache], index: jax.Array) -> tuple[tuple[jax.Array, Cache], jax.Array]:
     token, cache = carry
@@ -191,3 +203,76 @@ def greedy_decode(decoder: Decoder, encoded: jax.Array, *, length: int | None = 
   start = jnp.full((b,), start_id, jnp.int32)
   _, tokens = jax.lax.scan(body, (start, decoder.init_cache(encoded)), jnp.arange(length))
   return tokens.T
+
+
+# Log-probability of a beam slot no hypothesis fills yet: below any real score, and finite, so sums
+# and divisions on it never make NaN.
+_EMPTY = -1e30
+
+
+def length_normaliser(num_tokens: jax.Array, alpha: float) -> jax.Array:
+  """GNMT's length penalty ((5 + n) / 6) ** alpha: beams rank by log-prob / this (alpha 0: plain log-prob)."""
+  return ((5.0 + jnp.maximum(num_tokens, 0).astype(jnp.float32)) / 6.0) ** alpha
+
+
+def beam_decode(decoder: Decoder, encoded: jax.Array, *, beam_size: int, length: int | None = None,
+                start_id: int = 0, eos_id: int = 1, pad_id: int = 0, prefix: jax.Array | None = None,
+                prefix_len: jax.Array | None = None, length_penalty: float = 0.0) -> tuple[jax.Array, jax.Array]:
+  """(int32 [B, length] best sequences, float32 [B] their log-probs): beam search through the KV cache.
+
+  The beam holds beam_size hypotheses, finished or not, in one pool: each step every live
+  hypothesis extends by each token and the best beam_size candidates survive, ranked by
+  log-prob / length_normaliser(generated tokens, length_penalty). A hypothesis ends at its
+  first EOS: it then only carries pad_id with probability one, so its log-prob stops
+  accumulating; a hypothesis without EOS ends at `length`. With beam_size 1 this is
+  greedy_decode up to the first EOS (pad after it, where greedy goes on).
+
+  prefix / prefix_len force a prompt as in greedy_decode; the returned log-prob is that of
+  the generated tokens given the prompt (the prompt's own tokens are not scored). The
+  cache is tiled per beam and reordered by each step's surviving parents.
+  """
+  length = _check_length(decoder, length)
+  if beam_size < 1:
+    raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+  b, k, v = encoded.shape[0], beam_size, decoder.vocab_size
+  forced, prefix_len = _forced(b, length, prefix, prefix_len)
+  positions = jnp.arange(length)
+  # Every beam of a row starts as the same empty hypothesis: only slot 0 is live, or the
+  # first step would fill the beam with copies of one candidate.
+  init = (
+      jnp.full((b * k,), start_id, jnp.int32),  # each beam's last token, the next step's input
+      [tuple(jnp.repeat(x, k, axis=0) for x in layer) for layer in decoder.init_cache(encoded)],
+      jnp.full((b, k, length), pad_id, jnp.int32),  # sequences
+      jnp.tile(jnp.where(jnp.arange(k) == 0, 0.0, _EMPTY), (b, 1)),  # log-probs
+      jnp.zeros((b, k), bool),  # ended (at an EOS)
+      jnp.zeros((b, k), jnp.int32),  # generated tokens, the EOS included: what the length penalty counts
+  )
+  rows = jnp.arange(b)[:, None]
+  vocab = jnp.arange(v)
+
+  def body(carry: tuple, index: jax.Array) -> tuple[tuple, None]:
+    token, cache, seqs, logp, ended, count = carry
+    logits, cache = decoder.step(token, index, cache)
+    step = jax.nn.log_softmax(logits, axis=-1).reshape(b, k, v)
+    is_forced = index < prefix_len  # [B]
+    step = jnp.where(is_forced[:, None, None], jnp.where(vocab == forced[:, index, None, None], 0.0, _EMPTY), step)
+    # An ended hypothesis has one continuation, pad, that adds nothing.
+    step = jnp.where(ended[..., None], jnp.where(vocab == pad_id, 0.0, _EMPTY), step)
+    cand = (logp[..., None] + step).reshape(b, k * v)  # candidate j: parent j // v, token j % v
+    cand_token = jnp.tile(vocab, k)[None, :]
+    parent_ended = jnp.repeat(ended, v, axis=1)
+    cand_ended = parent_ended | ((cand_token == eos_id) & ~is_forced[:, None])
+    cand_count = jnp.where(parent_ended, jnp.repeat(count, v, axis=1),
+                           jnp.maximum(index + 1 - prefix_len, 0)[:, None])
+    _, best = jax.lax.top_k(cand / length_normaliser(cand_count, length_penalty), k)
+    parent, new_token = best // v, best % v
+    seqs = jnp.where(positions == index, new_token[..., None], seqs[rows, parent])
+    flat = (rows * k + parent).reshape(-1)
+    # Cross-attention keys/values are the row's image for every beam: only self-attention reorders.
+    cache = [(sk[flat], sv[flat], ck, cv) for sk, sv, ck, cv in cache]
+    pick = lambda x: jnp.take_along_axis(x, best, axis=1)
+    return (new_token.reshape(-1), cache, seqs, pick(cand), pick(cand_ended), pick(cand_count)), None
+
+  (_, _, seqs, logp, _, _), _ = jax.lax.scan(body, init, positions)
+  # top_k sorts: slot 0 holds the best-ranked hypothesis.
+  return seqs[:, 0], logp[:, 0]
