@@ -30,6 +30,17 @@ def tokenizer_dir(curated, tmp_path_factory) -> pathlib.Path:
   return out
 
 
+LOC_BINS = 32  # locca:tiny's box bins
+
+
+@pytest.fixture(scope="session")
+def loc_tokenizer_dir(curated, tmp_path_factory) -> pathlib.Path:
+  """As tokenizer_dir, plus the <loc0000>..<loc0031> pieces LocCa writes boxes with at locca:tiny's 32 bins."""
+  out = tmp_path_factory.mktemp("loc_tokenizer")
+  train_tokenizer(str(curated / "train"), out, 600 + LOC_BINS, loc_tokens=LOC_BINS, num_threads=2)
+  return out
+
+
 # Tests share these so that their runs compile one train step (the compilation cache
 # below then serves every later run); in-process decoding, as workers take seconds to start.
 TINY = {"input.batch_size": 16, "input.num_workers": 0, "total_steps": 40, "optax.warmup_steps": 5}

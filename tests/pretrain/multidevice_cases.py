@@ -110,3 +110,41 @@ def silc_sharded_matches_one_device(steps: int = 2) -> None:
   for g, w in zip(jax.tree.leaves(got_state), jax.tree.leaves(want_state), strict=True):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
   print("silc sharded ok", want_losses)
+
+
+def siglip2_sharded_matches_one_device() -> None:
+  """SigLIP 2's step (ring sigmoid + LocCa from one tower pass, then the switch to self-distillation) on 4 devices
+  with FSDP equals 1 device with the dense loss, on both sides of the switch."""
+  from webpairs.pretrain import config_lib, locca  # pylint: disable=g-import-not-at-top
+  from webpairs.pretrain.silc.trainer import SilcTrainer  # pylint: disable=g-import-not-at-top
+
+  rng = np.random.default_rng(0)
+  weights = np.zeros((8, 16), np.float32)
+  weights[:, 4:] = 1.0
+  weights[::4] = 0.0  # examples without regions
+  batches = [{"image": rng.integers(0, 256, (8, 32, 32, 3)).astype(np.uint8),
+              "text": rng.integers(3, 100, (8, 16)).astype(np.int32),
+              **{f"{t}_{f}": (rng.integers(3, 100, (8, 16)).astype(np.int32) if f == "tokens" else weights)
+                 for t in locca.TASKS for f in ("tokens", "weights")}} for _ in range(2)]
+  keys = ("loss", "sigmoid_loss", "locca_loss", "distill_loss", "masked_loss")
+  results = {}
+  for devices, loss, strategy in ((1, "dense", "replicate"), (4, "ring", "fsdp")):
+    config = config_lib.load("siglip2:tiny,batch=8,steps=10,num_local=2,max_len=16,region_max_len=16")
+    config_lib.override(config, [f"loss.sigmoid={loss}", f"sharding={strategy}", f"mesh.data={devices}",
+                                 "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1", "optax.warmup_steps=0",
+                                 "optax.decay=constant"])
+    config.silc.update(switch_step=1, teacher_momentum=0.5)
+    tr = SilcTrainer(config, vocab_size=100)
+    state = tr.init_state()
+    seen = []
+    for batch in batches:
+      state, m = tr.step(state, {k: jax.device_put(v, tr.batch_sharding) for k, v in batch.items()})
+      seen.append([float(m[k]) for k in keys])
+    results[devices] = (seen, jax.device_get({k: state[k] for k in ("params", "teacher", "center", "patch_center")}))
+  want_losses, want_state = results[1]
+  got_losses, got_state = results[4]
+  assert want_losses[0][3] == 0 and want_losses[1][3] > 0  # self-distillation joins at step 1
+  np.testing.assert_allclose(got_losses, want_losses, rtol=1e-5)
+  for g, w in zip(jax.tree.leaves(got_state), jax.tree.leaves(want_state), strict=True):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+  print("siglip2 sharded ok", want_losses)

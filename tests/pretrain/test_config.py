@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from flax import nnx
 
-from webpairs.pretrain import config_lib
+from webpairs.pretrain import config_lib, models, objectives, trainer
 from webpairs.pretrain.command import split_overrides
 
 
@@ -45,3 +46,14 @@ def test_split_overrides_takes_both_spellings():
                                      "--config.c", "x y"])
   assert rest == ["--config", "siglip:tiny", "--workdir", "w"]
   assert overrides == ["a.b=1", "c=x y"]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in config_lib.CONFIG_DIR.glob("*.py") if p.stem != "__init__"))
+def test_every_config_file_has_a_tiny_preset_whose_model_builds(name):
+  config = config_lib.load(f"{name}:tiny")
+  assert config.model.dtype == "float32" and config.input.res == 32 and config.input.batch_size == 64
+  # An objective reading region rows (LocCa, SigLIP 2) gets them from the input.
+  assert config.input.get("regions", False) == (config.loss["name"] in ("locca", objectives.SIGLIP_LOCCA))
+  kwargs = trainer.model_kwargs(config, vocab_size=100)
+  model = nnx.eval_shape(lambda: models.build(config.get("model_name", "two_towers"), rngs=nnx.Rngs(0), **kwargs))
+  assert hasattr(model, "decoder") == (config.get("model_name") in ("captioner", "siglip2"))

@@ -84,8 +84,14 @@ class CapPa:
     }
 
 
+def decoder_max_len(config: ml_collections.ConfigDict) -> int:
+  """The decoder's positions: LocCa's task rows may be longer than captions (input.region_max_len); cover both."""
+  inp = config.input
+  return max(inp.max_len, int(inp.get("region_max_len", 0) or 0) if inp.get("regions", False) else 0)
+
+
 def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str, Any]:
   """Captioner constructor arguments from a config (configs/cappa.py)."""
-  m = config.model
-  return dict(image={**dict(m.image), "image_size": config.input.res}, decoder=dict(m.decoder),
-              vocab_size=vocab_size, max_len=config.input.max_len, dtype=m.dtype, remat=m.remat)
+  m, inp = config.model, config.input
+  return dict(image={**dict(m.image), "image_size": inp.res}, decoder=dict(m.decoder),
+              vocab_size=vocab_size, max_len=decoder_max_len(config), dtype=m.dtype, remat=m.remat)

@@ -34,17 +34,21 @@ class LocCa:
 
   def __call__(self, model: Any, batch: Mapping[str, jax.Array], rng: jax.Array
                ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    encoded = model.encode(batch["image"])
+    return self.from_encoded(model.decoder, model.encode(batch["image"]), batch, rng)
+
+  def from_encoded(self, decoder: Any, encoded: jax.Array, batch: Mapping[str, jax.Array], rng: jax.Array
+                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The loss from image tokens [B, N, D] encoded elsewhere (SigLIP 2: by the pass that feeds the sigmoid loss)."""
     # The image's cross-attention keys/values too are computed once and shared by the three tasks.
-    memory = model.decoder.memory(encoded)
+    memory = decoder.memory(encoded)
     labels = cappa.targets_from_text(batch["text"], self.cap.eos_id)
     parallel = cappa.parallel_rows(rng, labels.shape[0], self.cap.parallel_prob)
-    inputs, causal = cappa.decoder_inputs(labels, parallel, model.decoder.mask_id)
-    losses = {"cap": cappa.sequence_loss(model.decoder(inputs, encoded, causal, memory=memory), labels)[0]}
+    inputs, causal = cappa.decoder_inputs(labels, parallel, decoder.mask_id)
+    losses = {"cap": cappa.sequence_loss(decoder(inputs, encoded, causal, memory=memory), labels)[0]}
     for task in TASKS:
       task_labels = batch[f"{task}_tokens"]
       # Prompt then target, causally: the prompt conditions the target the way a decode would.
-      logits = model.decoder(cappa.shift_right(task_labels), encoded, True, memory=memory)
+      logits = decoder(cappa.shift_right(task_labels), encoded, True, memory=memory)
       losses[task] = task_loss(logits, task_labels, batch[f"{task}_weights"])
     total = sum(self.task_weights[k] * v for k, v in losses.items())
     metrics = {f"loss_{k}": v for k, v in losses.items()}

@@ -19,6 +19,7 @@ from webpairs.pretrain import cappa as cappa_lib
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import losses, metrics as metrics_lib, models, objectives, optimizer, sharding
 from webpairs.pretrain.input import pipeline
+from webpairs.pretrain.input import regions as regions_lib
 from webpairs.pretrain.retrieval import RetrievalEvaluator
 from webpairs.tokenizers import Tokenizer
 
@@ -36,7 +37,7 @@ def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str
   if config.get("model_name", "two_towers") == "captioner":
     return cappa_lib.model_kwargs(config, vocab_size)
   m = config.model
-  return dict(
+  kwargs = dict(
       image={**dict(m.image), "image_size": config.input.res},
       text={**dict(m.text), "vocab_size": vocab_size, "max_len": config.input.max_len},
       out_dim=m.get("out_dim"),
@@ -45,6 +46,9 @@ def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str
       dtype=m.dtype,
       remat=m.remat,
   )
+  if config.get("model_name") == "siglip2":  # the two towers plus LocCa's decoder on the image tower
+    kwargs["decoder"] = {**dict(m.get("decoder") or {}), "max_len": cappa_lib.decoder_max_len(config)}
+  return kwargs
 
 
 class Trainer:
@@ -64,8 +68,8 @@ class Trainer:
     self.graphdef, _, _ = nnx.split(abstract, nnx.Param, ...)
     self.tx, self.schedule = optimizer.make(config.optax, self.total_steps)
     loss = config.loss
-    # A generative objective (CapPa) computes its loss from (model, batch, rng) itself.
-    self.objective = objectives.build(loss)
+    # An objective (CapPa, LocCa, SigLIP 2's sigmoid + LocCa) computes its loss from (model, batch, rng) itself.
+    self.objective = objectives.build(loss, mesh=self.mesh, axis_name=sharding.DATA)
     self.loss_fn = None if self.objective is not None else losses.get_loss(
         loss["name"], mesh=self.mesh, axis_name=sharding.DATA, chunk_size=loss.get("chunk_size"))
 
@@ -108,17 +112,20 @@ class Trainer:
   def _model(self, params: Any, consts: Any) -> nnx.Module:
     return nnx.merge(self.graphdef, params, consts)
 
+  def _loss(self, model: Any, batch: Mapping[str, jax.Array], rng: jax.Array
+            ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """(loss, metrics) of one batch: the objective's, or the two towers' sigmoid loss (metrics t and b)."""
+    if self.objective is not None:
+      return self.objective(model, batch, rng)
+    zimg, ztxt, extras = model(batch["image"], batch["text"])
+    return self.loss_fn(zimg, ztxt, extras["t"], extras["b"]), {"t": extras["t"], "b": extras["b"]}
+
   def _train_step(self, state: dict[str, Any], batch: Mapping[str, jax.Array], consts: Any
                   ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
     # The state's key advances every step, so a resumed run draws what an unbroken one would.
     rng, step_rng = jax.random.split(state["rng"])
 
-    def loss_of(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
-      if self.objective is not None:
-        return self.objective(self._model(params, consts), batch, step_rng)
-      zimg, ztxt, extras = self._model(params, consts)(batch["image"], batch["text"])
-      return self.loss_fn(zimg, ztxt, extras["t"], extras["b"]), {"t": extras["t"], "b": extras["b"]}
-
+    loss_of = lambda params: self._loss(self._model(params, consts), batch, step_rng)
     (loss, extras), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
     updates, opt = self.tx.update(grads, state["opt"], state["params"])
     params = optax.apply_updates(state["params"], updates)
@@ -177,6 +184,8 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("config.input.tokenizer is empty: give a SentencePiece model (--config.input.tokenizer=PATH)")
   if config.total_steps < 1:
     raise ValueError(f"total_steps must be >= 1, got {config.total_steps}")
+  if config.loss.get("name") in ("locca", objectives.SIGLIP_LOCCA) and not config.input.get("regions", False):
+    raise ValueError(f"the {config.loss['name']} loss reads region annotations: set config.input.regions=True")
 
 
 def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -215,11 +224,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
   checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), every=config.ckpt_every,
                                        keep=config.keep_ckpts)
   inp = config.input
-  source = pipeline.make_source(inp.shards)
+  regions = bool(inp.get("regions", False))  # LocCa: region annotations -> aref/gcap batch fields
+  source = pipeline.make_source(inp.shards, regions=regions)
   dataset = pipeline.make_dataset(
       source, batch_size=_per_host_batch(inp.batch_size, trainer.mesh), image_size=inp.res, max_len=inp.max_len,
       tokenizer=tokenizer, seed=inp.seed, augment=inp.augment, min_area=inp.min_area, lower=inp.lower,
-      num_workers=inp.num_workers)
+      num_workers=inp.num_workers, regions=regions_lib.options_from_config(config) if regions else None)
   data = pipeline.DeviceIterator(dataset, trainer.batch_sharding)
 
   evaluator = None

@@ -30,6 +30,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.evals.retrieval["shards"] = arg.eval_shards
   res = c.input.res
   s = c.silc = ml_collections.ConfigDict()
+  # global_views: the sigmoid loss on each global view (SILC); siglip2.py puts its objective on the input image.
+  s.image_text_on = "global_views"
   s.num_global = 2
   s.num_local = arg.num_local
   patch = c.model.image["variant"].split("/")[-1]

@@ -11,12 +11,15 @@ import numpy as np
 from jax.sharding import NamedSharding
 
 from webpairs.pretrain.input import files
+from webpairs.pretrain.input import regions as regions_lib
 from webpairs.pretrain.input.preprocess import DecodeImage, TokenizeBatch, collate
 from webpairs.pretrain.input.source import CuratedSource
 from webpairs.tokenizers import Tokenizer
 
 _log = logging.getLogger(__name__)
 DEVICE_KEYS = ("image", "text")
+# Moved to the devices too when the batch has them (config.input.regions).
+REGION_KEYS = regions_lib.FIELDS
 
 
 def _allow_grain_workers() -> None:
@@ -27,12 +30,15 @@ def _allow_grain_workers() -> None:
     flags.FLAGS.mark_as_parsed()
 
 
-def make_source(shards: str, process_index: int | None = None, process_count: int | None = None) -> CuratedSource:
-  """Index this host's share of the shards matching `shards` (comma-separated globs or folders)."""
+def make_source(shards: str, process_index: int | None = None, process_count: int | None = None, *,
+                regions: bool = False) -> CuratedSource:
+  """Index this host's share of the shards matching `shards` (comma-separated globs or folders).
+
+  regions: the source also returns each example's region annotations (LocCa)."""
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
   paths = files.host_shards(files.expand(shards), process_index, process_count)
-  source = CuratedSource.from_paths(paths)
+  source = CuratedSource.from_paths(paths, regions=regions)
   if source.skipped:
     _log.warning("%d example(s) in %s lack an image or a caption and are skipped", source.skipped, shards)
   if not len(source):
@@ -54,21 +60,31 @@ def make_dataset(
     lower: bool = False,
     num_workers: int = 0,
     keep_captions: bool = False,
+    regions: regions_lib.RegionOptions | None = None,
 ) -> grain.IterDataset:
   """Batches of {"image": uint8 [b, S, S, 3], "text": int32 [b, L]} for this host.
+
+  regions (needs a source made with regions=True): each example's regions follow its crop
+  and every batch also holds LocCa's aref/gcap tokens and weights [b, regions.max_len],
+  one region per example drawn with (seed, the batch's keys).
 
   train: shuffled with `seed` (a new order each epoch), repeated forever, full batches only.
   Otherwise one pass in shard order with a final partial batch. Decode, augment, batching
   and tokenisation run in `num_workers` processes (0: in this process). The order depends
   on the seed and on num_workers, so a resumed run must keep both.
   """
+  if regions is not None and not source.regions:
+    raise ValueError("region tasks need a source that reads regions: make_source(..., regions=True)")
   ds = grain.MapDataset.source(source)
   if train:
     ds = ds.shuffle(seed=seed).repeat(None)
   # random_map: each example's crop is drawn from (seed, position), so restarts repeat it.
-  ds = ds.random_map(DecodeImage(image_size, augment if train else "none", min_area), seed=seed)
+  min_visible = regions.min_visible if regions is not None else 0.5
+  ds = ds.random_map(DecodeImage(image_size, augment if train else "none", min_area, min_visible), seed=seed)
   it = ds.to_iter_dataset()  # drops the Nones of images that fail to decode
   it = it.batch(batch_size, drop_remainder=train, batch_fn=collate)
+  if regions is not None:
+    it = it.map(regions_lib.RegionTasks(tokenizer, regions, seed))
   it = it.map(TokenizeBatch(tokenizer, max_len, lower=lower, keep_captions=keep_captions))
   if num_workers > 0:
     _allow_grain_workers()
@@ -88,7 +104,8 @@ class DeviceIterator:
 
   def __next__(self) -> dict[str, jax.Array]:
     batch = next(self._it)
-    return {k: jax.make_array_from_process_local_data(self.sharding, np.asarray(batch[k])) for k in DEVICE_KEYS}
+    keys = [k for k in (*DEVICE_KEYS, *REGION_KEYS) if k in batch]
+    return {k: jax.make_array_from_process_local_data(self.sharding, np.asarray(batch[k])) for k in keys}
 
   def get_state(self) -> dict[str, Any]:
     return self._it.get_state()

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from webpairs.pretrain.input.regions import crop_regions, pixel_crop_to_normalised
 from webpairs.tokenizers import Tokenizer
 
 AUGMENTS = ("none", "inception_crop")
@@ -46,23 +47,42 @@ def decode_image(data: bytes, size: int, *, rng: np.random.Generator | None = No
   the image is still at least as large as the part we keep needs, which makes big photos
   several times cheaper.
   """
+  return decode_with_crop(data, size, rng=rng, min_area=min_area)[0]
+
+
+def decode_with_crop(data: bytes, size: int, *, rng: np.random.Generator | None = None, min_area: float = 1.0
+                     ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+  """decode_image, and the part of the picture it kept as (ymin, xmin, ymax, xmax) in [0, 1].
+
+  The crop is drawn in pixels of the decoded (possibly draft-scaled) image; normalised by
+  that image's size it holds for the original to within a draft pixel, so boxes in the
+  original's normalised units map through it.
+  """
   with Image.open(io.BytesIO(data)) as img:
     if img.format == "JPEG":
       # The crop must still cover `size` pixels after DCT scaling.
       need = int(math.ceil(size / math.sqrt(min_area))) if rng is not None else size
       img.draft("RGB", (need, need))
     img = img.convert("RGB")
+  window = (0.0, 0.0, 1.0, 1.0)
   if rng is not None and min_area < 1.0:
-    img = img.crop(inception_box(rng, img.width, img.height, min_area))
+    box = inception_box(rng, img.width, img.height, min_area)
+    window = pixel_crop_to_normalised(box, img.width, img.height)
+    img = img.crop(box)
   if img.size != (size, size):
     img = img.resize((size, size), Image.BILINEAR)
-  return np.asarray(img, np.uint8)
+  return np.asarray(img, np.uint8), window
 
 
 class DecodeImage:
-  """grain random map: element["image"] bytes -> uint8 array; None (filtered out) when the bytes do not decode."""
+  """grain random map: element["image"] bytes -> uint8 array; None (filtered out) when the bytes do not decode.
 
-  def __init__(self, size: int, augment: str = "none", min_area: float = 0.5):
+  An element with `regions` gets them through the same crop (regions.crop_regions: boxes in
+  the crop's units, those under min_visible of their area inside it dropped). There are
+  no flips: a flip would have to swap the boxes' x coordinates and the texts' left/right.
+  """
+
+  def __init__(self, size: int, augment: str = "none", min_area: float = 0.5, min_visible: float = 0.5):
     if augment not in AUGMENTS:
       raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
     if not 0 < min_area <= 1:
@@ -70,26 +90,32 @@ class DecodeImage:
     self.size = size
     self.augment = augment
     self.min_area = min_area
+    self.min_visible = min_visible
 
   def __call__(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any] | None:
     crop = self.augment == "inception_crop"
     try:
-      image = decode_image(element["image"], self.size, rng=rng if crop else None,
-                           min_area=self.min_area if crop else 1.0)
+      image, window = decode_with_crop(element["image"], self.size, rng=rng if crop else None,
+                                       min_area=self.min_area if crop else 1.0)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
       # Curated shards hold validated images; one bad member must not end a long run.
       _log.warning("skipping %s: image does not decode (%s)", element.get("key"), e)
       return None
+    if "regions" in element:
+      return {**element, "image": image, "regions": crop_regions(element["regions"], window, self.min_visible)}
     return {**element, "image": image}
 
 
 def collate(elements: Sequence[dict[str, Any]]) -> dict[str, Any]:
-  """Stack images; keep captions and keys as lists (tokenised per batch next)."""
-  return {
+  """Stack images; keep captions, keys and any regions as lists (tokenised per batch next)."""
+  out = {
       "image": np.stack([e["image"] for e in elements]),
       "caption": [e["caption"] for e in elements],
       "key": [e["key"] for e in elements],
   }
+  if "regions" in elements[0]:
+    out["regions"] = [e["regions"] for e in elements]
+  return out
 
 
 class TokenizeBatch:
@@ -116,7 +142,9 @@ class TokenizeBatch:
     if self._tok is None:
       self._tok = Tokenizer(self.proto, self.name)
     text = self._tok.tokenize(batch["caption"], self.max_len, eos="sticky", pad_value=1, lower=self.lower)
-    out = {"image": batch["image"], "text": text}
+    # Other array fields (LocCa's region rows, built before this map) pass through.
+    out = {k: v for k, v in batch.items() if k not in ("caption", "key", "regions")}
+    out["text"] = text
     if self.keep_captions:
       out["caption"], out["key"] = batch["caption"], batch["key"]
     return out

@@ -1,4 +1,4 @@
-"""A grain random-access source over indexed curated shards: example i -> {key, image bytes, caption}."""
+"""A grain random-access source over indexed curated shards: example i -> {key, image bytes, caption[, regions]}."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from webpairs.pretrain.input import files
+from webpairs.pretrain.input.regions import RegionFaults, parse_regions
 from webpairs.pretrain.input.tar_index import ShardIndex, index_tar
 
 _INDEX_THREADS = 8  # header reads are I/O-bound: object stores want several in flight
@@ -24,9 +25,15 @@ class CuratedSource:
   cheaply into grain's worker processes; each process opens its own files lazily. grain
   reads with a thread pool, so reads must not share a file position: local files use
   pread on one descriptor, object-store files one handle per thread.
+
+  regions: also return each example's `regions` from its json member (one more read per
+  example, made only then); an unreadable json or regions list gives [] and is counted
+  in `region_faults` (per process) with a warning, never an error.
   """
 
-  def __init__(self, shards: Sequence[ShardIndex]):
+  def __init__(self, shards: Sequence[ShardIndex], *, regions: bool = False):
+    self.regions = regions
+    self.region_faults = RegionFaults()
     self.paths = [s.path for s in shards]
     self.skipped = sum(s.skipped for s in shards)
     cat = lambda name: np.concatenate([getattr(s, name) for s in shards]) if shards else np.zeros(0, np.int64)
@@ -41,9 +48,9 @@ class CuratedSource:
     self._lock = threading.Lock()
 
   @classmethod
-  def from_paths(cls, paths: Sequence[str]) -> "CuratedSource":
+  def from_paths(cls, paths: Sequence[str], *, regions: bool = False) -> CuratedSource:
     with futures.ThreadPoolExecutor(min(_INDEX_THREADS, max(1, len(paths)))) as pool:
-      return cls(list(pool.map(index_tar, paths)))
+      return cls(list(pool.map(index_tar, paths)), regions=regions)
 
   def __len__(self) -> int:
     return len(self.keys)
@@ -83,12 +90,19 @@ class CuratedSource:
     shard = int(self.shard[i])
     key = self.keys[i].decode("utf-8")
     image = self._read(shard, int(self.image_offset[i]), int(self.image_size[i]))
+    raw = None
+    if self.json_offset[i] >= 0 and (self.regions or self.text_offset[i] < 0):
+      raw = self._read(shard, int(self.json_offset[i]), int(self.json_size[i]))
     if self.text_offset[i] >= 0:
       caption = self._read(shard, int(self.text_offset[i]), int(self.text_size[i])).decode("utf-8", "replace")
     else:
-      meta = json.loads(self._read(shard, int(self.json_offset[i]), int(self.json_size[i])))
-      caption = meta.get("caption") or ""
-    return {"key": key, "image": image, "caption": caption}
+      caption = json.loads(raw).get("caption") or ""
+    out = {"key": key, "image": image, "caption": caption}
+    if self.regions:
+      out["regions"], ok = parse_regions(raw)
+      if not ok:
+        self.region_faults.add(key)
+    return out
 
   def __repr__(self) -> str:
     return f"CuratedSource({len(self.paths)} shards, {len(self)} examples)"

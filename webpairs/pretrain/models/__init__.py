@@ -8,6 +8,7 @@ from flax import nnx
 
 from webpairs.pretrain.models.captioner import Captioner
 from webpairs.pretrain.models.common import VARIANTS, decode_variant
+from webpairs.pretrain.models.siglip2 import SigLIP2
 from webpairs.pretrain.models.text import TextTransformer
 from webpairs.pretrain.models.two_towers import TwoTowers, l2_normalize
 from webpairs.pretrain.models.vit import ViT
@@ -17,6 +18,7 @@ MODELS: dict[str, type[nnx.Module]] = {
     "vit": ViT,
     "text_transformer": TextTransformer,
     "captioner": Captioner,
+    "siglip2": SigLIP2,
 }
 
 
@@ -27,5 +29,5 @@ def build(name: str, *, rngs: nnx.Rngs, **kwargs: Any) -> nnx.Module:
   return MODELS[name](**kwargs, rngs=rngs)
 
 
-__all__ = ["MODELS", "VARIANTS", "Captioner", "TextTransformer", "TwoTowers", "ViT", "build", "decode_variant",
-           "l2_normalize"]
+__all__ = ["MODELS", "VARIANTS", "Captioner", "SigLIP2", "TextTransformer", "TwoTowers", "ViT", "build",
+           "decode_variant", "l2_normalize"]

@@ -1,4 +1,5 @@
-"""The SILC student: SigLIP two towers plus DINO heads on the image tower (pooled and per patch) and a mask token."""
+"""The SILC student: SigLIP two towers (or SigLIP 2's, with a LocCa decoder) plus DINO heads on the image tower
+(pooled and per patch) and a mask token."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from webpairs.pretrain.models.siglip2 import SigLIP2
 from webpairs.pretrain.models.two_towers import TwoTowers, l2_normalize
 from webpairs.pretrain.silc.dino_head import DINOHead
 
@@ -21,10 +23,12 @@ class SilcModel(nnx.Module):
   """(image, text) -> (zimg, ztxt, extras) as TwoTowers; `image_heads` gives the self-distillation logits."""
 
   def __init__(self, *, image: Mapping[str, Any], text: Mapping[str, Any], head: Mapping[str, Any] | None = None,
-               out_dim: int | None = None, temperature_init: float = 10.0, bias_init: float = -10.0,
-               dtype: Any = "float32", remat: bool = False, rngs: nnx.Rngs):
-    self.towers = TwoTowers(image=image, text=text, out_dim=out_dim, temperature_init=temperature_init,
-                            bias_init=bias_init, dtype=dtype, remat=remat, rngs=rngs)
+               decoder: Mapping[str, Any] | None = None, out_dim: int | None = None, temperature_init: float = 10.0,
+               bias_init: float = -10.0, dtype: Any = "float32", remat: bool = False, rngs: nnx.Rngs):
+    # decoder given: SigLIP 2's towers, whose image tower a LocCa decoder also reads.
+    towers = {"image": image, "text": text, "out_dim": out_dim, "temperature_init": temperature_init,
+              "bias_init": bias_init, "dtype": dtype, "remat": remat, "rngs": rngs}
+    self.towers = TwoTowers(**towers) if decoder is None else SigLIP2(**towers, decoder=decoder)
     width = self.towers.img.width
     head = dict(head or {})
     self.head = DINOHead(width, **head, dtype=dtype, rngs=rngs)
@@ -33,6 +37,14 @@ class SilcModel(nnx.Module):
 
   def __call__(self, image: jax.Array | None = None, text: jax.Array | None = None):
     return self.towers(image, text)
+
+  # The Captioner's interface, when the towers have a decoder (captioner evals of a SigLIP 2 run).
+  @property
+  def decoder(self) -> nnx.Module:
+    return self.towers.decoder
+
+  def encode(self, image: jax.Array) -> jax.Array:
+    return self.towers.encode(image)
 
   def encode_image(self, image: jax.Array, patch_mask: jax.Array | None = None
                    ) -> tuple[jax.Array, jax.Array, jax.Array]:
