@@ -139,7 +139,7 @@ def decode_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
         with warnings.catch_warnings():
           warnings.simplefilter("error", Image.DecompressionBombWarning)
           img.load()
-          rgb = _to_rgb(img)
+          rgb = to_rgb(img)
       except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise _Reject(reasons.DECOMPRESSION_BOMB, f"PIL: {e}") from None
       except Exception as e:  # truncated stream, broken chunk, decoder error
@@ -149,7 +149,8 @@ def decode_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     return Decoded(None, r.reason, str(r))
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
+  """Any PIL image as RGB; transparent pixels become white, as a browser shows them on a white page."""
   if img.mode == "RGB":
     return img
   if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):

@@ -12,6 +12,8 @@ import io
 
 from PIL import Image, ImageOps
 
+from webpairs.curation.image import to_rgb
+
 DEFAULT_QUALITY = 95  # high enough that a second JPEG generation costs no visible detail
 _ORIENTATION_TAG = 0x0112
 
@@ -39,18 +41,6 @@ def target_size(width: int, height: int, shorter_side: int) -> tuple[int, int]:
   return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-  if img.mode == "RGB":
-    return img
-  if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-    # Transparent pixels become white, as a browser shows them on a white page.
-    rgba = img.convert("RGBA")
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background
-  return img.convert("RGB")
-
-
 def resize_shorter_side(data: bytes, shorter_side: int, quality: int = DEFAULT_QUALITY) -> Resized:
   """`data` (any PIL-readable image) as a JPEG whose shorter side is at most `shorter_side`.
 
@@ -68,7 +58,7 @@ def resize_shorter_side(data: bytes, shorter_side: int, quality: int = DEFAULT_Q
       # DCT scaling decodes at 1/2, 1/4 or 1/8 size, never below the target: much faster.
       img.draft("RGB", target_size(img.width, img.height, shorter_side))
     img.seek(0)  # first frame of animations
-    out = _to_rgb(ImageOps.exif_transpose(img))
+    out = to_rgb(ImageOps.exif_transpose(img))
   size = target_size(out.width, out.height, shorter_side)
   if size != out.size:
     out = out.resize(size, Image.Resampling.LANCZOS)

@@ -99,7 +99,7 @@ class DeviceIterator:
     self.sharding = sharding
     self._it = iter(dataset)
 
-  def __iter__(self) -> "DeviceIterator":
+  def __iter__(self) -> DeviceIterator:
     return self
 
   def __next__(self) -> dict[str, jax.Array]:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from webpairs.pretrain.input.regions import crop_regions, pixel_crop_to_normalised
+from webpairs.pretrain.input.worker_tokenizer import WorkerTokenizer
 from webpairs.tokenizers import Tokenizer
 
 AUGMENTS = ("none", "inception_crop")
@@ -118,30 +119,20 @@ def collate(elements: Sequence[dict[str, Any]]) -> dict[str, Any]:
   return out
 
 
-class TokenizeBatch:
+class TokenizeBatch(WorkerTokenizer):
   """grain map on batches: captions -> int32 [B, max_len] with sticky EOS and pad 1 (SigLIP's contrastive text).
 
   The SentencePiece model travels as bytes and is loaded once per worker process.
   """
 
   def __init__(self, tokenizer: Tokenizer, max_len: int, *, lower: bool = False, keep_captions: bool = False):
-    self.proto, self.name = tokenizer.model_proto, tokenizer.name
+    super().__init__(tokenizer)
     self.max_len = max_len
     self.lower = lower
     self.keep_captions = keep_captions
-    self._tok: Tokenizer | None = None
-
-  def __getstate__(self) -> dict[str, Any]:
-    return {k: v for k, v in self.__dict__.items() if k != "_tok"}
-
-  def __setstate__(self, state: dict[str, Any]) -> None:
-    self.__dict__.update(state)
-    self._tok = None
 
   def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-    if self._tok is None:
-      self._tok = Tokenizer(self.proto, self.name)
-    text = self._tok.tokenize(batch["caption"], self.max_len, eos="sticky", pad_value=1, lower=self.lower)
+    text = self.tokenizer.tokenize(batch["caption"], self.max_len, eos="sticky", pad_value=1, lower=self.lower)
     # Other array fields (LocCa's region rows, built before this map) pass through.
     out = {k: v for k, v in batch.items() if k not in ("caption", "key", "regions")}
     out["text"] = text

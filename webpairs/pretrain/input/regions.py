@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from webpairs.pretrain import locca_boxes
+from webpairs.pretrain.input.worker_tokenizer import WorkerTokenizer
 from webpairs.tokenizers import Tokenizer
 
 _log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def batch_seed(seed: int, keys: Sequence[str]) -> list[int]:
   return [int(seed), int.from_bytes(digest, "little")]
 
 
-class RegionTasks:
+class RegionTasks(WorkerTokenizer):
   """grain map on batches: batch["regions"] (per example, after the crop) -> the four LocCa fields.
 
   One region per example is drawn with an RNG seeded by (seed, the batch's keys). The
@@ -163,23 +164,13 @@ class RegionTasks:
 
   def __init__(self, tokenizer: Tokenizer, options: RegionOptions, seed: int = 0):
     check_tokenizer(tokenizer, options)
-    self.proto, self.name = tokenizer.model_proto, tokenizer.name
+    super().__init__(tokenizer)
     self.options, self.seed = options, seed
-    self._tok: Tokenizer | None = None
-
-  def __getstate__(self) -> dict[str, Any]:
-    return {k: v for k, v in self.__dict__.items() if k != "_tok"}
-
-  def __setstate__(self, state: dict[str, Any]) -> None:
-    self.__dict__.update(state)
-    self._tok = None
 
   def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-    if self._tok is None:
-      self._tok = Tokenizer(self.proto, self.name)
     o = self.options
     rng = np.random.default_rng(batch_seed(self.seed, batch["key"]))
-    fields = locca_boxes.region_tasks(self._tok, batch["regions"], rng, o.max_len, bins=o.bins, style=o.style,
+    fields = locca_boxes.region_tasks(self.tokenizer, batch["regions"], rng, o.max_len, bins=o.bins, style=o.style,
                                       loss_on=o.loss_on)
     return {**{k: v for k, v in batch.items() if k != "regions"}, **fields}
 
