@@ -46,6 +46,20 @@ def loc_tokenizer_dir(curated, tmp_path_factory) -> pathlib.Path:
 TINY = {"input.batch_size": 16, "input.num_workers": 0, "total_steps": 40, "optax.warmup_steps": 5}
 
 
+def saved_state(workdir: pathlib.Path, step: int):
+  """(train state on the host, data-iterator state) of the checkpoint a run saved at `step` in workdir."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from webpairs.pretrain import checkpoint, trainer  # pylint: disable=g-import-not-at-top
+
+  ckpt = checkpoint.Checkpointer(str(workdir / trainer.CHECKPOINT_DIR), every=1, keep=10)
+  try:
+    state, data = ckpt.restore(step)
+  finally:
+    ckpt.close()
+  return jax.device_get(state), data
+
+
 def tiny_config(curated: pathlib.Path, tokenizer_dir: pathlib.Path, **overrides):
   """The `tiny` preset on the fixture shards."""
   config = config_lib.load("siglip:tiny")

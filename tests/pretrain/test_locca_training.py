@@ -14,8 +14,8 @@ import pytest
 from flax import nnx
 
 from tests.conftest import ROOT
-from tests.pretrain.conftest import LOC_BINS, TINY
-from webpairs.pretrain import checkpoint, config_lib, locca, models, objectives, trainer
+from tests.pretrain.conftest import LOC_BINS, TINY, saved_state
+from webpairs.pretrain import config_lib, locca, models, objectives, trainer
 from webpairs.pretrain.input import regions as regions_lib
 
 SLOW = pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")
@@ -32,13 +32,6 @@ def _config(curated, loc_tokenizer_dir, **overrides):
   return config
 
 
-def _saved(workdir, step):
-  ckpt = checkpoint.Checkpointer(str(workdir / trainer.CHECKPOINT_DIR), every=1, keep=10)
-  try:
-    state, data = ckpt.restore(step)
-  finally:
-    ckpt.close()
-  return jax.device_get(state), data
 
 
 def test_locca_config_arguments_reach_the_input_the_model_and_the_objective():
@@ -93,8 +86,8 @@ def test_tiny_locca_run_learns_aref_and_resumes_exactly(curated, loc_tokenizer_d
   # Stopped at step 3 and resumed: the step-6 state of the unbroken run, bit for bit.
   trainer.train(config, str(split), stop_at_step=3)
   trainer.train(config, str(split), stop_at_step=6)
-  a, data_a = _saved(straight, 6)
-  b, data_b = _saved(split, 6)
+  a, data_a = saved_state(straight, 6)
+  b, data_b = saved_state(split, 6)
   assert data_a == data_b
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(x, y)

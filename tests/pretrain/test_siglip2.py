@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from tests.pretrain.conftest import TINY
-from webpairs.pretrain import checkpoint, config_lib, locca, losses, models, objectives
+from tests.pretrain.conftest import TINY, saved_state
+from webpairs.pretrain import config_lib, locca, losses, models, objectives
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.models.decoder import Decoder
 from webpairs.pretrain.models.text import TextTransformer
@@ -240,7 +240,7 @@ def test_resume_across_the_switch_with_locca_is_exact(curated, loc_tokenizer_dir
   trainer_lib.train(config, str(straight))
   for stop in (2, 4, None):  # before the switch, after it, the end
     trainer_lib.train(config, str(split), stop_at_step=stop)
-  restore = lambda w: _restore(w, 6)
+  restore = lambda w: saved_state(w, 6)[0]
   a, b = restore(straight), restore(split)
   flat_a, tree_a = jax.tree.flatten(a)
   flat_b, tree_b = jax.tree.flatten(b)
@@ -250,9 +250,3 @@ def test_resume_across_the_switch_with_locca_is_exact(curated, loc_tokenizer_dir
   assert np.abs(a["center"]).max() > 0
 
 
-def _restore(workdir, step):
-  ckpt = checkpoint.Checkpointer(str(workdir / trainer_lib.CHECKPOINT_DIR), every=1, keep=10)
-  try:
-    return jax.device_get(ckpt.restore(step)[0])
-  finally:
-    ckpt.close()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from tests.pretrain.conftest import TINY
-from webpairs.pretrain import checkpoint, config_lib
+from tests.pretrain.conftest import TINY, saved_state
+from webpairs.pretrain import config_lib
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.models.vit import ViT
 from webpairs.pretrain.silc import crops, distill, ema, masking
@@ -286,12 +286,6 @@ def _silc_config(curated, tokenizer_dir, **silc):
   return config
 
 
-def _final_state(workdir, step):
-  ckpt = checkpoint.Checkpointer(str(workdir / trainer_lib.CHECKPOINT_DIR), every=1, keep=10)
-  try:
-    return jax.device_get(ckpt.restore(step)[0])
-  finally:
-    ckpt.close()
 
 
 @pytest.mark.slow
@@ -304,7 +298,7 @@ def test_resume_across_the_switch_is_exact(curated, tokenizer_dir, tmp_path):
   trainer_lib.train(config, str(split), stop_at_step=2)  # before the switch
   trainer_lib.train(config, str(split), stop_at_step=4)  # after it
   trainer_lib.train(config, str(split))
-  a, b = _final_state(straight, 6), _final_state(split, 6)
+  a, b = saved_state(straight, 6)[0], saved_state(split, 6)[0]
   assert set(a) >= {"teacher", "center", "patch_center"}
   flat_a, tree_a = jax.tree.flatten(a)
   flat_b, tree_b = jax.tree.flatten(b)

@@ -8,18 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from tests.pretrain.conftest import TINY, tiny_config
+from tests.pretrain.conftest import TINY, saved_state, tiny_config
 from webpairs import cli
-from webpairs.pretrain import checkpoint, trainer
-
-
-def _saved(workdir, step):
-  ckpt = checkpoint.Checkpointer(str(workdir / trainer.CHECKPOINT_DIR), every=1, keep=10)
-  try:
-    state, data = ckpt.restore(step)
-  finally:
-    ckpt.close()
-  return jax.device_get(state), data
+from webpairs.pretrain import trainer
 
 
 def _losses(workdir):
@@ -37,8 +28,8 @@ def test_resume_gives_the_parameters_of_an_unbroken_run(curated, tokenizer_dir, 
   assert sorted(p.name for p in (split / trainer.CHECKPOINT_DIR).iterdir() if p.name.isdigit()) == ["3"]
   trainer.train(config, str(split), stop_at_step=6)
 
-  a, data_a = _saved(straight, 6)
-  b, data_b = _saved(split, 6)
+  a, data_a = saved_state(straight, 6)
+  b, data_b = saved_state(split, 6)
   assert int(a["step"]) == int(b["step"]) == 6
   assert data_a == data_b
   flat_a, tree_a = jax.tree.flatten(a)
@@ -47,7 +38,7 @@ def test_resume_gives_the_parameters_of_an_unbroken_run(curated, tokenizer_dir, 
   for x, y in zip(flat_a, flat_b, strict=True):  # params, both Adam moments, the RNG key: bit for bit
     np.testing.assert_array_equal(x, y)
   # The step-3 state of the straight run differs: resuming did not just reload the end.
-  mid, _ = _saved(straight, 3)
+  mid, _ = saved_state(straight, 3)
   assert not np.array_equal(mid["params"]["t_prime"], a["params"]["t_prime"])
   losses_a, losses_b = _losses(straight), _losses(split)
   assert set(losses_a) == {2, 4, 6} and set(losses_b) == {2, 3, 4, 6}  # the split run also logs where it stopped
@@ -64,7 +55,7 @@ def test_non_finite_step_stops_the_run_and_is_never_saved(curated, tokenizer_dir
   assert bad >= 2
   saved = sorted(int(p.name) for p in (tmp_path / trainer.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
   assert saved == list(range(1, bad))
-  state, _ = _saved(tmp_path, saved[-1])
+  state, _ = saved_state(tmp_path, saved[-1])
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state["params"]))
   assert f"Last good checkpoint: step {bad - 1}" in str(info.value)
 
