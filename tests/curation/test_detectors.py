@@ -7,6 +7,7 @@ from PIL import Image, ImageDraw
 
 from tests.curation import samples
 from webpairs.curation import detectors, image, reasons
+from webpairs.eval.metrics import box_iou
 from webpairs.sample import scenes
 
 
@@ -58,15 +59,9 @@ def test_shapes_of_sample_scenes_are_found():
     x0, y0, x1, y1 = last["box"]
     want = [y0 / 180, x0 / 240, y1 / 180, x1 / 240]
     total += 1
-    hits += any(f["text"] == f"{last['colour']} shape" and _iou(f["box"], want) >= 0.5 for f in found)
+    hits += any(f["text"] == f"{last['colour']} shape" and box_iou(f["box"], want) >= 0.5 for f in found)
   assert hits / total >= 0.8, (hits, total)
 
-
-def _iou(a, b) -> float:
-  h = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-  w = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-  union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - h * w
-  return h * w / union
 
 
 def test_decode_rgb_guards_like_annotate():

@@ -26,6 +26,7 @@ from webpairs import cli
 from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
+from webpairs.eval.metrics import box_iou
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import curate, detect, readers, region_files
 from webpairs.pipelines.materialize import run_materialize
@@ -182,12 +183,6 @@ class _Lid:
     return [("en", 0.9)] * len(captions)
 
 
-def _iou(a, b) -> float:
-  h = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-  w = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-  union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - h * w
-  return h * w / union if union > 0 else 0.0
-
 
 def _detector_rows(folder: pathlib.Path, shard: str) -> list[dict]:
   return pq.read_table(region_files.regions_path(str(folder), shard)).to_pylist()
@@ -225,10 +220,10 @@ def test_colour_blob_detector_finds_the_sample_shapes(root, truth, detected):
       if not want or r["regions"] is None:
         continue
       got = json.loads(r["regions"])
-      match = [[g["text"].split()[0] == w["text"].split()[0] and _iou(g["box"], w["box"]) >= 0.5 for g in got]
+      match = [[g["text"].split()[0] == w["text"].split()[0] and box_iou(g["box"], w["box"]) >= 0.5 for g in got]
                for w in want]
       for i, w in enumerate(want):
-        alone = not any(_iou(w["box"], o["box"]) > 0 for j, o in enumerate(want) if j != i)
+        alone = not any(box_iou(w["box"], o["box"]) > 0 for j, o in enumerate(want) if j != i)
         hits += any(match[i])
         total += 1
         isolated_hits += alone and any(match[i])
