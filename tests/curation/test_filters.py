@@ -17,8 +17,8 @@ def _cfg(**kw):
 
 def test_only_enabled_filters_run_and_nulls_never_fail():
   cols = {
-      "width": np.array([100, 300, np.nan, 900]),
-      "height": np.array([400, 300, np.nan, 100]),
+      "original_width": np.array([100, 300, np.nan, 900]),
+      "original_height": np.array([400, 300, np.nan, 100]),
       "n_words": np.array([2, 5, np.nan, 9]),
       "lang": np.array(["en", "de", None, "sw"], dtype=object),
   }
@@ -29,7 +29,7 @@ def test_only_enabled_filters_run_and_nulls_never_fail():
   assert out["max_aspect_ratio"].tolist() == [True, False, False, True]
   assert out["min_words"].tolist() == [True, False, False, False]
   assert out["lang_allowlist"].tolist() == [False, True, True, False]
-  assert filters.columns_needed(cfg) == ["height", "lang", "n_words", "width"]
+  assert filters.columns_needed(cfg) == ["lang", "n_words", "original_height", "original_width"]
   assert filters.evaluate(cols, _cfg()) == {}
 
 

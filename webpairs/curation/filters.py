@@ -25,13 +25,18 @@ class Filter:
   fails: Callable[[Columns, object], np.ndarray]
 
 
+# Size rules judge the image as published: img2dataset's resize (and letterbox) changes `width`/`height`,
+# annotate's `original_width`/`original_height` keep the size before it.
+_SIZE = ("original_width", "original_height")
+
+
 def _min_side(c: Columns, v) -> np.ndarray:
-  return np.fmin(c["width"], c["height"]) < v
+  return np.fmin(c[_SIZE[0]], c[_SIZE[1]]) < v
 
 
 def _aspect(c: Columns, v) -> np.ndarray:
-  lo = np.fmin(c["width"], c["height"])
-  hi = np.fmax(c["width"], c["height"])
+  lo = np.fmin(c[_SIZE[0]], c[_SIZE[1]])
+  hi = np.fmax(c[_SIZE[0]], c[_SIZE[1]])
   with np.errstate(divide="ignore", invalid="ignore"):
     return hi / lo > v
 
@@ -54,8 +59,8 @@ def _lang_allowed(c: Columns, v) -> np.ndarray:
 
 # In the order they are checked: the first failing one is a row's reason.
 FILTERS: tuple[Filter, ...] = (
-    Filter("min_side", "min_side", ("width", "height"), 0, _min_side),
-    Filter("max_aspect_ratio", "max_aspect_ratio", ("width", "height"), 0.0, _aspect),
+    Filter("min_side", "min_side", _SIZE, 0, _min_side),
+    Filter("max_aspect_ratio", "max_aspect_ratio", _SIZE, 0.0, _aspect),
     Filter("min_caption_chars", "min_caption_chars", ("n_chars",), 0, _below("n_chars")),
     Filter("max_caption_chars", "max_caption_chars", ("n_chars",), 0, _above("n_chars")),
     Filter("min_words", "min_words", ("n_words",), 0, _below("n_words")),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import posixpath
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample, split_key
+from webpairs.pipelines import img2dataset
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +41,26 @@ def shard_kind(path: str) -> str:
   raise ValueError(f"{path}: not a raw shard (expected one of {TAR_SUFFIXES + PARQUET_SUFFIXES})")
 
 
+def resolve_pattern(pattern: str) -> str:
+  """A local path or glob made absolute (a selection made here must work from any folder); URLs as given."""
+  return pattern if "://" in pattern else os.path.abspath(os.path.expanduser(pattern))
+
+
 def match_shards(patterns: str | Iterable[str]) -> list[str]:
-  """Sorted shard paths matching comma-separated globs (any Beam filesystem)."""
+  """Sorted absolute shard paths matching comma-separated globs (any Beam filesystem).
+
+  img2dataset's `NNNNN.parquet` beside a matched `NNNNN.tar` is that tar's metadata, not a shard.
+  """
   if isinstance(patterns, str):
     patterns = [p for p in patterns.split(",") if p]
+  patterns = [resolve_pattern(p) for p in patterns]
   paths: set[str] = set()
   for pattern, result in zip(patterns, FileSystems.match(list(patterns))):
     found = [m.path for m in result.metadata_list]
     if not found:
       raise FileNotFoundError(f"no files match {pattern!r}")
     paths.update(found)
-  shards = sorted(p for p in paths if p.lower().endswith(TAR_SUFFIXES + PARQUET_SUFFIXES))
+  shards = img2dataset.drop_sidecars(sorted(p for p in paths if p.lower().endswith(TAR_SUFFIXES + PARQUET_SUFFIXES)))
   if not shards:
     raise FileNotFoundError(f"{list(patterns)} matched no .tar or .parquet shards")
   return shards
@@ -63,11 +74,17 @@ def read_shard(path: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES) -> I
   except Exception as e:  # pylint: disable=broad-except
     yield _shard_error(path, 0, reasons.UNREADABLE_SHARD, f"cannot open: {e}")
     return
+  next_offset = 0
   with handle:
     if kind == "tar":
-      yield from _read_tar(path, handle, max_member_bytes)
+      for example in _read_tar(path, handle, max_member_bytes):
+        next_offset = example.offset + 1
+        yield example
     else:
       yield from _read_parquet(path, handle)
+  if kind == "tar":
+    # URLs img2dataset tried and failed are only in its parquet beside the tar: rows after the tar's.
+    yield from img2dataset.failed_downloads(path, next_offset)
 
 
 def _shard_error(path: str, offset: int, reason: str, detail: str, key: str | None = None) -> RawExample:
@@ -166,6 +183,9 @@ def _read_parquet(path: str, handle) -> Iterator[RawExample]:
       for row in batch.to_pylist():
         key = str(row["key"]) if row.get("key") is not None else f"{stem}{offset:09d}"
         example = RawExample(key=key, source=path, offset=offset)
+        failure = img2dataset.download_failure(row)
+        if failure is not None:
+          example.read_error, example.read_detail = reasons.DOWNLOAD_FAILED, failure
         if image_col and row.get(image_col) is not None:
           example.members[ext] = bytes(row[image_col])
         caption = row.get(caption_col) if caption_col else None
