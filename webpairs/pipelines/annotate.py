@@ -233,6 +233,8 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
   """
   config = config or AnnotateConfig()
   patterns = [p for p in inputs.split(",") if p] if isinstance(inputs, str) else list(inputs)
+  # Absolute: materialize reads these from the summary, maybe from another folder.
+  patterns = [readers.resolve_pattern(p) for p in patterns]
   shards = readers.match_shards(patterns)
   pipeline_args = list(pipeline_args or [])
   log.info("annotate: %d shards -> %s", len(shards), output_dir)
