@@ -209,8 +209,9 @@ def _start(ex: RawExample, config: AnnotateConfig) -> _Work:
   meta, caption = {}, None
   with w.guard(reasons.INVALID_JSON):
     meta = _read_meta(w, members)
-  with w.guard(reasons.CORRUPT_IMAGE):
-    _check_image(w, members, config)
+  if ex.read_error != reasons.DOWNLOAD_FAILED:  # no image to miss: img2dataset never got one
+    with w.guard(reasons.CORRUPT_IMAGE):
+      _check_image(w, members, config)
   with w.guard(reasons.INVALID_UTF8):
     caption = _read_caption(w, members, meta)
   if caption is not None:

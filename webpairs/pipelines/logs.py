@@ -45,14 +45,39 @@ def level_from(name: str | int | None) -> int:
   return level
 
 
-def configure(level_name: str | int | None) -> int:
-  """Driver logging: one stderr handler at `level`, Beam's chatter filtered; workers get the level too."""
-  level = level_from(level_name)
-  handler = logging.StreamHandler(sys.stderr)
+class _StderrHandler(logging.StreamHandler):
+  """Writes to whatever sys.stderr is when a record comes (a test's capture, a redirected stream)."""
+
+  def __init__(self):
+    super().__init__()
+
+  @property
+  def stream(self):
+    return sys.stderr
+
+  @stream.setter
+  def stream(self, value):
+    del value
+
+
+def _handler(level: int) -> logging.Handler:
+  handler = _StderrHandler()
   handler.setFormatter(logging.Formatter(FORMAT))
+  handler.setLevel(level)
   handler.addFilter(BeamChatterFilter(level))
+  return handler
+
+
+def configure(level_name: str | int | None) -> int:
+  """Driver logging: a stderr handler at `level`, Beam's chatter filtered; workers get the level too.
+
+  A second call replaces the handler of the first; other handlers (a test's) are left alone.
+  """
+  level = level_from(level_name)
   root = logging.getLogger()
-  root.handlers[:] = [handler]
+  for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+    root.removeHandler(old)
+  root.addHandler(_handler(level))
   root.setLevel(level)
   os.environ[LEVEL_ENV] = logging.getLevelName(level)
   return level
@@ -60,9 +85,4 @@ def configure(level_name: str | int | None) -> int:
 
 def worker_handler() -> logging.Handler:
   """The stderr handler of a Beam worker process, at the driver's level (WARNING when not told)."""
-  level = level_from(os.environ.get(LEVEL_ENV))
-  handler = logging.StreamHandler(sys.stderr)
-  handler.setFormatter(logging.Formatter(FORMAT))
-  handler.setLevel(level)
-  handler.addFilter(BeamChatterFilter(level))
-  return handler
+  return _handler(level_from(os.environ.get(LEVEL_ENV)))
