@@ -243,3 +243,35 @@ def test_curated_shards_read_with_webdataset_and_open_clip_sizes(curated):
     seen[ext] += 1
   assert sum(seen.values()) == num_samples == curated["manifest"]["examples"] == 15
   assert seen == {"jpg": 13, "png": 1, "webp": 1}
+
+
+def test_select_filters_on_a_datacomp_score_from_extra(curated, tmp_path, capsys):
+  """`filters.score_column=extra.NAME` cuts on a number from the raw .json, as DataComp's CLIP-score subsets do."""
+  out = tmp_path / "sel"
+  assert cli.main(["curate", "select", "--annotations", str(curated["out"] / "annotations"), "--config", "raw",
+                   "--output", str(out), "--no-progress", "--config.filters.score_column=extra.clip_l14_similarity_score",
+                   "--config.filters.min_score_percentile=50", *ONE_WORKER]) == 0
+  summary = json.loads((out / "summary.json").read_text())
+  # 17 rows are ok; scores 0.20..0.31 (12 wide photos) and 0.40..0.44: the 50th percentile is the
+  # 9th smallest, 0.28, so the 8 rows below it fail.
+  assert summary["reason_counts"]["min_score_percentile"] == 8
+  sel = [r for p in sorted(out.glob("selection-*.parquet")) for r in pq.read_table(p).to_pylist()]
+  cut = {curated["ann"][f"http://127.0.0.1:8000/{i}.jpg"]["key"] for i in range(8)}
+  assert {r["key"] for r in sel if r["reason"] == "min_score_percentile"} == cut
+
+
+def test_tfrecord_image_format_is_the_detected_one(run, curated, tmp_path):
+  tf = pytest.importorskip("tensorflow")
+  from webpairs.pipelines.materialize import run_materialize  # pylint: disable=import-outside-toplevel
+
+  manifest = run_materialize(str(curated["out"] / "selection"), str(tmp_path), pipeline_args=ONE_WORKER,
+                             fmt="tfrecord", show_progress=False)
+  spec = {n: tf.io.FixedLenFeature([], tf.string) for n in ("image/encoded", "image/format", "key", "extra")}
+  formats = collections.Counter()
+  for record in tf.data.TFRecordDataset([str(tmp_path / s["name"]) for s in manifest["shards"]]):
+    ex = tf.io.parse_single_example(record, spec)
+    fmt = ex["image/format"].numpy().decode()
+    assert Image.open(io.BytesIO(ex["image/encoded"].numpy())).format.lower() == fmt
+    assert json.loads(ex["extra"].numpy())["uid"]
+    formats[fmt] += 1
+  assert formats == {"jpeg": 13, "png": 1, "webp": 1}
