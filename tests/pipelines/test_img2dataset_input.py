@@ -275,3 +275,14 @@ def test_tfrecord_image_format_is_the_detected_one(run, curated, tmp_path):
     assert json.loads(ex["extra"].numpy())["uid"]
     formats[fmt] += 1
   assert formats == {"jpeg": 13, "png": 1, "webp": 1}
+
+
+def test_annotation_files_of_other_inputs_are_reported(run, tmp_path, caplog):
+  from webpairs.pipelines.annotate import run_annotate  # pylint: disable=import-outside-toplevel
+
+  out = tmp_path / "ann"
+  out.mkdir()
+  (out / "annotations-00000-0badc0de.parquet").write_bytes(b"from a run with relative paths")
+  with caplog.at_level("WARNING", logger="webpairs.pipelines.annotate"):
+    run_annotate(str(run["root"] / "raw" / "00000.tar"), str(out), ONE_WORKER, show_progress=False)
+  assert "1 annotation files in" in caplog.text and "annotations-00000-0badc0de.parquet" in caplog.text

@@ -223,6 +223,19 @@ def _write_summary(counts: dict[str, dict[str, int]], output_dir: str, **kwargs)
   files.write_json_atomic(FileSystems.join(output_dir, SUMMARY_FILE), _summary(counts, **kwargs))
 
 
+def _warn_foreign_files(output_dir: str, expected: set[str]) -> None:
+  """Annotation files of other inputs in OUTPUT (e.g. from a run before paths were absolute) would be selected too."""
+  try:
+    found = FileSystems.match([FileSystems.join(output_dir, f"{ANNOTATION_PREFIX}*.parquet")])[0].metadata_list
+  except Exception:  # pylint: disable=broad-except
+    return  # no output folder yet
+  foreign = sorted(m.path for m in found if m.path not in expected)
+  if foreign:
+    log.warning("annotate: %d annotation files in %s are not from these inputs (e.g. %s); select reads every "
+                "%s*.parquet there: remove them or annotate into another folder",
+                len(foreign), output_dir, foreign[0], ANNOTATION_PREFIX)
+
+
 def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[str] | None = None, *,
                  config: AnnotateConfig | None = None, batch_size: int = 256, overwrite: bool = False,
                  show_progress: bool = True, regions_dir: str | None = None) -> dict:
@@ -238,6 +251,7 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
   shards = readers.match_shards(patterns)
   pipeline_args = list(pipeline_args or [])
   log.info("annotate: %d shards -> %s", len(shards), output_dir)
+  _warn_foreign_files(output_dir, {annotation_path(output_dir, s) for s in shards})
   monitor = None
   if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
     monitor = progress.ShardProgress("annotate", [annotation_path(output_dir, s) for s in shards])
