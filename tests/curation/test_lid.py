@@ -70,7 +70,7 @@ def test_normalize_lang(raw, code):
     ("en", 0.3, "de-DE", "de"),  # unsure fastText, page language given: the page wins
     ("en", 0.3, None, "en"),  # unsure but alone
     ("en", 0.3, "x-default", "en"),  # an unusable page language counts as none
-    ("ru", 0.22, None, "und"),  # below und_below (0.3) a label is a guess: emoji-only captions
+    ("ru", 0.22, None, "und"),  # below und_below (0.25) a label is a guess: emoji-only captions
     ("ru", 0.22, "fr", "fr"),  # ... and a page language wins over a guess
     (None, None, "pt-BR", "pt"),  # no caption: the page is all there is
     (None, None, None, "und"),  # nothing at all: 'und', as selections and quotas say

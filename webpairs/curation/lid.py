@@ -3,7 +3,9 @@
 Reconciling with the page's content language (`reconcile_lang`): the fastText label
 wins when its probability is at least `min_score` (default 0.5) or when the page gives
 no usable language; below that, a usable `page_lang` wins. A fastText label below
-`und_below` (default 0.3: emoji-only or one-word captions) is no language, and a row
+`und_below` (default 0.25: emoji-only or one-word captions; of human-written captions,
+2.75% of Indonesian, 0.7% of Chinese and at most 0.1% of de, en, es, ja, ru, tr fall
+below it) is no language, and a row
 with no language from either source is `und` (the code quotas and selections use).
 """
 
@@ -16,7 +18,7 @@ import threading
 
 DEFAULT_MIN_SCORE = 0.5
 # Below this fastText probability the label is a guess: lid.176 says 'en' at 0.12 for '😀🎉🔥'.
-DEFAULT_UND_BELOW = 0.3
+DEFAULT_UND_BELOW = 0.25
 UND = "und"  # ISO 639-2 'undetermined'
 DEFAULT_MAX_CHARS = 1000  # fastText's answer settles long before this; giant captions stay cheap
 _LABEL_PREFIX = "__label__"
