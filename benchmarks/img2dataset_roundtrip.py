@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 EXTRA = ["uid", "clip_l14_similarity_score"]
 
 
@@ -73,8 +74,10 @@ def _site(folder: pathlib.Path, port: int) -> list[dict]:
     img.save(buf, "JPEG", quality=92)
     return buf.getvalue()
 
+  from tests.curation import samples  # pylint: disable=import-outside-toplevel  # the photos the tests hash
+
   for i in range(12):
-    add(f"wide{i}.jpg", f"a wide landscape photo number {i} with hills", "kept", jpeg(_picture(i, 800, 200)))
+    add(f"wide{i}.jpg", f"a wide landscape photo number {i} with hills", "kept", jpeg(samples.photo(i, 400, 100)))
   add("tiny.jpg", "a tiny thumbnail of a chair", "min_side", jpeg(_picture(50, 120, 50)))
   add("banner.jpg", "a long banner of a skyline", "max_aspect_ratio", jpeg(_picture(51, 1200, 200)))
   buf = io.BytesIO()
@@ -86,6 +89,26 @@ def _site(folder: pathlib.Path, port: int) -> list[dict]:
   add("gone2.jpg", "another page that is gone", "download_failed")
   rows.append(dict(rows[0], uid=f"{len(rows):032x}", expect="exact_dup"))  # a duplicate URL
   return rows
+
+
+def _near_pairs(raw: pathlib.Path, rows: list[dict], crop: bool) -> int:
+  """Near-duplicate pairs (select's rule, threshold 10) among the 12 different wide pictures as downloaded."""
+  from webpairs.curation import dedup, hashes, image, reasons  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines import readers  # pylint: disable=import-outside-toplevel
+
+  wide = {r["url"] for r in rows[:12]}
+  datas = []
+  for shard in readers.match_shards(str(raw / "*")):
+    for ex in readers.read_shard(shard):
+      meta = json.loads(ex.members.get("json", b"{}"))
+      ext = next((e for e in reasons.IMAGE_EXTENSIONS if e in ex.members), None)
+      if meta.get("url") in wide and ext and meta.get("uid") != f"{len(rows) - 1:032x}":
+        datas.append(ex.members[ext])
+  infos = [image.inspect_image(d, crop_borders=crop) for d in datas]
+  ph = hashes.phash_batch(np.stack([i.phash_pixels for i in infos]))
+  dh = hashes.dhash_batch(np.stack([i.dhash_pixels for i in infos]))
+  return sum(bool(dedup.is_near(hashes.hamming(ph[a], ph[b]), hashes.hamming(dh[a], dh[b]), 10))
+             for a in range(len(infos)) for b in range(a + 1, len(infos)))
 
 
 def main() -> None:
@@ -135,7 +158,9 @@ def main() -> None:
             f"reason {s.get('reason')!s:<16} size {r['width']}x{r['height']} original "
             f"{r['original_width']}x{r['original_height']} lang {r['lang']} extra {r['extra']} "
             f"{(r['status_detail'] or '')[:60]}")
-  print(f"near_dup rejects: {manifest['reject_counts'].get('near_dup', 0)} (12 different wide pictures, letterboxed)")
+  print(f"near_dup rejects: {manifest['reject_counts'].get('near_dup', 0)} (12 different wide pictures, letterboxed); "
+        f"near pairs among them hashed with / without the bars: {_near_pairs(work / 'raw', rows, False)} / "
+        f"{_near_pairs(work / 'raw', rows, True)}")
   print(f"sizes.json sum {sum(sizes.values())} == manifest examples {manifest['examples']}: "
         f"{sum(sizes.values()) == manifest['examples']}")
 
