@@ -176,6 +176,10 @@ def _read_parquet(path: str, handle) -> Iterator[RawExample]:
   caption_col = _first_column(names, _PARQUET_CAPTION_COLUMNS)
   url_col = _first_column(names, _PARQUET_URL_COLUMNS)
   ext = "jpg" if image_col in (None, "image", "jpeg") else image_col
+  if image_col is None and "status" in names:
+    # Every row will be missing_image: say why once, not 10,000 times.
+    log.warning("%s looks like img2dataset's metadata beside a tar (status column, no image bytes); its rows "
+                "have no images: give the tars (e.g. 'dir/*' or 'dir/*.tar') instead", path)
   offset = 0
   stem = _stem(path)
   try:
