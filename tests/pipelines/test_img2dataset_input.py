@@ -286,3 +286,11 @@ def test_annotation_files_of_other_inputs_are_reported(run, tmp_path, caplog):
   with caplog.at_level("WARNING", logger="webpairs.pipelines.annotate"):
     run_annotate(str(run["root"] / "raw" / "00000.tar"), str(out), ONE_WORKER, show_progress=False)
   assert "1 annotation files in" in caplog.text and "annotations-00000-0badc0de.parquet" in caplog.text
+
+
+def test_a_metadata_parquet_read_as_a_shard_says_why_it_has_no_images(run, caplog):
+  sidecar = run["root"] / "raw" / "00000.parquet"
+  with caplog.at_level("WARNING", logger="webpairs.pipelines.readers"):
+    examples = list(readers.read_shard(str(sidecar)))
+  assert len(examples) == 10 and not any(e.members.get("jpg") for e in examples)
+  assert caplog.text.count("looks like img2dataset's metadata beside a tar") == 1
