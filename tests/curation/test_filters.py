@@ -65,3 +65,13 @@ def test_rule_book_reason_is_the_first_failing_rule_and_all_are_counted():
                                                 "eval_overlap:xm3600": 1, "lang_quota": 1}
   before = book.before_dedup
   assert (masks & before != 0).tolist() == [False, True, True, True, False]
+
+
+def test_uid_subset_keeps_listed_uids_only(tmp_path):
+  uids = ["0" * 31 + "1", "f" * 32, "00000000000000020000000000000003"]
+  # DataComp's subset format: sorted (high, low) uint64 halves; the subset holds uids[0] and uids[1].
+  np.save(tmp_path / "s.npy", np.array(sorted((int(u[:16], 16), int(u[16:], 16)) for u in uids[:2]), "u8,u8"))
+  cols = {"extra.uid": np.array(uids[:2] + [uids[2], None, "not-hex" * 4 + "abcd"], dtype=object)}
+  cfg = _cfg(uid_subset=str(tmp_path / "s.npy"))
+  assert filters.columns_needed(cfg) == ["extra.uid"]
+  assert filters.evaluate(cols, cfg)["uid_subset"].tolist() == [False, False, True, True, True]

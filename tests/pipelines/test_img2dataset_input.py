@@ -297,3 +297,19 @@ def test_a_metadata_parquet_read_as_a_shard_says_why_it_has_no_images(run, caplo
     examples = list(readers.read_shard(str(sidecar)))
   assert len(examples) == 10 and not any(e.members.get("jpg") for e in examples)
   assert caplog.text.count("looks like img2dataset's metadata beside a tar") == 1
+
+
+def test_select_keeps_a_datacomp_uid_subset(run, curated, tmp_path):
+  """`filters.uid_subset=FILE.npy`: DataComp's subset format, sorted (high, low) uint64 halves of the uids."""
+  wanted = [s.extra["uid"] for s in run["sources"][:DISTINCT:2]]  # 6 of the 12 wide photos
+  pairs = np.array(sorted((int(u[:16], 16), int(u[16:], 16)) for u in wanted), np.dtype("u8,u8"))
+  np.save(tmp_path / "subset.npy", pairs)
+  out = tmp_path / "sel"
+  assert cli.main(["curate", "select", "--annotations", str(curated["out"] / "annotations"), "--config", "raw",
+                   "--output", str(out), "--no-progress", f"--config.filters.uid_subset={tmp_path / 'subset.npy'}",
+                   *ONE_WORKER]) == 0
+  sel = [r for p in sorted(out.glob("selection-*.parquet")) for r in pq.read_table(p).to_pylist()]
+  uid_of = {r["key"]: json.loads(r["extra"] or "{}").get("uid") for r in curated["ann"].values()}
+  assert sorted(uid_of[r["key"]] for r in sel if r["keep"]) == sorted(wanted)
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["reason_counts"]["uid_subset"] == 20 - 3 - len(wanted)  # all but failures and the subset

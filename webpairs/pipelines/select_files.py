@@ -42,7 +42,8 @@ def _extra_number(value) -> float | None:
 
 
 def read_columns(path: str, names: Iterable[str]) -> pa.Table:
-  """Columns `names` of an annotation file, `extra.X` as float32 (null when absent or not a number).
+  """Columns `names` of an annotation file; `extra.X` as float32 (null when absent or not a number), as text for
+  filters.TEXT_COLUMNS.
 
   float32 as annotation score columns are: the percentile cut is exact in float32.
   """
@@ -53,7 +54,12 @@ def read_columns(path: str, names: Iterable[str]) -> pa.Table:
     parsed = [json.loads(e) if e else {} for e in table.column("extra").to_pylist()]
     for name in wanted:
       field = name[len(EXTRA_PREFIX):]
-      table = table.append_column(name, pa.array([_extra_number(p.get(field)) for p in parsed], pa.float64()).cast(pa.float32()))
+      if name in filters.TEXT_COLUMNS:
+        values = [p.get(field) if isinstance(p.get(field), str) else None for p in parsed]
+        table = table.append_column(name, pa.array(values, pa.string()))
+      else:
+        values = [_extra_number(p.get(field)) for p in parsed]
+        table = table.append_column(name, pa.array(values, pa.float64()).cast(pa.float32()))
   return table
 
 
@@ -68,7 +74,7 @@ def numeric_column(table: pa.Table, name: str) -> np.ndarray:
 def _filter_columns(table: pa.Table, names: Iterable[str]) -> dict[str, np.ndarray]:
   out = {}
   for name in names:
-    if name == "lang":
+    if name in filters.TEXT_COLUMNS:
       out[name] = np.array(table.column(name).to_pylist(), dtype=object)
     else:
       out[name] = numeric_column(table, name)
