@@ -1,0 +1,161 @@
+"""Language-ID quality and speed: lid.176 alone, CLD3, heliport and the shipped identifier, same run.
+
+Evaluation: benchmarks/lid_eval_set.py (>= 100 languages of short UI messages and names from the
+Django and pycountry wheels, built now, split into tune/test halves; figures are on `test`) and
+../shared/data/real_captions_multilingual (IGLUE xFlickr&CO human captions, 8 languages).
+Every prediction is folded to the coarse code (webpairs.curation.lid.fold); `und` counts as wrong.
+heliport is GPLv3, so it never enters the default install: pass --heliport-python, a Python of a
+separate venv where `pip install heliport` ran; it is then scored in a subprocess.
+
+  PYTHONPATH=. .venv/bin/python benchmarks/lid_quality.py [--cache /tmp/lid_wheels]
+      [--heliport-python /tmp/hvenv/bin/python] [--per-language]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import pathlib
+import subprocess
+import sys
+import time
+import zipfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import lid_eval_set  # noqa: E402
+
+from webpairs.curation import lid  # noqa: E402
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+# ../shared/data from the project root; a git worktree one level deeper finds it two levels up.
+REAL = next(
+    (p / "shared" / "data" / "real_captions_multilingual" for p in (_ROOT.parent, _ROOT.parent.parent)
+     if (p / "shared" / "data" / "real_captions_multilingual").is_dir()),
+    _ROOT.parent / "shared" / "data" / "real_captions_multilingual",
+)
+
+_HELIPORT_SCRIPT = r"""
+import json, sys, time, heliport
+texts = json.load(sys.stdin)
+ident = heliport.Identifier()
+t0 = time.process_time()
+out = [ident.identify(t) for t in texts]
+dt = time.process_time() - t0
+json.dump({"codes": out, "seconds": dt}, sys.stdout)
+"""
+
+
+def _iso3_to_1(cache: pathlib.Path) -> dict[str, str]:
+  """ISO 639-3 -> ISO 639-1 from pycountry's iso639-3 table (the wheel the eval set uses)."""
+  wheel = lid_eval_set.fetch_wheels(cache)["pycountry"]
+  with zipfile.ZipFile(wheel) as z:
+    data = json.loads(z.read("pycountry/databases/iso639-3.json"))
+  return {row["alpha_3"]: row["alpha_2"] for row in data["639-3"] if "alpha_2" in row}
+
+
+def run_lid176(texts: list[str], script_rules: bool) -> tuple[list[str], float]:
+  ident = lid.LanguageIdentifier(script_rules=script_rules)
+  ident.predict(["warm up"])
+  t0 = time.process_time()
+  preds = ident.predict(texts)
+  dt = time.process_time() - t0
+  codes = []
+  for code, score in preds:
+    # The shipped path says und below und_below; lid.176 alone keeps its top label.
+    if code is None or (script_rules and score < lid.DEFAULT_UND_BELOW):
+      codes.append(lid.UND)
+    else:
+      codes.append(lid.fold(code))
+  return codes, dt
+
+
+def run_cld3(texts: list[str]) -> tuple[list[str], float]:
+  import gcld3  # cld3-py, Apache-2.0
+
+  det = gcld3.NNetLanguageIdentifier(min_num_bytes=0, max_num_bytes=1000)
+  t0 = time.process_time()
+  res = [det.FindLanguage(text=t) for t in texts]
+  dt = time.process_time() - t0
+  codes = []
+  for r in res:
+    code = r.language.split("-")[0]
+    codes.append(lid.fold(code) if code and code != "und" else lid.UND)
+  return codes, dt
+
+
+def run_heliport(texts: list[str], python: str, iso: dict[str, str]) -> tuple[list[str], float]:
+  out = subprocess.run(
+      [python, "-c", _HELIPORT_SCRIPT], input=json.dumps(texts), capture_output=True, text=True, check=True
+  )
+  got = json.loads(out.stdout)
+  codes = []
+  for c in got["codes"]:
+    base = c.split("_")[0]
+    codes.append(lid.UND if base in ("und", "") else lid.fold(iso.get(base, base)))
+  return codes, got["seconds"]
+
+
+def score(gold: list[str], pred: list[str]) -> tuple[float, dict[str, float]]:
+  hit, n = collections.Counter(), collections.Counter()
+  for g, p in zip(gold, pred):
+    n[g] += 1
+    hit[g] += g == p
+  per = {g: hit[g] / n[g] for g in sorted(n)}
+  return sum(per.values()) / len(per), per
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--cache", type=pathlib.Path, default=pathlib.Path("/tmp/webpairs_lid_wheels"))
+  ap.add_argument("--heliport-python", default=None)
+  ap.add_argument("--split", default="test", choices=("test", "tune", "all"))
+  ap.add_argument("--per-language", action="store_true")
+  ap.add_argument("--real-per-lang", type=int, default=2000)
+  args = ap.parse_args()
+
+  rows = lid_eval_set.build(args.cache)
+  rows = [r for r in rows if args.split == "all" or r[3] == args.split]
+  sets = {"registry": ([r[1] for r in rows], [r[0] for r in rows])}
+  if REAL.is_dir():
+    texts, gold = [], []
+    for f in sorted(REAL.glob("*.test.jsonl")):
+      code = f.name.split(".")[0]
+      for line in f.read_text(encoding="utf-8").splitlines()[: args.real_per_lang]:
+        texts.append(json.loads(line)["sentences"][0])
+        gold.append(code)
+    sets["real_captions"] = (texts, gold)
+  else:
+    print(f"(skipping real captions: {REAL} not found)")
+  n_langs = len(set(sets["registry"][1]))
+  print(f"registry eval ({args.split}): {len(rows)} texts, {n_langs} languages, "
+        f"{sum(r[2] == 'django' for r in rows)} Django messages")
+
+  iso = _iso3_to_1(args.cache) if args.heliport_python else {}
+  per_lang: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
+  for name, (texts, gold) in sets.items():
+    cands = {
+        "lid176": lambda t: run_lid176(t, script_rules=False),
+        "cld3": run_cld3,
+        "shipped": lambda t: run_lid176(t, script_rules=True),
+    }
+    if args.heliport_python:
+      cands["heliport(GPL,opt)"] = lambda t: run_heliport(t, args.heliport_python, iso)
+    print(f"\n{name}: {len(texts)} texts, {len(set(gold))} languages")
+    print(f"{'candidate':<20}{'macro acc':>10}{'texts/s/core':>14}")
+    for cname, fn in cands.items():
+      pred, dt = fn(texts)
+      macro, per = score(gold, pred)
+      per_lang[name][cname] = per
+      print(f"{cname:<20}{macro:>10.4f}{len(texts) / dt:>14.0f}")
+  if args.per_language:
+    for name, by_cand in per_lang.items():
+      cnames = list(by_cand)
+      print(f"\nper language ({name}): " + " ".join(cnames))
+      for code in sorted(next(iter(by_cand.values()))):
+        print(f"{code:<6}" + "".join(f"{by_cand[c][code]:>8.2f}" for c in cnames))
+
+
+if __name__ == "__main__":
+  main()
