@@ -151,14 +151,16 @@ def baseline_phash(data: bytes) -> int:
     return int(str(imagehash.phash(img.convert("RGB"))), 16)
 
 
-def hash_bytes(data: bytes) -> tuple[int, int]:
-  """(phash, dhash) as the annotate pass computes them."""
-  info = image.inspect_image(data)
+def hash_bytes(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray]:
+  """(phash, dhash) as the annotate pass computes them, and (6,) phash/dhash of content + windows."""
+  info = image.inspect_image(data, windows=True)
   if info.status != "ok":
     raise RuntimeError(f"edit did not decode: {info.status} {info.detail}")
   p = hashes.phash_batch(info.phash_pixels[None])[0]
   d = hashes.dhash_batch(info.dhash_pixels[None])[0]
-  return int(p), int(d)
+  wp = np.concatenate([[p], hashes.phash_batch(info.window_phash_pixels)])
+  wd = np.concatenate([[d], hashes.dhash_batch(info.window_dhash_pixels)])
+  return int(p), int(d), wp, wd
 
 
 def main() -> None:
@@ -172,7 +174,7 @@ def main() -> None:
     sys.exit("no real photos: pass --photos or provide ../shared/data/real_image_captions/")
   photos = real.load_real_photos(folder)
 
-  family, kind, ph, dh, base = [], [], [], [], []
+  family, kind, ph, dh, base, wph, wdh = [], [], [], [], [], [], []
   for i, photo in enumerate(photos):
     with Image.open(photo.path) as img:
       img.load()
@@ -180,7 +182,9 @@ def main() -> None:
     items = [("original", _reencode(orig, "png", 0))] + [(k, data) for k, _, data in edits(orig)]
     items += [("strip", data) for _, data in letterboxed_negatives(orig)]
     for k, data in items:
-      p, d = hash_bytes(data)
+      p, d, wp, wd = hash_bytes(data)
+      wph.append(wp)
+      wdh.append(wd)
       family.append(i)
       kind.append(k)
       ph.append(p)
@@ -214,15 +218,25 @@ def main() -> None:
         f"{len(neg['unrelated'][0])} unrelated, {len(neg['letterboxed'][0])} letterboxed/padded of different photos")
   bands = dedup.band_values(P, D, args.band_bits)
   share_band = (bands[:, None, :] == bands[None, :, :]).any(axis=2)
+  WP, WD = np.stack(wph), np.stack(wdh)  # (N, 6)
+  # LSH over windows: a pair is a candidate when any window of one shares a band with any of the other.
+  wb = np.stack([dedup.band_values(WP[:, k], WD[:, k], args.band_bits) for k in range(WP.shape[1])], axis=1)
+  share_wband = np.zeros_like(share_band)
+  for k in range(WP.shape[1]):
+    for m in range(WP.shape[1]):
+      share_wband |= (wb[:, None, k, :] == wb[None, :, m, :]).any(axis=2)
   rules = {
       "pHash(baseline)": lambda t: db <= t,
       "phash": lambda t: dp <= t,
       "phash|dhash": lambda t: (dp <= t) | (dd <= t),
       "shipped": lambda t: dedup.is_near(dp, dd, t) & share_band,
+      "windows": lambda t: hashes.windows_near(WP[:, None], WD[:, None], WP[None], WD[None], t) & share_wband,
   }
   print("pHash(baseline): imagehash.phash of the whole image; phash/dhash: hashes of the content "
         f"inside letterbox bars (annotate); shipped: phash and dhash both within t and sharing one of "
-        f"{bands.shape[1]} LSH bands of {args.band_bits} bits; default t = {dedup.DEFAULT_THRESHOLD}")
+        f"{bands.shape[1]} LSH bands of {args.band_bits} bits; default t = {dedup.DEFAULT_THRESHOLD}; "
+        "windows: the shipped rule over the content and its 5 windows of 8/9 of each side (image.window_inputs), "
+        "any window pair, candidates from the windows' LSH bands")
   print(f"{'rule':<16}{'t':>3} " + " ".join(f"{k[:8]:>8}" for k in kinds) + f"{'fm_unrel':>10}{'fm_lbox':>9}")
   thresholds = [int(t) for t in args.thresholds.split(",")]
   for name, rule in rules.items():

@@ -164,3 +164,35 @@ def test_unknown_format_names_are_refused():
   image.check_formats(image.DEFAULT_FORMATS)
   with pytest.raises(ValueError, match="NOPE"):
     image.check_formats(("JPEG", "NOPE"))
+
+
+@pytest.mark.parametrize("w,h,boxes", [
+    (100, 50, [(5, 2, 95, 47), (0, 2, 90, 47), (10, 2, 100, 47), (5, 0, 95, 45), (5, 5, 95, 50)]),
+    (10, 10, [(0, 0, 9, 9), (0, 0, 9, 9), (1, 0, 10, 9), (0, 0, 9, 9), (0, 1, 9, 10)]),
+    (1, 1, [(0, 0, 1, 1)] * 5),
+])
+def test_window_boxes(w, h, boxes):
+  assert image.window_boxes(w, h) == boxes
+
+
+def test_window_inputs_are_crops_hashed_like_the_whole():
+  rng = np.random.default_rng(0)
+  gray = Image.fromarray(rng.integers(0, 256, (60, 80), dtype=np.uint8), "L")
+  p, d = image.window_inputs(gray)
+  assert p.shape == (5, 32, 32) and d.shape == (5, 8, 9) and p.dtype == np.uint8
+  # The left-anchored window is exactly the hash input of the left 90% of the picture.
+  left_p, left_d = hashes.hash_inputs(gray.crop((0, 3, 72, 57)))
+  np.testing.assert_array_equal(p[1], left_p)
+  np.testing.assert_array_equal(d[1], left_d)
+
+
+def test_inspect_with_windows_only_when_asked():
+  buf = io.BytesIO()
+  Image.fromarray(np.random.default_rng(1).integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(buf, "PNG")
+  plain = image.inspect_image(buf.getvalue())
+  assert plain.window_phash_pixels is None and plain.window_dhash_pixels is None
+  win = image.inspect_image(buf.getvalue(), windows=True)
+  assert win.window_phash_pixels.shape == (5, 32, 32) and win.window_dhash_pixels.shape == (5, 8, 9)
+  np.testing.assert_array_equal(win.phash_pixels, plain.phash_pixels)  # the row's hashes do not change
+  bad = image.inspect_image(b"not an image", windows=True)
+  assert bad.status == reasons.CORRUPT_IMAGE and bad.window_phash_pixels is None
