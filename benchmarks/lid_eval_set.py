@@ -32,7 +32,10 @@ from webpairs.curation import lid
 WHEELS = {"django": "django>=5.2,<5.3", "pycountry": "pycountry==26.2.16"}
 _DJANGO_MO = re.compile(r"locale/([^/]+)/LC_MESSAGES/django\.mo$")
 _PYCOUNTRY_MO = re.compile(r"locales/([^/]+)/LC_MESSAGES/(iso3166-1|iso3166-3|iso4217|iso15924|iso639-3)\.mo$")
-_PLACEHOLDER = re.compile(r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{[^}]*\}|<[^>]+>|&[a-z]+;")
+# printf-style and brace placeholders, HTML tags and entities
+_PLACEHOLDER = re.compile(
+    r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{[^}]*\}|<[^>]+>|&[a-z]+;"
+)
 _LETTER = re.compile(r"[^\W\d_]")
 
 
