@@ -45,6 +45,8 @@ class AnnotateConfig:
   lid_min_score: float = lid_lib.DEFAULT_MIN_SCORE
   # Below this fastText probability (and without page_lang) `lang` is 'und'.
   lid_und_below: float = lid_lib.DEFAULT_UND_BELOW
+  # The LID rules in use: it is in the resume fingerprint, so files from other rules are redone.
+  lid_version: str = lid_lib.VERSION
 
   def __post_init__(self):
     image.check_formats(self.image_formats)

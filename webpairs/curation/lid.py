@@ -27,6 +27,8 @@ import threading
 
 from webpairs.curation import scripts
 
+# Bumped whenever the labels change for the same caption (AnnotateConfig records it).
+VERSION = "lid176+scripts+cld3/1"
 DEFAULT_MIN_SCORE = 0.5
 # Below this fastText probability the label is a guess: lid.176 says 'en' at 0.12 for '😀🎉🔥'.
 DEFAULT_UND_BELOW = 0.25
