@@ -1,0 +1,75 @@
+"""The registry-built LID evaluation (benchmarks/lid_eval_set.py) on small fake wheels: no network."""
+
+from __future__ import annotations
+
+import pathlib
+import struct
+import sys
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import lid_eval_set  # noqa: E402
+
+
+def _mo(pairs: dict[str, str]) -> bytes:
+  """A GNU .mo catalog (what msgfmt writes) of `pairs`, header entry first."""
+  entries = sorted({"": "Content-Type: text/plain; charset=UTF-8\n", **pairs}.items())
+  ids = [k.encode() for k, _ in entries]
+  strs = [v.encode() for _, v in entries]
+  n = len(entries)
+  key_start = 7 * 4 + 16 * n
+  offsets, data = [], b""
+  for s in ids + strs:
+    offsets.append((len(s), key_start + len(data)))
+    data += s + b"\0"
+  head = struct.pack("<7I", 0x950412DE, 0, n, 7 * 4, 7 * 4 + 8 * n, 0, 0)
+  table = b"".join(struct.pack("<2I", *o) for o in offsets)
+  return head + table + data
+
+
+def _wheel(path: pathlib.Path, members: dict[str, bytes]) -> None:
+  with zipfile.ZipFile(path, "w") as z:
+    for name, data in members.items():
+      z.writestr(name, data)
+
+
+def test_build_from_catalogs(tmp_path):
+  de = {f"Message number {i}": f"Nachricht Nummer {i} ist da" for i in range(6)}
+  de["Enter %(count)d <b>items</b>"] = "Geben Sie %(count)d <b>Einträge</b> ein"
+  de["Untranslated text here"] = "Untranslated text here"  # English under 'de': dropped
+  de["ctx\x04Short"] = "Kurz"  # fewer than 8 letters: dropped
+  nb = {f"Message number {i}": f"Melding nummer {i} er her" for i in range(3)}
+  _wheel(tmp_path / "django-5.2.0-py3-none-any.whl", {
+      "django/conf/locale/de/LC_MESSAGES/django.mo": _mo(de),
+      "django/contrib/admin/locale/nb/LC_MESSAGES/django.mo": _mo(nb),
+      "django/conf/locale/en/LC_MESSAGES/django.mo": _mo({k: "" for k in de if "\x04" not in k}),
+  })
+  _wheel(tmp_path / "pycountry-26.2.16-py3-none-any.whl", {
+      "pycountry/locales/nb_NO/LC_MESSAGES/iso3166-1.mo": _mo({"Norway": "Kongeriket Norge"}),
+      "pycountry/locales/de/LC_MESSAGES/iso3166-1.mo": _mo({"Germany": "Bundesrepublik Deutschland"}),
+  })
+  rows = lid_eval_set.build(tmp_path, per_lang=60, min_per_lang=4)
+  by_lang: dict[str, list[tuple[str, str]]] = {}
+  for lang, text, source, split in rows:
+    by_lang.setdefault(lang, []).append((text, source))
+    assert split in ("tune", "test")
+  assert sorted(by_lang) == ["de", "en", "no"]  # nb folds to no; en from the message ids
+  assert sorted(t for t, _ in by_lang["no"]) == sorted(list(nb.values()) + ["Kongeriket Norge"])
+  de_texts = {t for t, _ in by_lang["de"]}
+  assert "Geben Sie Einträge ein" in de_texts  # placeholder and markup gone
+  assert "Untranslated text here" not in de_texts and "Kurz" not in de_texts
+  assert ("Bundesrepublik Deutschland", "pycountry") in by_lang["de"]
+  assert len(by_lang["de"]) == 8
+  assert lid_eval_set.build(tmp_path, per_lang=60, min_per_lang=4) == rows  # same rows every build
+  # per_lang caps, Django messages first; min_per_lang drops small languages.
+  capped = lid_eval_set.build(tmp_path, per_lang=3, min_per_lang=3)
+  assert {r[0] for r in capped} == {"de", "en", "no"}
+  assert all(r[2] == "django" for r in capped)
+  assert {r[0] for r in lid_eval_set.build(tmp_path, per_lang=60, min_per_lang=5)} == {"de", "en"}
+
+
+def test_locale_code():
+  assert [lid_eval_set.locale_code(x) for x in ("pt_BR", "sr@latin", "zh_Hant", "nb_NO", "ckb")] == [
+      "pt", "sr", "zh", "nb", "ckb"]
