@@ -38,9 +38,10 @@ def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str
   if config.get("model_name", "two_towers") == "captioner":
     return cappa_lib.model_kwargs(config, vocab_size)
   m = config.model
+  attention = {"attention": m.attention} if m.get("attention") else {}  # else models.common.DEFAULT_ATTENTION
   kwargs = dict(
-      image={**dict(m.image), "image_size": config.input.res},
-      text={**dict(m.text), "vocab_size": vocab_size, "max_len": config.input.max_len},
+      image={**dict(m.image), "image_size": config.input.res, **attention},
+      text={**dict(m.text), "vocab_size": vocab_size, "max_len": config.input.max_len, **attention},
       out_dim=m.get("out_dim"),
       temperature_init=m.temperature_init,
       bias_init=m.bias_init,
