@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +45,24 @@ def test_matmul_conv_and_elementwise_counts_are_exact():
   # Its weight gradient is the same number of MACs again (no gradient for the image).
   grad = jax.grad(lambda k: conv(img, k).sum())
   assert _count(grad, kernel, elementwise=0.0) == 2 * (2 * 2 * 2 * 8) * (16 * 16 * 3)
+
+
+def _fake_eqn(name: str, shapes: list[tuple[int, ...]], **params):
+  aval = lambda shape: types.SimpleNamespace(aval=jax.ShapeDtypeStruct(shape, jnp.bfloat16))
+  return types.SimpleNamespace(primitive=types.SimpleNamespace(name=name), invars=[aval(s) for s in shapes],
+                               params=params)
+
+
+def test_cudnn_attention_counts_as_the_matmuls_it_replaces():
+  # cuDNN's kernel only exists on a GPU: its primitive as the jaxpr holds it there, q/k/v [B, T, N, H].
+  q, kv = (2, 7, 3, 16), (2, 5, 3, 16)
+  ref = _count(lambda q, k, v: jnp.einsum("bnts,bsnh->btnh", jnp.einsum("btnh,bsnh->bnts", q, k), v),
+               jnp.ones(q), jnp.ones(kv), jnp.ones(kv))
+  fwd = _fake_eqn("dot_product_attention_fwd_wrapper", [q, kv, kv], layout=0)
+  assert flops.attention_flops(fwd) == ref == 2 * 2 * 3 * 7 * 5 * 16 * 2
+  bnth = _fake_eqn("dot_product_attention_fwd", [(2, 3, 7, 16), (2, 3, 5, 16), (2, 3, 5, 16)], layout=1)
+  assert flops.attention_flops(bnth) == ref
+  assert flops.attention_flops(_fake_eqn("dot_product_attention_bwd_wrapper", [q, kv, kv])) == 2 * ref
 
 
 def test_scan_counts_its_body_length_times_and_cond_its_costliest_branch():

@@ -31,9 +31,9 @@ def test_dot_product_attention_matches_flax_attention_with_the_same_parameters()
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=2e-6)
 
 
-def test_auto_attention_is_xla_off_gpu_and_unknown_names_fail():
-  assert common.resolve_attention("auto", jnp.bfloat16) == ("cudnn" if jax.devices()[0].platform == "gpu" else "xla")
-  assert common.resolve_attention("auto", jnp.float32) == "xla"
+def test_auto_attention_is_cudnn_only_on_gpu_in_half_precision_and_unknown_names_fail():
+  assert common.resolve_attention("auto", jnp.bfloat16) == ("cudnn" if jax.devices()[0].platform == "gpu" else "nnx")
+  assert common.resolve_attention("auto", jnp.float32) == "nnx"  # the CPU path (and the tests') is unchanged
   with pytest.raises(ValueError, match="attention must be one of"):
     common.resolve_attention("flash", jnp.bfloat16)
 

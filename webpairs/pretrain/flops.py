@@ -39,6 +39,24 @@ def conv_flops(eqn: core.JaxprEqn) -> float:
   return 2.0 * _size(eqn.outvars[0].aval) * _size(rhs) / out_features
 
 
+# cuDNN's fused attention (jax.nn.dot_product_attention(implementation="cudnn")): one opaque primitive each way,
+# counted from its operands as the matmuls it replaces, so the MFU numerator does not depend on the kernel.
+_ATTENTION_FWD = frozenset({"dot_product_attention_fwd", "dot_product_attention_fwd_wrapper"})
+_ATTENTION_BWD = frozenset({"dot_product_attention_bwd", "dot_product_attention_bwd_wrapper"})
+_BNTH = 1  # jax's cudnn AttentionLayout.BNTH; BTNH (0) is the default
+
+
+def attention_flops(eqn: core.JaxprEqn) -> float:
+  """Scores (2*B*N*T*S*H) plus values (2*B*N*T*S*Hv) forward; the backward pass twice that (dQ, dK, dV, dP)."""
+  q, _, v = (x.aval for x in eqn.invars[:3])
+  if eqn.params.get("layout", 0) == _BNTH:
+    (b, n, t, h), s, hv = q.shape, v.shape[2], v.shape[3]
+  else:
+    (b, t, n, h), s, hv = q.shape, v.shape[1], v.shape[3]
+  forward = 2.0 * b * n * t * s * (h + hv)
+  return forward if eqn.primitive.name in _ATTENTION_FWD else 2.0 * forward
+
+
 # Elementwise arithmetic: one FLOP per output element, as XLA's cost analysis counts it. Transcendentals (exp,
 # log, tanh, ...), data movement and dtype conversions are not FLOPs there and not here.
 _ELEMENTWISE = frozenset({
@@ -86,6 +104,8 @@ def jaxpr_flops(jaxpr: core.Jaxpr | core.ClosedJaxpr, elementwise: float = 1.0) 
       total += dot_flops(eqn)
     elif name == "conv_general_dilated":
       total += conv_flops(eqn)
+    elif name in _ATTENTION_FWD or name in _ATTENTION_BWD:
+      total += attention_flops(eqn)
     elif name in _ELEMENTWISE:
       total += elementwise * _size(eqn.outvars[0].aval)
     elif name in _REDUCTIONS:

@@ -156,16 +156,22 @@ class Trainer:
   def abstract_with_shardings(self) -> Any:
     return ckpt_lib.abstract_like(self.abstract_state, self.state_shardings)
 
+  def compile(self, state: dict[str, Any], batch: Mapping[str, jax.Array]) -> None:
+    """Compiles the step for these shapes ahead of time (step() does it on its first call) and counts its FLOPs.
+
+    XLA's cost analysis (FLOPs per device, times the devices: per step) comes from the very
+    executable that runs; on GPU it misses the cuBLAS/cuDNN custom calls, so it is kept only
+    where it means something. The MFU numerator is the analytic count.
+    """
+    traced = self.step_fn.trace(state, batch, self.consts)
+    self.model_flops_per_step = self.count_model_flops(state, batch, traced)
+    self._compiled = traced.lower().compile()
+    per_device = metrics_lib.compiled_flops(self._compiled) if metrics_lib.xla_flops_meaningful() else None
+    self.flops_per_step = per_device * self.mesh.size if per_device else None
+
   def step(self, state: dict[str, Any], batch: Mapping[str, jax.Array]) -> tuple[dict[str, Any], dict[str, jax.Array]]:
     if self._compiled is None:
-      # Ahead of time, so XLA's cost analysis (FLOPs per device, times the devices: per
-      # step) comes from the very executable that runs. On GPU it misses the cuBLAS/cuDNN
-      # custom calls, so it is kept only where it means something.
-      traced = self.step_fn.trace(state, batch, self.consts)
-      self.model_flops_per_step = self.count_model_flops(state, batch, traced)
-      self._compiled = traced.lower().compile()
-      per_device = metrics_lib.compiled_flops(self._compiled) if metrics_lib.xla_flops_meaningful() else None
-      self.flops_per_step = per_device * self.mesh.size if per_device else None
+      self.compile(state, batch)
     return self._compiled(state, batch, self.consts)
 
   def count_model_flops(self, state: Any, batch: Mapping[str, Any], traced: Any = None) -> float:

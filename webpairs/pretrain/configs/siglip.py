@@ -39,7 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.input.lower = False
   c.input.augment = "none"  # SigLIP trains on plain resizes; "inception_crop" for small data
   c.input.min_area = 0.5
-  c.input.num_workers = 1 if tiny else 8  # decode processes per host
+  c.input.num_workers = 1 if tiny else -1  # decode processes per host; -1: one per core less two
   c.input.seed = 0
 
   c.model_name = "two_towers"

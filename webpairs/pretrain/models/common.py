@@ -61,19 +61,20 @@ class MlpBlock(nnx.Module):
 
 # How the encoders' attention runs: "nnx" (flax's einsum + softmax, the original path), "xla" / "cudnn"
 # (jax.nn.dot_product_attention; cudnn is the fused flash kernel on NVIDIA GPUs), or "auto" (cudnn on a GPU
-# with bf16/fp16 activations, else xla). The parameters are the same whichever runs.
+# with bf16/fp16 activations, else nnx). The parameters are the same whichever runs. auto is the default:
+# on an H200, B/16 at batch 512 steps in 190 ms against nnx's 233 ms (README, GPU table).
 ATTENTION_IMPLS = ("nnx", "xla", "cudnn", "auto")
-DEFAULT_ATTENTION = "nnx"
+DEFAULT_ATTENTION = "auto"
 
 
 def resolve_attention(impl: str, dtype: Any) -> str:
-  """'auto' -> 'cudnn' where the fused kernel applies (GPU, half precision), else 'xla'; others as given."""
+  """'auto' -> 'cudnn' where the fused kernel applies (GPU, half precision), else 'nnx'; others as given."""
   if impl not in ATTENTION_IMPLS:
     raise ValueError(f"attention must be one of {ATTENTION_IMPLS}, got {impl!r}")
   if impl != "auto":
     return impl
   half = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
-  return "cudnn" if half and jax.devices()[0].platform == "gpu" else "xla"
+  return "cudnn" if half and jax.devices()[0].platform == "gpu" else "nnx"
 
 
 def attention_fn(impl: str) -> Any:
