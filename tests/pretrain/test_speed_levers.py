@@ -60,3 +60,24 @@ def test_bf16_first_moment_halves_its_memory_and_keeps_the_update_close():
                                           else {jnp.dtype(jnp.float32)})
     updates[mu], _ = tx.update(grads, state, params)
   np.testing.assert_allclose(updates["bfloat16"]["w"]["kernel"], updates[""]["w"]["kernel"], rtol=1e-2)
+
+
+def test_device_prefetch_reports_the_position_of_what_was_consumed():
+  import grain  # pylint: disable=import-outside-toplevel
+  from webpairs.pretrain import sharding  # pylint: disable=import-outside-toplevel
+  from webpairs.pretrain.input.pipeline import DeviceIterator  # pylint: disable=import-outside-toplevel
+  ds = grain.MapDataset.range(40).map(lambda i: {"image": np.full((2,), i), "text": np.full((3,), i)})
+  ds = ds.to_iter_dataset().batch(4)
+  shard = sharding.batch_sharding(sharding.make_mesh(-1))
+  first = lambda it: int(next(it)["image"][0, 0])
+  a = DeviceIterator(ds, shard, prefetch=3)
+  assert [first(a) for _ in range(3)] == [0, 4, 8]  # the thread has run ahead by now
+  state = a.get_state()
+  assert first(a) == 12
+  b = DeviceIterator(ds, shard, prefetch=3)
+  b.set_state(state)
+  assert first(b) == 12
+  a.set_state(state)  # a rewind drops what was prefetched
+  assert first(a) == 12 and sum(1 for _ in a) == 6  # then the end of the data arrives as StopIteration
+  a.close()
+  b.close()
