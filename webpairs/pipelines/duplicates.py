@@ -123,14 +123,16 @@ class Duplicates(beam.PTransform):
   part), (phash, dhash, ids)), "caption": (part, (caption hashes, phash, ids))}; the
   inputs of disabled rules may be empty. clusters: (file index, (rows, canonical
   orders, is-byte-copy flags)) for rows in clusters of two or more; caption_dups: (file
-  index, rows); stats: count dicts for the summary.
+  index, rows); stats: count dicts for the summary. `rounds`: the connected components'
+  round budget (the job fails, writing nothing, if they have not converged by then).
   """
 
-  def __init__(self, dedup_config: dict, rules: RuleBook, partitions: int):
+  def __init__(self, dedup_config: dict, rules: RuleBook, partitions: int, rounds: int):
     super().__init__()
     self._d = dedup_config
     self._rules = rules
     self._partitions = partitions
+    self._rounds = rounds
 
   def expand(self, pcolls):
     d, p = self._d, pcolls["state"].pipeline
@@ -147,9 +149,8 @@ class Duplicates(beam.PTransform):
       edge_parts.append(near["edges"])
       stats.append(near[STATS])
     edges = (edge_parts or [p | "NoEdges" >> beam.Create([])]) | "Edges" >> beam.Flatten()
-    comps, unconverged = edges | "Components" >> components.ConnectedComponents(int(d["max_rounds"]),
-                                                                               self._partitions)
-    stats.append(unconverged | "UnconvergedStats" >> beam.Map(lambda n: {"near_dup": {"unconverged_nodes": n}}))
+    comps, rounds = edges | "Components" >> components.ConnectedComponents(self._rounds, self._partitions)
+    stats.append(rounds | "RoundStats" >> beam.Map(lambda r: {"components": r}))
     clusters = ({"state": pcolls["state"], "comps": comps | "CompsByFile" >> beam.FlatMap(_components_by_file)}
                 | "JoinComps" >> beam.CoGroupByKey()
                 | "Orders" >> beam.ParDo(_OrdersFn(self._rules, self._partitions))
