@@ -21,12 +21,14 @@ from apache_beam import pvalue
 
 from webpairs.curation import components as cc
 from webpairs.pipelines import batches as batches_lib
+from webpairs.pipelines import shuffle
 
 log = logging.getLogger(__name__)
 
 Arrays = tuple[np.ndarray, np.ndarray]
 UNSETTLED = "unsettled"
 NOT_CONVERGED = "connected components did not converge"
+SHUFFLE = "Components"  # the shuffle counter of all rounds
 
 
 class NotConvergedError(RuntimeError):
@@ -127,14 +129,14 @@ class ConnectedComponents(beam.PTransform):
     p, counts = self._partitions, []
     for r in range(self._rounds):
       large = (edges | f"ByNode{r}" >> beam.FlatMap(_by_node, p)
-               | f"GroupNode{r}" >> beam.GroupByKey()
+               | f"GroupNode{r}" >> shuffle.GroupByKey(SHUFFLE)
                | f"LargeStar{r}" >> beam.FlatMap(_large_star, r).with_outputs(UNSETTLED, main="edges"))
       counts.append(large[UNSETTLED])
       edges = (large["edges"] | f"ByLarger{r}" >> beam.FlatMap(_by_larger, p)
-               | f"GroupLarger{r}" >> beam.GroupByKey()
+               | f"GroupLarger{r}" >> shuffle.GroupByKey(SHUFFLE)
                | f"SmallStar{r}" >> beam.FlatMap(_small_star))
     final = (edges | "ByNodeLabels" >> beam.FlatMap(_by_node, p)
-             | "GroupNodeLabels" >> beam.GroupByKey()
+             | "GroupNodeLabels" >> shuffle.GroupByKey(SHUFFLE)
              | "Labels" >> beam.FlatMap(_labels, self._rounds).with_outputs(UNSETTLED, main="labels"))
     counts.append(final[UNSETTLED])
     stats = (counts | "AllUnsettled" >> beam.Flatten()

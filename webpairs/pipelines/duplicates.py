@@ -17,7 +17,7 @@ from apache_beam import pvalue
 from webpairs.curation import dedup
 from webpairs.curation.rules import RuleBook
 from webpairs.pipelines import batches as batches_lib
-from webpairs.pipelines import components, files
+from webpairs.pipelines import components, files, shuffle
 from webpairs.pipelines.select_plan import ROW_BITS, ROW_MASK, FileState
 
 STATS = "stats"
@@ -138,12 +138,12 @@ class Duplicates(beam.PTransform):
     d, p = self._d, pcolls["state"].pipeline
     edge_parts, stats = [], []
     if d["exact"]:
-      exact = (pcolls["sha"] | "GroupSha" >> beam.GroupByKey()
+      exact = (pcolls["sha"] | "GroupSha" >> shuffle.GroupByKey()
                | "ExactPairs" >> beam.FlatMap(_exact_group).with_outputs(STATS, main="edges"))
       edge_parts.append(exact["edges"])
       stats.append(exact[STATS])
     if d["near"]:
-      near = (pcolls["band"] | "GroupBands" >> beam.GroupByKey()
+      near = (pcolls["band"] | "GroupBands" >> shuffle.GroupByKey()
               | "NearPairs" >> beam.FlatMap(_near_group, int(d["band_bits"]), int(d["threshold"]),
                                            int(d["bucket_window"])).with_outputs(STATS, main="edges"))
       edge_parts.append(near["edges"])
@@ -152,12 +152,12 @@ class Duplicates(beam.PTransform):
     comps, rounds = edges | "Components" >> components.ConnectedComponents(self._rounds, self._partitions)
     stats.append(rounds | "RoundStats" >> beam.Map(lambda r: {"components": r}))
     clusters = ({"state": pcolls["state"], "comps": comps | "CompsByFile" >> beam.FlatMap(_components_by_file)}
-                | "JoinComps" >> beam.CoGroupByKey()
+                | "JoinComps" >> shuffle.CoGroupByKey()
                 | "Orders" >> beam.ParDo(_OrdersFn(self._rules, self._partitions))
-                | "GroupComps" >> beam.GroupByKey()
+                | "GroupComps" >> shuffle.GroupByKey()
                 | "Canonical" >> beam.FlatMap(_canonical, bool(d["exact"])))
     if d["caption_max_images"]:
-      caption = (pcolls["caption"] | "GroupCaptions" >> beam.GroupByKey()
+      caption = (pcolls["caption"] | "GroupCaptions" >> shuffle.GroupByKey()
                  | "CaptionDups" >> beam.FlatMap(_caption_group, int(d["caption_max_images"]))
                  .with_outputs(STATS, main="rows"))
       flagged = caption["rows"]

@@ -27,7 +27,7 @@ from webpairs.configs.curation import load_curation_config
 from webpairs.curation import components as cc
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
-from webpairs.pipelines import components, duplicates, files, options, progress, select_balance, select_files, selection
+from webpairs.pipelines import components, duplicates, files, options, progress, select_balance, select_files, selection, shuffle
 from webpairs.pipelines.eval_index import load_eval_index
 from webpairs.pipelines.score_cut import ScoreCut
 from webpairs.pipelines.select_plan import SelectPlan, make_plan
@@ -122,7 +122,7 @@ class SelectAnnotations(beam.PTransform):
                                      | "Duplicates" >> duplicates.Duplicates(plan.dedup, plan.rules, plan.partitions,
                                                                                  self._rounds))
     resolved = ({"state": scan["state"], "clusters": clusters, "caption": caption_dups}
-                | "JoinFile" >> beam.CoGroupByKey()
+                | "JoinFile" >> shuffle.CoGroupByKey()
                 | "Resolve" >> beam.ParDo(select_files.ResolveFile(plan)).with_outputs(select_files.COUNTS,
                                                                                       main="files"))
     quota = (resolved[select_files.COUNTS] | "PoolCounts" >> beam.CombineGlobally(_MergeCounts())
@@ -271,7 +271,7 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
         _write_summary, beam.pvalue.AsSingleton(quota), *optional, output_dir, annotations=_absolute(annotations_dir),
         plan=plan, indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)])
     try:
-      progress.run_pipeline(pipeline, monitor)
+      result = progress.run_pipeline(pipeline, monitor)
       break
     except Exception as e:
       # Runners pass worker errors on as text.
@@ -285,4 +285,5 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
   # Reported, not written: reruns stay identical, and partitions never change the result.
   summary["seconds"] = round(time.time() - start, 2)
   summary["partitions"] = partitions
+  summary["shuffle"] = shuffle.per_row(shuffle.shuffle_bytes(result), summary["input_examples"])
   return summary
