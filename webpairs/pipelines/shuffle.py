@@ -58,9 +58,15 @@ class CoGroupByKey(beam.PTransform):
     return counted | "CoGroupByKey" >> beam.CoGroupByKey()
 
 
-def shuffle_bytes(result) -> dict[str, int]:
-  """{counter name: bytes} of a finished pipeline (committed where the runner has them)."""
-  found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+def shuffle_bytes(result) -> dict[str, int] | None:
+  """{counter name: bytes} of a finished pipeline (committed where the runner has them).
+
+  None on runners without metrics (Beam's DaskRunner).
+  """
+  try:
+    found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+  except NotImplementedError:
+    return None
   out: dict[str, int] = {}
   for counter in found:
     try:
@@ -72,8 +78,10 @@ def shuffle_bytes(result) -> dict[str, int]:
   return dict(sorted(out.items()))
 
 
-def per_row(counts: dict[str, int], rows: int) -> dict:
-  """The summary's shuffle section: bytes per step and per input row."""
+def per_row(counts: dict[str, int] | None, rows: int) -> dict | None:
+  """The summary's shuffle section: bytes per step and per input row (None without counters)."""
+  if counts is None:
+    return None
   total = sum(counts.values())
   return {"bytes": counts, "total_bytes": total, "bytes_per_row": round(total / max(1, rows), 2),
           "per_row": {k: round(v / max(1, rows), 2) for k, v in counts.items()}}
