@@ -151,6 +151,9 @@ def print_manifest(manifest: dict, output: str) -> None:
         file=out)
   for reason, n in manifest["not_written"].items():
     print(f"  not written, {reason}: {n:,}", file=out)
+  if manifest.get("shuffle"):
+    print(f"shuffled {manifest['shuffle']['total_bytes'] / 1e6:,.1f} MB, {manifest['shuffle']['bytes_per_row']:,.0f} "
+          f"bytes per example (metadata only)", file=out)
   print(f"shards:      {output}/{manifest['prefix']}-*.{'tar' if manifest['format'] == 'webdataset' else 'tfrecord'}"
         f" (+ .parquet sidecars)", file=out)
   print(f"manifest:    {output}/manifest.json", file=out)
