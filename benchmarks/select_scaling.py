@@ -7,7 +7,8 @@ reuse, eval overlap, quotas) in a fresh process on the local FnApiRunner. A pipe
 a fixed cost (worker start-up, a few hundred stages), measured on 1,000 rows in the same
 run; the per-row cost is (seconds - fixed) / rows, and the goal is that it grows at most
 1.3x from one size to the next. Peak RSS: the driver (which on FnApiRunner also holds
-every PCollection between stages) and the largest worker process.
+every PCollection between stages) and the largest worker process, and the whole process tree sampled every 0.5 s; a run whose tree
+passes `--max-rss-gb` is stopped and reported as such.
 
   .venv/bin/python benchmarks/select_scaling.py [--sizes 100000,1000000,10000000] [--workers 2]
 """
@@ -27,6 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import psutil  # noqa: E402  pylint: disable=wrong-import-position
 import web_tables  # noqa: E402  pylint: disable=wrong-import-position
 
 _CHILD = """
@@ -46,7 +48,35 @@ print(json.dumps({"seconds": seconds, "rows": summary["input_examples"], "kept":
 """
 
 
-def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str]) -> dict:
+def _watch(cmd: list[str], max_rss_gb: float) -> tuple[str | None, float, float]:
+  """Runs `cmd`, stopping it if it and its worker processes pass `max_rss_gb` together.
+
+  Returns (stdout or None if stopped, peak RSS of the process tree in GB, seconds).
+  """
+  start = time.perf_counter()
+  proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                      env=dict(os.environ, PYTHONPATH=str(ROOT)))
+  peak = 0.0
+  while proc.poll() is None:
+    try:
+      tree = [proc] + proc.children(recursive=True)
+      rss = sum(p.memory_info().rss for p in tree) / 2**30
+    except psutil.Error:
+      continue
+    peak = max(peak, rss)
+    if rss > max_rss_gb:
+      for p in reversed(tree):
+        p.kill()
+      proc.wait()
+      return None, peak, time.perf_counter() - start
+    time.sleep(0.5)
+  out = proc.stdout.read()
+  if proc.returncode:
+    raise RuntimeError(f"select failed with exit code {proc.returncode}")
+  return out, peak, time.perf_counter() - start
+
+
+def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str], max_rss_gb: float) -> dict:
   """One select run on a fresh table of `rows` rows, in a fresh process."""
   ann = tmp / f"ann{rows}"
   start = time.perf_counter()
@@ -54,11 +84,10 @@ def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str]) -> 
   paths = tables.write(ann)
   index = tables.write_eval_index(str(tmp / f"eval{rows}.parquet"))
   generated = time.perf_counter() - start
-  out = subprocess.run([sys.executable, "-c", _CHILD, str(ann), config, str(tmp / f"sel{rows}"), index] + beam_args,
-                       check=True, capture_output=True, text=True, cwd=ROOT,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
-  result = json.loads(out.stdout.strip().splitlines()[-1])
-  result.update(files=len(paths), generated_s=generated, longest_chain=max(tables.chains, default=0))
+  out, peak, seconds = _watch([sys.executable, "-c", _CHILD, str(ann), config, str(tmp / f"sel{rows}"), index]
+                              + beam_args, max_rss_gb)
+  result = json.loads(out.strip().splitlines()[-1]) if out is not None else {"stopped_s": seconds}
+  result.update(files=len(paths), generated_s=generated, longest_chain=max(tables.chains, default=0), tree_gb=peak)
   for p in paths:  # the next size needs the disk
     p.unlink()
   return result
@@ -69,27 +98,36 @@ def main() -> None:
   parser.add_argument("--sizes", default="100000,1000000,10000000")
   parser.add_argument("--config", default="en90")
   parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+  parser.add_argument("--max-rss-gb", type=float, default=9.0,
+                      help="stop a run whose processes pass this much RSS together (a shared machine)")
   args = parser.parse_args()
   sizes = [int(s) for s in args.sizes.split(",")]
   beam_args = [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
   with tempfile.TemporaryDirectory() as tmp_dir:
     tmp = pathlib.Path(tmp_dir)
-    fixed = run_one(1000, tmp, args.config, beam_args)["seconds"]
+    fixed = run_one(1000, tmp, args.config, beam_args, args.max_rss_gb)["seconds"]
     print(f"config {args.config} + eval index, {args.workers} workers (FnApiRunner multi-processing), "
           f"{os.cpu_count()} cores; fixed cost, measured on 1,000 rows: {fixed:.1f}s", flush=True)
     print(f"{'rows':>11} {'files':>6} {'parts':>5} {'chain':>6} {'rounds':>7} {'seconds':>8} {'us/row':>7} "
-          f"{'shuffle B/row':>14} {'driver RSS MB':>14} {'worker RSS MB':>14}")
+          f"{'shuffle B/row':>14} {'driver RSS MB':>14} {'worker RSS MB':>14} {'all GB':>7}")
     results = []
     for rows in sizes:
-      r = run_one(rows, tmp, args.config, beam_args)
+      r = run_one(rows, tmp, args.config, beam_args, args.max_rss_gb)
+      if "seconds" not in r:
+        print(f"{rows:>11,} {r['files']:>6} stopped after {r['stopped_s']:.0f}s: the processes passed "
+              f"{args.max_rss_gb:g} GB RSS together (peak seen {r['tree_gb']:.1f} GB)", flush=True)
+        break
       per_row = (r["seconds"] - fixed) / rows * 1e6
       results.append((rows, per_row, r))
       print(f"{rows:>11,} {r['files']:>6} {r['partitions']:>5} {r['longest_chain']:>6} "
             f"{r['rounds']:>3}/{r['round_budget']:<3} {r['seconds']:>8.1f} {per_row:>7.2f} "
-            f"{r['shuffle']['bytes_per_row']:>14.1f} {r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f}",
+            f"{r['shuffle']['bytes_per_row']:>14.1f} {r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f} "
+            f"{r['tree_gb']:>7.2f}",
             flush=True)
   for (n0, c0, _), (n1, c1, _) in zip(results, results[1:]):
     print(f"per-row cost {n0:,} -> {n1:,} rows: {c1 / c0:.2f}x (goal <= 1.3)")
+  if not results:
+    return
   last = results[-1][2]
   print(f"shuffle bytes per row at {results[-1][0]:,}: " + ", ".join(
       f"{k} {v:.1f}" for k, v in sorted(last["shuffle"]["per_row"].items(), key=lambda kv: -kv[1])))
