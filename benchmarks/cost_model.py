@@ -17,13 +17,19 @@ import argparse
 import math
 
 # Core-seconds per 1e6 examples, shuffle bytes per example, output bytes per example.
+# Measured 2026-12-04 on this 2-core machine while other jobs loaded it (load average
+# 5-13), so the core-seconds are upper bounds (annotate measured 649 ex/s per core when
+# the machine was quiet, 4.4x cheaper than the figure below).
 STAGES = {
-    # benchmarks/annotate_throughput.py --examples 2000 --copies 50 (1e5 examples, 2 workers)
-    "annotate": {"core_s_per_1e6": 1550.0, "shuffle_b": 0.0, "out_b": 260.0},
-    # benchmarks/select_scaling.py (en90 + eval index; per-row cost at 1e7 rows, 2 workers)
-    "select": {"core_s_per_1e6": 120.0, "shuffle_b": 370.0, "out_b": 30.0},
-    # benchmarks/materialize_throughput.py (original bytes, 2 workers)
-    "materialize": {"core_s_per_1e6": 600.0, "shuffle_b": 500.0, "out_b": 0.0},
+    # benchmarks/annotate_throughput.py --examples 2000 --copies 50: 1e5 examples, 2 workers,
+    # 298 ex/s; output: annotation parquet, 137 B/row on benchmarks/web_tables.py tables
+    "annotate": {"core_s_per_1e6": 6711.0, "shuffle_b": 0.0, "out_b": 137.0},
+    # benchmarks/select_scaling.py: 73.6 us/row at 1e6 rows on 2 workers, 383 shuffle B/row;
+    # output: selection rows, about 30 B (assumed)
+    "select": {"core_s_per_1e6": 147.0, "shuffle_b": 383.0, "out_b": 30.0},
+    # benchmarks/materialize_throughput.py --examples 1000 --copies 10: 8,740 examples in
+    # 8.0 s on 2 workers (start-up included), 1,032 shuffle B per example; output: images
+    "materialize": {"core_s_per_1e6": 1830.0, "shuffle_b": 1032.0, "out_b": 0.0},
 }
 VARIANTS = ("raw", "lang_rebalanced", "en90")  # selections from one annotation pass
 
