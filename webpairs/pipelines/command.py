@@ -162,6 +162,9 @@ def print_manifest(manifest: dict, output: str) -> None:
         file=out)
   for reason, n in manifest["not_written"].items():
     print(f"  not written, {reason}: {n:,}", file=out)
+  if manifest.get("shuffle"):
+    print(f"shuffled {manifest['shuffle']['total_bytes'] / 1e6:,.1f} MB, {manifest['shuffle']['bytes_per_row']:,.0f} "
+          f"bytes per example (metadata only)", file=out)
   print(f"shards:      {output}/{manifest['prefix']}-*.{'tar' if manifest['format'] == 'webdataset' else 'tfrecord'}"
         f" (+ .parquet sidecars)", file=out)
   print(f"manifest:    {output}/manifest.json", file=out)
@@ -256,7 +259,11 @@ def print_select_summary(summary: dict, output: str) -> None:
     print(f"  {reason:<{width}}  {c:>8,}", file=out)
   near = summary["near_dup"]
   if near.get("enabled"):
-    print(f"near-duplicate clusters: {near.get('clusters', 0):,} (threshold {near['threshold']})", file=out)
+    print(f"near-duplicate clusters: {near.get('clusters', 0):,} (threshold {near['threshold']}; components "
+          f"converged in {near.get('rounds', 0)} of {near.get('round_budget', 0)} rounds)", file=out)
+  if summary.get("shuffle"):
+    print(f"shuffled {summary['shuffle']['total_bytes'] / 1e6:,.1f} MB, {summary['shuffle']['bytes_per_row']:,.0f} "
+          f"bytes per input row (metadata only)", file=out)
   balance = summary.get("balance") or {}
   if balance.get("enabled") and (balance.get("bias") or {}).get("after"):
     bias = balance["bias"]
