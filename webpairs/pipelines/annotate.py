@@ -250,6 +250,7 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
       | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, num_shards=len(shards), config=config,
                                    regions_dir=regions_dir))
   progress.run_pipeline(pipeline, monitor)
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
   summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
   return summary

@@ -302,6 +302,7 @@ def run_detect(inputs: str | list[str], output_dir: str, model_handler: ModelHan
                                    detector=describe_detector(model_handler), max_pixels=max_pixels,
                                    fingerprint=detector_fingerprint(model_handler, max_pixels)))
   progress.run_pipeline(pipeline, monitor)
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
   summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
   return summary
