@@ -7,7 +7,6 @@ before the break plus one reject row for the break, so every example keeps its r
 from __future__ import annotations
 
 import bz2
-import dataclasses
 import gzip
 import json
 import logging
@@ -16,6 +15,7 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -113,6 +113,7 @@ def _read_head(handle) -> bytes:
 def _read_tar(path: str, handle, max_member_bytes: int) -> Iterator[RawExample]:
   offset = 0
   current: RawExample | None = None
+  seen: set[str] = set()  # extensions of the current example, read or not
   try:
     tar, handle = _open_tar(handle)
   except (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error) as e:
@@ -120,14 +121,20 @@ def _read_tar(path: str, handle, max_member_bytes: int) -> Iterator[RawExample]:
     return
   try:
     for info in tar:
+      if info.isdir():
+        continue  # a folder entry names no example (tar cf x.tar dir/ writes one)
       key, ext = _member_key(info.name)
-      if current is None or current.key != key or ext in current.members:
+      # webdataset's grouping, by names alone: a new key, or an extension seen again.
+      if current is None or current.key != key or ext in seen:
         if current is not None:
           yield current
           offset += 1
         current = RawExample(key=key, source=path, offset=offset)
+        seen = set()
+      if ext is not None:
+        seen.add(ext)
       if not info.isfile():
-        # Links, devices, folders are never read; the key still gets its row.
+        # Links and devices are never read; the key still gets its row.
         current.skipped.append(info.name)
         continue
       if ext is None:
@@ -201,7 +208,7 @@ def _read_parquet(path: str, handle, max_member_bytes: int = DEFAULT_MAX_MEMBER_
   except Exception as e:  # pylint: disable=broad-except
     yield _shard_error(path, 0, reasons.UNREADABLE_SHARD, f"not a parquet file: {e}")
     return
-  columns = _ParquetColumns(names)
+  columns = _ParquetColumns.find(names)
   offset = 0
   stem = _stem(path)
   for g, num_rows in enumerate(groups):
@@ -219,18 +226,17 @@ def _read_parquet(path: str, handle, max_member_bytes: int = DEFAULT_MAX_MEMBER_
       offset = end
 
 
-@dataclasses.dataclass(frozen=True)
-class _ParquetColumns:
+class _ParquetColumns(NamedTuple):
   """Which img2dataset columns a parquet shard has (first match wins)."""
 
   image: str | None
   caption: str | None
   url: str | None
 
-  def __init__(self, names: list[str]):
-    object.__setattr__(self, "image", _first_column(names, _PARQUET_IMAGE_COLUMNS))
-    object.__setattr__(self, "caption", _first_column(names, _PARQUET_CAPTION_COLUMNS))
-    object.__setattr__(self, "url", _first_column(names, _PARQUET_URL_COLUMNS))
+  @classmethod
+  def find(cls, names: list[str]) -> _ParquetColumns:
+    return cls(_first_column(names, _PARQUET_IMAGE_COLUMNS), _first_column(names, _PARQUET_CAPTION_COLUMNS),
+               _first_column(names, _PARQUET_URL_COLUMNS))
 
   @property
   def ext(self) -> str:
