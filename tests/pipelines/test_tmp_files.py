@@ -56,7 +56,7 @@ def test_disk_full_then_rerun_leaves_no_temp_files(tmp_path, monkeypatch):
 
   summary = annotate_job.run_annotate(str(raw / "*.tar"), str(out), ONE_WORKER, show_progress=False)
   assert summary["examples"] == 3
-  assert not (out / files.TMP_DIR).exists()
+  assert not list((out / files.TMP_DIR).iterdir())
   assert sorted(p.name for p in out.iterdir() if p.suffix == ".parquet") == sorted(
       os.path.basename(annotate_job.annotation_path(str(out), str(raw / f"{i:05d}.tar"))) for i in range(3))
 

@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import math
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -69,10 +68,6 @@ def remove_stale_tmp(output_dir: str, started: float) -> int:
   stale = [m.path for m in found if (m.last_updated_in_seconds or 0) < started]
   if stale:
     FileSystems.delete(stale)
-  tmp_dir = FileSystems.join(output_dir, TMP_DIR)
-  if "://" not in output_dir and os.path.isdir(tmp_dir) and not os.listdir(tmp_dir):
-    with contextlib.suppress(OSError):  # a concurrent job just wrote there: keep the folder
-      os.rmdir(tmp_dir)
   return len(stale)
 
 
