@@ -178,3 +178,21 @@ def test_kill_9_at_random_moments_then_rerun_gives_the_uninterrupted_params(cura
   assert tree_a == tree_b
   for x, y in zip(flat_a, flat_b, strict=True):  # params, Adam moments, RNG: bit for bit
     np.testing.assert_array_equal(x, y)
+
+
+def test_run_with_a_corrupted_newest_checkpoint_resumes_from_the_previous_one(curated, tokenizer_dir, tmp_path,
+                                                                              capsys):
+  config = tiny_config(curated, tokenizer_dir, ckpt_every=2)  # TINY's schedule: the compiled step is shared
+  trainer.train(config, str(tmp_path), stop_at_step=4)
+  good, _ = saved_state(tmp_path, 4)
+  directory = str(tmp_path / trainer.CHECKPOINT_DIR)
+  _flip(_largest_array_file(directory, 4))
+  capsys.readouterr()
+  final = trainer.train(config, str(tmp_path), stop_at_step=4)
+  out = capsys.readouterr().out
+  assert f"[pretrain] checkpoint step 4 in {directory} is unreadable (CorruptCheckpointError: " in out
+  assert f"moved to {directory}/4.corrupt; falling back to step 2" in out
+  assert "resumed from step 2" in out and final["step"] == 4
+  again, _ = saved_state(tmp_path, 4)  # steps 3 and 4 redone: the same state as before the damage
+  for x, y in zip(jax.tree.leaves(good), jax.tree.leaves(again), strict=True):
+    np.testing.assert_array_equal(x, y)
