@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 METRICS_NAMESPACE = "webpairs.annotate"
 SUMMARY_FILE = "summary.json"
 ANNOTATION_PREFIX = "annotations-"
-FORMAT_VERSION = 3  # 2: attr_s / concept_y balancing indicators; 3: regions
+FORMAT_VERSION = 4  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: rows for link-only, empty and extensionless keys (offsets shift)
 
 
 def annotation_path(output_dir: str, shard_path: str) -> str:
