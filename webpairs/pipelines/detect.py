@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.detect"
 SUMMARY_FILE = "summary.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the readers give rows to link-only, empty and extensionless keys (offsets shift)
 DETECTOR_FAILED = "detector_failed"  # the detector raised on the batch the image was in
 NO_PREDICTION = "no_prediction"  # the detector returned fewer results than images
 # Per-shard and summary counts: rows; rows the detector ran on; of those, rows with a region;
