@@ -34,7 +34,7 @@ def state_checksums(state: Any) -> jax.Array:
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
       x = jax.random.key_data(x)
     x = x.astype(jnp.uint8) if x.dtype == jnp.bool_ else x
-    unsigned = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32}[x.dtype.itemsize]
+    unsigned = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}[x.dtype.itemsize]  # 8: two words each
     bits = jax.lax.bitcast_convert_type(x, unsigned).astype(jnp.uint32).ravel()
     weights = jnp.arange(bits.size, dtype=jnp.uint32) * jnp.uint32(2654435761) + jnp.uint32(1)
     return jnp.sum(bits * weights, dtype=jnp.uint32)
@@ -125,7 +125,8 @@ class Checkpointer:
     target = epath.Path(self.directory) / f"{step}{CORRUPT_SUFFIX}"
     if target.exists():
       target = epath.Path(self.directory) / f"{step}{CORRUPT_SUFFIX}.{int(time.time())}"
-    path.rename(target)
+    if jax.process_index() == 0:  # one host renames; the others found the same damage
+      path.rename(target)
     self._manager.reload()
     return str(target)
 
