@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import random
 import tarfile
@@ -45,6 +46,42 @@ def test_compressed_bomb_is_skipped_without_inflating_it_into_memory(tmp_path):
   assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB while skipping a 64 MiB member"
   assert _summary(examples) == [("000000", 0, reasons.OVERSIZED_MEMBER, ["txt"]), ("000001", 1, None, ["jpg", "txt"])]
   assert examples[0].read_detail == f"000000.jpg: {64 << 20} bytes > {1 << 20}"
+
+
+def _pax_bomb(path, size: int, first: bool) -> None:
+  """A .tar.gz with a pax header of `size` zero bytes (before or after one good member)."""
+  good = tarfile.TarInfo("000000.txt")
+  good.size = 5
+  pax = tarfile.TarInfo("././@PaxHeader")
+  pax.type, pax.size = tarfile.XHDTYPE, size
+  nxt = tarfile.TarInfo("000001.txt")
+  nxt.size = 5
+  with gzip.open(path, "wb", compresslevel=9) as gz:
+    if not first:
+      gz.write(good.tobuf(format=tarfile.USTAR_FORMAT) + b"a cat" + bytes(507))
+    gz.write(pax.tobuf(format=tarfile.USTAR_FORMAT))
+    for start in range(0, size, 1 << 20):
+      gz.write(bytes(min(1 << 20, size - start)))
+    gz.write(nxt.tobuf(format=tarfile.USTAR_FORMAT) + b"a dog" + bytes(507) + bytes(1024))
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_huge_pax_header_is_never_read_whole(tmp_path, first):
+  # tarfile reads pax and long-name headers whole: 64 MiB of header cost 128 MiB and passed silently.
+  path = tmp_path / "pax.tar.gz"
+  _pax_bomb(path, 64 << 20, first)
+  tracemalloc.start()
+  try:
+    examples = list(readers.read_shard(str(path)))
+    _, peak = tracemalloc.get_traced_memory()
+  finally:
+    tracemalloc.stop()
+  assert peak < 8 << 20
+  header_at = 0 if first else 1024
+  assert _summary(examples) == ([] if first else [("000000", 0, None, ["txt"])]) + [
+      ("pax@broken_tar", 0 if first else 1, reasons.BROKEN_TAR, [])]
+  assert examples[-1].read_detail == (f"extended header '././@PaxHeader' of {64 << 20} bytes at byte {header_at} "
+                                      f"> {1 << 20}; the rest of the shard is not read")
 
 
 CUT_A_B = [("a", 0, None, ["jpg", "txt"]), ("b", 1, reasons.TRUNCATED_TAR, [])]

@@ -88,6 +88,30 @@ def _shard_error(path: str, offset: int, reason: str, detail: str, key: str | No
   return RawExample(key=f"{_stem(path)}@{reason}" if key is None else key, source=path, offset=offset, read_error=reason, read_detail=detail)
 
 
+# Long-name and pax headers are read whole by tarfile: a few hundred bytes in real shards.
+MAX_EXTENDED_HEADER_BYTES = 1 << 20
+_EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                     tarfile.SOLARIS_XHDTYPE)
+
+
+class _OversizedHeader(tarfile.HeaderError):
+  pass
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+  """A TarInfo that refuses to read an extended header larger than MAX_EXTENDED_HEADER_BYTES.
+
+  tarfile holds such a header whole (twice over) before parsing it: a 2 GiB pax header
+  of zeros would cost 4 GiB.
+  """
+
+  def _proc_member(self, tar):
+    if self.type in _EXTENDED_HEADERS and self.size > MAX_EXTENDED_HEADER_BYTES:
+      raise _OversizedHeader(f"extended header {self.name!r} of {self.size} bytes at byte {self.offset} "
+                             f"> {MAX_EXTENDED_HEADER_BYTES}; the rest of the shard is not read")
+    return super()._proc_member(tar)
+
+
 def _open_tar(handle):
   """(tarfile in stream mode, the stream it reads): gzip, bzip2 and xz are inflated as read.
 
@@ -101,7 +125,7 @@ def _open_tar(handle):
     if head.startswith(magic):
       stream = opener(handle)
       break
-  return tarfile.open(fileobj=stream, mode="r|"), stream
+  return tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo), stream
 
 
 def _read_head(handle) -> bytes:
@@ -116,6 +140,9 @@ def _read_tar(path: str, handle, max_member_bytes: int) -> Iterator[RawExample]:
   seen: set[str] = set()  # extensions of the current example, read or not
   try:
     tar, handle = _open_tar(handle)
+  except _OversizedHeader as e:
+    yield _shard_error(path, 0, reasons.BROKEN_TAR, str(e))
+    return
   except (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error) as e:
     yield _shard_error(path, 0, reasons.UNREADABLE_SHARD, f"not a tar archive: {e}")
     return
@@ -146,6 +173,12 @@ def _read_tar(path: str, handle, max_member_bytes: int) -> Iterator[RawExample]:
         continue
       member = tar.extractfile(info)
       current.members[ext] = member.read() if member is not None else b""
+  except _OversizedHeader as e:
+    if current is not None:  # complete: the header belongs to the next member
+      yield current
+      offset += 1
+    yield _shard_error(path, offset, reasons.BROKEN_TAR, str(e), key=f"{_stem(path)}@{reasons.BROKEN_TAR}")
+    return
   except (tarfile.TarError, OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as e:
     # A member's data or a header ended early: the example being read is cut.
     if current is not None:
