@@ -207,3 +207,17 @@ def test_every_key_gets_a_row_all_links_and_empty_keys(tmp_path, ident):
       ("000001", reasons.MISSING_IMAGE), ("", reasons.OK), ("README", reasons.MISSING_IMAGE)]
   assert rows[0]["status_detail"] == (
       "no image member (members: none; not read: 000001.jpg, 000001.txt) [also: missing_caption]")
+
+
+def test_unreadable_row_group_claiming_huge_counts_gets_one_row(tmp_path, monkeypatch):
+  monkeypatch.setattr(readers, "MAX_LOST_PARQUET_ROWS", 2)
+  path = tmp_path / "part-00000.parquet"
+  pq.write_table(pa.table({"caption": ["a", "b", "c"], "jpg": [b"x" * 64] * 3}), path, compression="none",
+                 use_dictionary=False)
+  start = pq.ParquetFile(path).metadata.row_group(0).column(1).data_page_offset
+  data = bytearray(path.read_bytes())
+  data[start:start + 16] = b"\xff" * 16
+  path.write_bytes(bytes(data))
+  [example] = readers.read_shard(str(path))
+  assert (example.key, example.offset, example.read_error) == ("part-00000000000000", 0, reasons.UNREADABLE_SHARD)
+  assert example.read_detail.endswith("(3 rows claimed)")

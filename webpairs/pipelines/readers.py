@@ -88,6 +88,8 @@ def _shard_error(path: str, offset: int, reason: str, detail: str, key: str | No
   return RawExample(key=f"{_stem(path)}@{reason}" if key is None else key, source=path, offset=offset, read_error=reason, read_detail=detail)
 
 
+# Rows of an unreadable parquet row group that get a row each (the count is the footer's word).
+MAX_LOST_PARQUET_ROWS = 1 << 20
 # Long-name and pax headers are read whole by tarfile: a few hundred bytes in real shards.
 MAX_EXTENDED_HEADER_BYTES = 1 << 20
 _EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
@@ -254,8 +256,13 @@ def _read_parquet(path: str, handle, max_member_bytes: int = DEFAULT_MAX_MEMBER_
     except Exception as e:  # pylint: disable=broad-except
       # The row group cannot be decoded past `offset`: each row it holds still gets a row.
       detail = f"parquet row group {g} unreadable from row {offset}: {type(e).__name__}: {e}"[:200]
-      for lost in range(offset, end):
-        yield _shard_error(path, lost, reasons.UNREADABLE_SHARD, detail, key=f"{stem}{lost:09d}")
+      if end - offset > MAX_LOST_PARQUET_ROWS:
+        # A footer can claim any count: past this many, one row stands for the group's rest.
+        yield _shard_error(path, offset, reasons.UNREADABLE_SHARD, f"{detail} ({end - offset} rows claimed)"[:300],
+                           key=f"{stem}{offset:09d}")
+      else:
+        for lost in range(offset, end):
+          yield _shard_error(path, lost, reasons.UNREADABLE_SHARD, detail, key=f"{stem}{lost:09d}")
       offset = end
 
 
