@@ -221,3 +221,9 @@ def test_unreadable_row_group_claiming_huge_counts_gets_one_row(tmp_path, monkey
   [example] = readers.read_shard(str(path))
   assert (example.key, example.offset, example.read_error) == ("part-00000000000000", 0, reasons.UNREADABLE_SHARD)
   assert example.read_detail.endswith("(3 rows claimed)")
+
+
+def test_plain_tar_whose_first_name_looks_like_a_compression_magic(tmp_path):
+  path = tmp_path / "00000.tar"
+  path.write_bytes(tar_bytes([("BZh91AY.jpg", b"\xff\xd8a"), ("BZh91AY.txt", b"x"), ("\x1f\x8b.txt", b"y")]))
+  assert _summary(readers.read_shard(str(path))) == [("BZh91AY", 0, None, ["jpg", "txt"]), ("\x1f\x8b", 1, None, ["txt"])]

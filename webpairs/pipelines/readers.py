@@ -12,6 +12,7 @@ import json
 import logging
 import lzma
 import posixpath
+import re
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -35,10 +36,12 @@ _PARQUET_CAPTION_COLUMNS = ("caption", "TEXT", "text")
 _PARQUET_URL_COLUMNS = ("url", "URL")
 _PARQUET_REGIONS_COLUMN = "regions"  # JSON text or list<struct<text, box>>; annotate cleans it
 # Magic bytes -> a decompressing file whose read(n) inflates at most n bytes at a time.
+# The magic is matched in full (gzip with deflate; bzip2 with its block header), so that a
+# plain tar whose first member is named "BZh..." stays a plain tar.
 _COMPRESSED_TARS = (
-    (b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
-    (b"BZh", bz2.BZ2File),
-    (b"\xfd7zXZ\x00", lzma.LZMAFile),
+    (re.compile(rb"\x1f\x8b\x08"), lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+    (re.compile(rb"BZh[1-9]\x31\x41\x59\x26\x53\x59"), bz2.BZ2File),
+    (re.compile(rb"\xfd7zXZ\x00"), lzma.LZMAFile),
 )
 
 
@@ -121,17 +124,17 @@ def _open_tar(handle):
   and tarfile reads (and skips oversized members) in 10 KiB records: memory stays
   bounded whatever the compression ratio.
   """
-  head = handle.peek(8)[:8] if hasattr(handle, "peek") else _read_head(handle)
+  head = handle.peek(16)[:16] if hasattr(handle, "peek") else _read_head(handle)
   stream = handle
   for magic, opener in _COMPRESSED_TARS:
-    if head.startswith(magic):
+    if magic.match(head):
       stream = opener(handle)
       break
   return tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo), stream
 
 
 def _read_head(handle) -> bytes:
-  head = handle.read(8)
+  head = handle.read(16)
   handle.seek(0)
   return head
 
