@@ -21,7 +21,9 @@ COMMANDS: dict[str, str] = {
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="webpairs", description=__doc__)
-  parser.add_argument("--log-level", default="WARNING", help="Python logging level")
+  parser.add_argument("--log-level", default="WARNING",
+                      help="Python logging level (default WARNING: webpairs' own warnings, no Beam chatter; "
+                           "INFO or DEBUG add Beam's worker lines)")
   sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
   # Only import the module of the command asked for (all of them for --help).
   wanted = [a for a in argv if a in COMMANDS][:1] or list(COMMANDS)
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
   parser = build_parser(argv)
   # Unknown flags go to Beam (runner options) for the commands that accept them.
   args, extra = parser.parse_known_args(argv)
-  logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+  _configure_logging(args.log_level)
   if extra and not getattr(args, "accepts_pipeline_options", False):
     parser.error(f"unrecognized arguments: {' '.join(extra)}")
   if extra:
@@ -63,6 +65,13 @@ def _check_pipeline_args(parser: argparse.ArgumentParser, args: argparse.Namespa
     hint = " (quote a glob such as --input 'dir/*.tar', or list shards after --input)" if stray else ""
     parser.error(f"arguments neither webpairs nor Beam understands: {' '.join(stray + bad)}{hint}")
   return overrides + beam
+
+
+def _configure_logging(level: str) -> None:
+  # webpairs.pipelines.logs imports no Beam: cheap for every command.
+  from webpairs.pipelines import logs  # pylint: disable=import-outside-toplevel
+
+  logs.configure(level)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ def _cfg(**kw):
 
 def test_only_enabled_filters_run_and_nulls_never_fail():
   cols = {
-      "width": np.array([100, 300, np.nan, 900]),
-      "height": np.array([400, 300, np.nan, 100]),
+      "original_width": np.array([100, 300, np.nan, 900]),
+      "original_height": np.array([400, 300, np.nan, 100]),
       "n_words": np.array([2, 5, np.nan, 9]),
       "lang": np.array(["en", "de", None, "sw"], dtype=object),
   }
@@ -29,7 +29,7 @@ def test_only_enabled_filters_run_and_nulls_never_fail():
   assert out["max_aspect_ratio"].tolist() == [True, False, False, True]
   assert out["min_words"].tolist() == [True, False, False, False]
   assert out["lang_allowlist"].tolist() == [False, True, True, False]
-  assert filters.columns_needed(cfg) == ["height", "lang", "n_words", "width"]
+  assert filters.columns_needed(cfg) == ["lang", "n_words", "original_height", "original_width"]
   assert filters.evaluate(cols, _cfg()) == {}
 
 
@@ -65,3 +65,13 @@ def test_rule_book_reason_is_the_first_failing_rule_and_all_are_counted():
                                                 "eval_overlap:xm3600": 1, "lang_quota": 1}
   before = book.before_dedup
   assert (masks & before != 0).tolist() == [False, True, True, True, False]
+
+
+def test_uid_subset_keeps_listed_uids_only(tmp_path):
+  uids = ["0" * 31 + "1", "f" * 32, "00000000000000020000000000000003"]
+  # DataComp's subset format: sorted (high, low) uint64 halves; the subset holds uids[0] and uids[1].
+  np.save(tmp_path / "s.npy", np.array(sorted((int(u[:16], 16), int(u[16:], 16)) for u in uids[:2]), "u8,u8"))
+  cols = {"extra.uid": np.array(uids[:2] + [uids[2], None, "not-hex" * 4 + "abcd"], dtype=object)}
+  cfg = _cfg(uid_subset=str(tmp_path / "s.npy"))
+  assert filters.columns_needed(cfg) == ["extra.uid"]
+  assert filters.evaluate(cols, cfg)["uid_subset"].tolist() == [False, False, True, True, True]

@@ -87,7 +87,7 @@ def test_draft_decoding_is_small_and_moves_hashes_by_a_few_bits(shared_data):
     data = samples.encode(big, "JPEG", quality=90)
     gray = image.decode_gray(Image.open(io.BytesIO(data)), image.DEFAULT_DRAFT_SIZE)
     assert max(gray.size) < big.width // 8 + 8  # really decoded at reduced scale
-    ph, dh = _hex(image.inspect_image(data))
+    ph, dh = _hex(image.inspect_image(data, crop_borders=False))  # draft drift only: horse.png has white bars
     full = Image.open(io.BytesIO(data))
     drift.append((
         hashes.hamming(ph, str(imagehash.phash(full))),

@@ -70,8 +70,10 @@ def test_normalize_lang(raw, code):
     ("en", 0.3, "de-DE", "de"),  # unsure fastText, page language given: the page wins
     ("en", 0.3, None, "en"),  # unsure but alone
     ("en", 0.3, "x-default", "en"),  # an unusable page language counts as none
+    ("ru", 0.22, None, "und"),  # below und_below (0.25) a label is a guess: emoji-only captions
+    ("ru", 0.22, "fr", "fr"),  # ... and a page language wins over a guess
     (None, None, "pt-BR", "pt"),  # no caption: the page is all there is
-    (None, None, None, None),
+    (None, None, None, "und"),  # nothing at all: 'und', as selections and quotas say
 ])
 def test_reconcile_lang(lid_lang, score, page, lang):
   assert lid.reconcile_lang(lid_lang, score, page) == lang
@@ -79,6 +81,13 @@ def test_reconcile_lang(lid_lang, score, page, lang):
 
 def test_reconcile_threshold_is_configurable():
   assert lid.reconcile_lang("en", 0.7, "de", min_score=0.8) == "de"
+  assert lid.reconcile_lang("en", 0.25, None, und_below=0.2) == "en"
+
+
+def test_emoji_only_caption_is_und(identifier):
+  (code, score), = identifier.predict(["\U0001F600\U0001F389\U0001F525"])
+  assert code is not None and score < lid.DEFAULT_UND_BELOW  # fastText guesses, unsure
+  assert lid.reconcile_lang(code, score, None) == "und"
 
 
 def test_accuracy_on_human_captions(shared_data, identifier):

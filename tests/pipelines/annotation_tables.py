@@ -132,6 +132,8 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
       "status_detail": ["" if s == "ok" else s for s in status.tolist()],
       "width": pa.array(width, mask=no_image & (status != "truncated_image")),
       "height": pa.array(height, mask=no_image & (status != "truncated_image")),
+      "original_width": pa.array(width, mask=no_image & (status != "truncated_image")),
+      "original_height": pa.array(height, mask=no_image & (status != "truncated_image")),
       "image_format": ["jpeg"] * n,
       "image_bytes": rng.integers(1000, 500000, n),
       "sha256": [None if s == "missing_image" else h for s, h in zip(status.tolist(), sha)],
@@ -155,6 +157,7 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
       "attr_s": _lists(s, no_caption),
       "concept_y": _lists(y, no_caption),
       "regions": [None] * n,
+      "extra": [None] * n,
   }
   schema = ANNOTATION_SCHEMA
   if score_column:

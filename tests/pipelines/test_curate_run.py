@@ -60,4 +60,4 @@ def test_cli_run_then_resume(raw, tmp_path, capsys):
   assert changed["select"]["kept"] < selected["kept"]
   assert changed["manifest"]["examples"] == changed["select"]["written"]
   listed = {n for s in changed["manifest"]["shards"] for n in (s["name"], s["sidecar"])}
-  assert {p.name for p in (out / "shards").iterdir() if p.is_file()} == listed | {"manifest.json"}
+  assert {p.name for p in (out / "shards").iterdir() if p.is_file()} == listed | {"manifest.json", "sizes.json"}

@@ -76,7 +76,7 @@ def test_counts_add_up_from_input_to_shards(selected, materialized):
 
 def test_manifest_describes_the_shards(selected, materialized):
   out, manifest = materialized
-  names = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "manifest.json")
+  names = sorted(p.name for p in out.iterdir() if p.is_file() and p.name not in ("manifest.json", "sizes.json"))
   assert names == sorted(n for s in manifest["shards"] for n in (s["name"], s["sidecar"]))
   for shard in manifest["shards"]:
     data = (out / shard["name"]).read_bytes()
@@ -106,10 +106,12 @@ def test_tars_read_back_with_tarfile_and_match_the_raw_bytes(materialized):
       meta = json.loads(members[f"{key}.json"])
       assert members[f"{key}.txt"].decode("utf-8") == row["caption"] == meta["caption"]
       assert {"key", "caption", "lang", "url", "width", "height", "source", "cluster_id"} <= meta.keys()
-      assert meta == {k: v for k, v in row.items() if k != "image_offset"} | {
+      assert meta == {k: v for k, v in row.items() if k not in ("image_offset", "extra")} | {
           "regions": json.loads(row["regions"]) if row["regions"] else []}
       assert hashlib.sha256(image).hexdigest() == row["sha256"]
-      assert image == raw[(row["source"], row["offset"])].members[row["image_ext"]]  # not resized: same bytes
+      source_members = raw[(row["source"], row["offset"])].members
+      raw_ext = next(e for e in reasons.IMAGE_EXTENSIONS if e in source_members)
+      assert image == source_members[raw_ext]  # not resized: same bytes
       data = (out / shard["name"]).read_bytes()  # the sidecar's offset finds the image by seek
       assert data[row["image_offset"]:row["image_offset"] + row["image_bytes"]] == image
   assert len(keys) == len(set(keys)) == manifest["examples"]

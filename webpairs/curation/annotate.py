@@ -43,6 +43,8 @@ class AnnotateConfig:
   image_formats: tuple[str, ...] = image.DEFAULT_FORMATS
   # Below this fastText probability a given page_lang overrides fastText.
   lid_min_score: float = lid_lib.DEFAULT_MIN_SCORE
+  # Below this fastText probability (and without page_lang) `lang` is 'und'.
+  lid_und_below: float = lid_lib.DEFAULT_UND_BELOW
 
   def __post_init__(self):
     image.check_formats(self.image_formats)
@@ -95,6 +97,7 @@ class _Work:
   page_lang: str | None = None
   img: image.ImageInfo | None = None
   raw_regions: Any = None  # the .json's `regions`, as parsed
+  original_size: tuple[Any, Any] = (None, None)  # the .json's original_width / original_height
 
   def fail(self, reason: str, detail: str) -> None:
     self.failures.setdefault(reason, detail)
@@ -147,7 +150,18 @@ def _read_meta(w: _Work, members: dict[str, bytes]) -> dict[str, Any]:
   w.row["url"] = _clean_str(meta.get("url"))
   w.page_lang = w.row["page_lang"] = _clean_str(meta.get("page_lang"))
   w.raw_regions = meta.get("regions")
+  w.original_size = (meta.get("original_width"), meta.get("original_height"))
+  extra = {k: v for k, v in meta.items() if k not in schema.EXTRA_SKIP}
+  if extra:
+    w.row["extra"] = _clean_str(json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str))
   return meta
+
+
+def _size(value: Any) -> int | None:
+  """A positive pixel count from the .json (int, or a whole float), else None."""
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    return None
+  return int(value) if value > 0 and value == int(value) and value < 2**31 else None
 
 
 def _check_image(w: _Work, members: dict[str, bytes], config: AnnotateConfig, skipped: list[str]) -> None:
@@ -160,9 +174,13 @@ def _check_image(w: _Work, members: dict[str, bytes], config: AnnotateConfig, sk
   info = image.inspect_image(
       members[ext], config.max_pixels, config.hash_draft_size, config.image_formats
   )
+  # img2dataset resizes (and by default letterboxes) images: size filters judge the original.
+  ow, oh = (_size(v) for v in w.original_size)
+  if ow is None or oh is None:
+    ow, oh = info.width, info.height
   w.row.update(
-      width=info.width, height=info.height, image_format=info.format,
-      image_bytes=info.n_bytes, sha256=info.sha256,
+      width=info.width, height=info.height, original_width=ow, original_height=oh,
+      image_format=info.format, image_bytes=info.n_bytes, sha256=info.sha256,
   )
   if info.status == reasons.OK:
     w.img = info
@@ -200,8 +218,9 @@ def _start(ex: RawExample, config: AnnotateConfig) -> _Work:
   meta, caption = {}, None
   with w.guard(reasons.INVALID_JSON):
     meta = _read_meta(w, members)
-  with w.guard(reasons.CORRUPT_IMAGE):
-    _check_image(w, members, config, ex.skipped)
+  if ex.read_error != reasons.DOWNLOAD_FAILED:  # no image to miss: img2dataset never got one
+    with w.guard(reasons.CORRUPT_IMAGE):
+      _check_image(w, members, config, ex.skipped)
   with w.guard(reasons.INVALID_UTF8):
     caption = _read_caption(w, members, meta)
   if caption is not None:
@@ -233,7 +252,7 @@ def _hash_images(works: list[_Work]) -> None:
 
 
 def _identify_languages(
-    works: list[_Work], lid_model: lid_lib.LanguageIdentifier, min_score: float
+    works: list[_Work], lid_model: lid_lib.LanguageIdentifier, min_score: float, und_below: float
 ) -> None:
   """fastText over all captions of the batch, then `lang` from fastText and page_lang."""
   todo = [w for w in works if w.row["caption"] is not None]
@@ -252,7 +271,7 @@ def _identify_languages(
     w.row["lang_score"] = score if code is not None else None
   for w in works:
     w.row["lang"] = lid_lib.reconcile_lang(
-        w.row["lid_lang"], w.row["lang_score"], w.page_lang, min_score
+        w.row["lid_lang"], w.row["lang_score"], w.page_lang, min_score, und_below
     )
 
 
@@ -339,7 +358,7 @@ def annotate_batch(
   works = [_start(ex, config) for ex in examples]
   _clean_regions(works, regions, counts)
   _hash_images(works)
-  _identify_languages(works, lid, config.lid_min_score)
+  _identify_languages(works, lid, config.lid_min_score, config.lid_und_below)
   _find_indicators(works, annotator or default_annotator())
   for w in works:
     w.img = None  # drop the pixel arrays early

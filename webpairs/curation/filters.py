@@ -7,6 +7,7 @@ it: such rows already carry their annotate reject reason.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -25,13 +26,18 @@ class Filter:
   fails: Callable[[Columns, object], np.ndarray]
 
 
+# Size rules judge the image as published: img2dataset's resize (and letterbox) changes `width`/`height`,
+# annotate's `original_width`/`original_height` keep the size before it.
+_SIZE = ("original_width", "original_height")
+
+
 def _min_side(c: Columns, v) -> np.ndarray:
-  return np.fmin(c["width"], c["height"]) < v
+  return np.fmin(c[_SIZE[0]], c[_SIZE[1]]) < v
 
 
 def _aspect(c: Columns, v) -> np.ndarray:
-  lo = np.fmin(c["width"], c["height"])
-  hi = np.fmax(c["width"], c["height"])
+  lo = np.fmin(c[_SIZE[0]], c[_SIZE[1]])
+  hi = np.fmax(c[_SIZE[0]], c[_SIZE[1]])
   with np.errstate(divide="ignore", invalid="ignore"):
     return hi / lo > v
 
@@ -52,10 +58,49 @@ def _lang_allowed(c: Columns, v) -> np.ndarray:
   return ~np.isin(c["lang"], np.array(list(v), dtype=object))
 
 
+UID_COLUMN = "extra.uid"  # DataComp's uid: 32 hex digits in the raw .json, kept in annotations' `extra`
+# Filter columns that hold text, not numbers.
+TEXT_COLUMNS = frozenset({"lang", UID_COLUMN})
+_UID_DTYPE = np.dtype("u8,u8")
+
+
+@functools.lru_cache(maxsize=4)
+def _uid_subset_file(path: str) -> np.ndarray:
+  """A DataComp subset file, memory-mapped: a sorted array of (high, low) uint64 halves of the uids."""
+  subset = np.load(path, mmap_mode="r")
+  if subset.dtype != _UID_DTYPE and not (subset.dtype.names and len(subset.dtype.names) == 2):
+    raise ValueError(f"{path}: not a DataComp uid subset (dtype {subset.dtype}, expected {_UID_DTYPE})")
+  return subset
+
+
+def uid_pairs(uids) -> tuple[np.ndarray, np.ndarray]:
+  """(n,) (high, low) uint64 pairs of hex uids, and which were valid 32-hex-digit uids."""
+  keys = np.zeros(len(uids), dtype=_UID_DTYPE)
+  valid = np.zeros(len(uids), dtype=bool)
+  for i, uid in enumerate(uids):
+    if isinstance(uid, str) and len(uid) == 32:
+      try:
+        keys[i] = (int(uid[:16], 16), int(uid[16:], 16))
+        valid[i] = True
+      except ValueError:
+        pass
+  return keys, valid
+
+
+def _not_in_uid_subset(c: Columns, path) -> np.ndarray:
+  subset = _uid_subset_file(str(path))
+  keys, valid = uid_pairs(c[UID_COLUMN])
+  keys = keys.astype(subset.dtype)
+  if not len(subset):
+    return np.ones(len(keys), dtype=bool)
+  at = np.minimum(np.searchsorted(subset, keys), len(subset) - 1)
+  return ~(valid & (subset[at] == keys))  # no uid is not in the subset: an allow-list, like `langs`
+
+
 # In the order they are checked: the first failing one is a row's reason.
 FILTERS: tuple[Filter, ...] = (
-    Filter("min_side", "min_side", ("width", "height"), 0, _min_side),
-    Filter("max_aspect_ratio", "max_aspect_ratio", ("width", "height"), 0.0, _aspect),
+    Filter("min_side", "min_side", _SIZE, 0, _min_side),
+    Filter("max_aspect_ratio", "max_aspect_ratio", _SIZE, 0.0, _aspect),
     Filter("min_caption_chars", "min_caption_chars", ("n_chars",), 0, _below("n_chars")),
     Filter("max_caption_chars", "max_caption_chars", ("n_chars",), 0, _above("n_chars")),
     Filter("min_words", "min_words", ("n_words",), 0, _below("n_words")),
@@ -69,6 +114,7 @@ FILTERS: tuple[Filter, ...] = (
     Filter("caption_html", "reject_html", ("has_html",), False, _flag("has_html")),
     Filter("lang_allowlist", "langs", ("lang",), (), _lang_allowed),
     Filter("min_lang_score", "min_lang_score", ("lang_score",), 0.0, _below("lang_score")),
+    Filter("uid_subset", "uid_subset", (UID_COLUMN,), "", _not_in_uid_subset),
 )
 SCORE_RULE = "min_score_percentile"
 

@@ -21,6 +21,8 @@ DEFAULT_DRAFT_SIZE = 64
 # (Camera MPO files open through the JPEG entry and report format "MPO".)
 DEFAULT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _DRAFT_FORMATS = ("JPEG", "MPO")
+# A line of hash pixels is border when its values spread by at most this much (JPEG noise on a flat bar).
+BORDER_TOLERANCE = 12
 
 
 def check_formats(formats: tuple[str, ...]) -> None:
@@ -111,6 +113,41 @@ def decode_gray(img: Image.Image, draft_size: int) -> Image.Image:
   return gray.reduce(factor) if factor >= 2 else gray
 
 
+def _band(lines: np.ndarray, tol: int) -> int:
+  """How many leading lines (rows of `lines`) are flat and of the first line's level."""
+  lo, hi = lines.min(axis=1).astype(np.int16), lines.max(axis=1).astype(np.int16)
+  level = (int(lo[0]) + int(hi[0])) // 2
+  flat = (hi - lo <= tol) & (np.abs(lo - level) <= tol) & (np.abs(hi - level) <= tol)
+  return len(flat) if flat.all() else int(np.argmin(flat))
+
+
+def _pair(a: int, b: int, n: int) -> bool:
+  """Bars on both of two opposite edges, of about equal width: a letterbox, not a flat sky."""
+  return a > 0 and b > 0 and abs(a - b) <= max(2, n // 10)
+
+
+def content_box(gray: Image.Image, tol: int = BORDER_TOLERANCE) -> tuple[int, int, int, int] | None:
+  """(left, top, right, bottom) inside letterbox bars, or None when there are none.
+
+  img2dataset's default resize_mode=border pads every image to a square with flat bars of
+  equal width on two opposite edges; hashing the bars makes different pictures look alike.
+  Only such pairs count (a flat sky on one edge stays); a flat image keeps its box.
+  """
+  px = np.asarray(gray)
+  h, w = px.shape
+  top, bottom = _band(px, tol), _band(px[::-1], tol)
+  left, right = _band(px.T, tol), _band(px.T[::-1], tol)
+  if top + bottom >= h - 1 or left + right >= w - 1:
+    return None  # nothing but bars is no picture
+  if not _pair(top, bottom, h):
+    top = bottom = 0
+  if not _pair(left, right, w):
+    left = right = 0
+  if not top + bottom + left + right:
+    return None
+  return left, top, w - right, h - bottom
+
+
 @dataclasses.dataclass
 class Decoded:
   """RGB pixels of an image member (uint8 [H, W, 3], as stored: no EXIF rotation), or why there are none."""
@@ -166,8 +203,12 @@ def inspect_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     draft_size: int = DEFAULT_DRAFT_SIZE,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
+    crop_borders: bool = True,
 ) -> ImageInfo:
   """Validates one image member and prepares its hash inputs; never raises on bad bytes.
+
+  Hash inputs leave out uniform bars at the edges (`content_box`, letterboxed images)
+  unless `crop_borders` is False.
 
   The pixel count from the header is checked against `max_pixels` before anything is
   decoded. Unidentifiable bytes are `corrupt_image`; a readable header whose pixel data
@@ -190,6 +231,9 @@ def inspect_image(
         )
       try:
         gray = decode_gray(img, draft_size)
+        box = content_box(gray) if crop_borders else None
+        if box is not None:
+          gray = gray.crop(box)
         info.phash_pixels, info.dhash_pixels = hashes.hash_inputs(gray)
       except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise _Reject(reasons.DECOMPRESSION_BOMB, f"PIL: {e}") from None

@@ -11,6 +11,7 @@ TRUNCATED_TAR = "truncated_tar"  # the tar ends inside this example's members
 BROKEN_TAR = "broken_tar"  # a tar header is unreadable; the rest of the shard is lost
 OVERSIZED_MEMBER = "oversized_member"  # a member is larger than the reader's limit (not read)
 UNREADABLE_SHARD = "unreadable_shard"  # the shard file cannot be opened or is not a tar/parquet
+DOWNLOAD_FAILED = "download_failed"  # img2dataset tried the URL and failed (its parquet's status/error_message)
 # Members.
 INVALID_JSON = "invalid_json"  # the .json member is not a JSON object
 MISSING_IMAGE = "missing_image"  # no image member (jpg, jpeg, png, webp, gif, bmp, tif, tiff)
@@ -30,6 +31,7 @@ ANNOTATE_REASONS = (
     BROKEN_TAR,
     OVERSIZED_MEMBER,
     UNREADABLE_SHARD,
+    DOWNLOAD_FAILED,
     INVALID_JSON,
     MISSING_IMAGE,
     MISSING_CAPTION,

@@ -14,6 +14,8 @@ ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "status_detail": (pa.string(), "human-readable detail for a reject, '' when ok"),
     "width": (pa.int32(), "image width from the header (null if unreadable)"),
     "height": (pa.int32(), "image height from the header (null if unreadable)"),
+    "original_width": (pa.int32(), "width before img2dataset resized it (.json original_width), else `width`"),
+    "original_height": (pa.int32(), "height before img2dataset resized it (.json original_height), else `height`"),
     "image_format": (pa.string(), "PIL format name lower-cased: jpeg, png, webp, ..."),
     "image_bytes": (pa.int64(), "size of the image member in bytes"),
     "sha256": (pa.string(), "hex sha256 of the image member's bytes"),
@@ -21,7 +23,7 @@ ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "dhash": (pa.string(), "64-bit difference hash, 16 hex chars (imagehash layout)"),
     "caption": (pa.string(), "caption as given, decoded from UTF-8"),
     "caption_norm_hash": (pa.string(), "16 hex chars of blake2b-64 of the normalised caption"),
-    "lang": (pa.string(), "language after reconciling fastText with page_lang"),
+    "lang": (pa.string(), "language after reconciling fastText with page_lang; 'und' when none or unsure (lid.py)"),
     "lang_score": (pa.float32(), "fastText probability of `lid_lang`"),
     "lid_lang": (pa.string(), "fastText lid.176 top label (ISO 639 code)"),
     "page_lang": (pa.string(), "content language of the page, from the .json, if any"),
@@ -39,6 +41,14 @@ ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "concept_y": (pa.list_(pa.bool_()), "concepts y found in the caption (null if no caption)"),
     # Region annotations (curation/regions.py): from the raw .json / parquet `regions`, or a detector's file.
     "regions": (pa.string(), "cleaned regions as a JSON list of {text, box: [ymin, xmin, ymax, xmax]}; null: none"),
+    # img2dataset --save_additional_columns / DataComp: uid, similarity scores, ... (EXTRA_SKIP names the rest).
+    "extra": (pa.string(), "the .json's other fields (DataComp uid, scores, ...) as a JSON object; null: none"),
 }
+
+# .json / parquet fields with a column of their own, or img2dataset bookkeeping: not `extra`.
+EXTRA_SKIP = frozenset({
+    "key", "url", "URL", "caption", "TEXT", "text", "page_lang", "regions", "status", "error_message",
+    "width", "height", "original_width", "original_height", "exif", "sha256", "md5",
+})
 
 ANNOTATION_SCHEMA = pa.schema([pa.field(name, typ) for name, (typ, _) in ANNOTATION_COLUMNS.items()])

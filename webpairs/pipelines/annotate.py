@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 METRICS_NAMESPACE = "webpairs.annotate"
 SUMMARY_FILE = "summary.json"
 ANNOTATION_PREFIX = "annotations-"
-FORMAT_VERSION = 4  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: rows for link-only, empty and extensionless keys (offsets shift)
+FORMAT_VERSION = 5  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und;
+# 5: rows for link-only, empty and extensionless keys (offsets shift)
 
 
 def annotation_path(output_dir: str, shard_path: str) -> str:
@@ -223,6 +224,19 @@ def _write_summary(counts: dict[str, dict[str, int]], output_dir: str, **kwargs)
   files.write_json_atomic(FileSystems.join(output_dir, SUMMARY_FILE), _summary(counts, **kwargs))
 
 
+def _warn_foreign_files(output_dir: str, expected: set[str]) -> None:
+  """Annotation files of other inputs in OUTPUT (e.g. from a run before paths were absolute) would be selected too."""
+  try:
+    found = FileSystems.match([FileSystems.join(output_dir, f"{ANNOTATION_PREFIX}*.parquet")])[0].metadata_list
+  except Exception:  # pylint: disable=broad-except
+    return  # no output folder yet
+  foreign = sorted(m.path for m in found if m.path not in expected)
+  if foreign:
+    log.warning("annotate: %d annotation files in %s are not from these inputs (e.g. %s); select reads every "
+                "%s*.parquet there: remove them or annotate into another folder",
+                len(foreign), output_dir, foreign[0], ANNOTATION_PREFIX)
+
+
 def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[str] | None = None, *,
                  config: AnnotateConfig | None = None, batch_size: int = 256, overwrite: bool = False,
                  show_progress: bool = True, regions_dir: str | None = None) -> dict:
@@ -233,9 +247,12 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
   """
   config = config or AnnotateConfig()
   patterns = [p for p in inputs.split(",") if p] if isinstance(inputs, str) else list(inputs)
+  # Absolute: materialize reads these from the summary, maybe from another folder.
+  patterns = [readers.resolve_pattern(p) for p in patterns]
   shards = readers.match_shards(patterns)
   pipeline_args = list(pipeline_args or [])
   log.info("annotate: %d shards -> %s", len(shards), output_dir)
+  _warn_foreign_files(output_dir, {annotation_path(output_dir, s) for s in shards})
   monitor = None
   if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
     monitor = progress.ShardProgress("annotate", [annotation_path(output_dir, s) for s in shards])

@@ -156,7 +156,18 @@ def _run_materialize(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   print_manifest(manifest, args.output)
   if not args.no_report:
     print(f"report:      {write_report(args.output, args.selection, manifest, annotations_dir=args.annotations)}")
-  return 0
+  return not_written_exit(manifest)
+
+
+def not_written_exit(manifest: dict) -> int:
+  """1 (with the count on stderr) when any selected copy was not written, else 0: never a short output with exit 0."""
+  missing = sum(manifest["not_written"].values())
+  if not missing:
+    return 0
+  reasons = ", ".join(f"{reason}: {n:,}" for reason, n in manifest["not_written"].items())
+  print(f"error: {missing:,} of {manifest['planned_copies']:,} selected copies were not written ({reasons}); "
+        f"see not_written in manifest.json", file=sys.stderr)
+  return 1
 
 
 def print_manifest(manifest: dict, output: str) -> None:
@@ -169,6 +180,7 @@ def print_manifest(manifest: dict, output: str) -> None:
   print(f"shards:      {output}/{manifest['prefix']}-*.{'tar' if manifest['format'] == 'webdataset' else 'tfrecord'}"
         f" (+ .parquet sidecars)", file=out)
   print(f"manifest:    {output}/manifest.json", file=out)
+  print(f"sizes:       {output}/sizes.json (examples per shard, for open_clip)", file=out)
 
 
 def _register_run(jobs) -> None:
@@ -207,7 +219,7 @@ def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   print_manifest(result["manifest"], result["outputs"]["shards"])
   print(f"report:      {result['report']}")
   print(f"total:       {result['seconds']:.1f}s")
-  return 0
+  return not_written_exit(result["manifest"])
 
 
 def _register_select(jobs) -> None:

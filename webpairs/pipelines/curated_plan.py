@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 METRICS_NAMESPACE = "webpairs.materialize"
 FIRST = "first"  # tag of first copies: (output shard, copy)
 REPEATS = "repeats"  # tag of repeats: ((source, offset), copy), joined later with the first copy's location
-_ANNOTATION_COLUMNS = ["offset", "key", "caption", "url", "width", "height", "sha256", "regions"]
+_ANNOTATION_COLUMNS = ["offset", "key", "caption", "url", "width", "height", "sha256", "regions", "image_format",
+                       "extra"]
 
 # Why a planned copy is not written (counted per shard and in the manifest).
 SOURCE_NOT_IN_INPUT = "source_not_in_input"  # its raw shard is not among the inputs
@@ -96,7 +97,7 @@ class _PlanSourceFn(beam.DoFn):
   def _annotations(self, source: str) -> dict[int, dict]:
     path = annotate.annotation_path(self._annotations_dir, source)
     try:
-      # Annotation files before format 3 have no `regions`: their copies get none.
+      # Annotation files before format 3 have no `regions`, before 4 no `extra`: their copies get none.
       have = set(files.read_parquet_metadata(path).schema.to_arrow_schema().names)
       table = files.read_parquet_columns(path, [c for c in _ANNOTATION_COLUMNS if c in have])
     except Exception as e:  # pylint: disable=broad-except
@@ -143,6 +144,8 @@ class _PlanSourceFn(beam.DoFn):
             "height": ann.get("height"),
             "sha256": ann.get("sha256"),
             "regions": ann.get("regions"),
+            "image_format": ann.get("image_format"),  # detected by annotate: names the curated member
+            "extra": ann.get("extra"),
             "error": error,
         }
         if error:

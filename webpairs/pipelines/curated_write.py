@@ -31,7 +31,7 @@ from webpairs.pipelines.curated_plan import METRICS_NAMESPACE, plan_fingerprint
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: regions in the json member, the sidecar and TFRecord
+FORMAT_VERSION = 3  # 2: regions in the json member, the sidecar and TFRecord; 3: extension by format, extra
 LOCATIONS = "locations"  # tag of ((source, offset), where its first copy's image is) for up-sampled examples
 
 # Why a planned copy is not written, found while writing (see also curated_plan.py).
@@ -136,6 +136,8 @@ class _WriteFirstCopiesFn(_ShardFn):
     ext, data = member
     if hashlib.sha256(data).hexdigest() != copy["sha256"]:
       return SOURCE_CHANGED, None, None
+    # PNG bytes stored as .jpg by a crawler are written as .png: loaders pick decoders by extension.
+    ext = sinks.extension_for(copy.get("image_format"), ext)
     fields = {"image_ext": ext, "width": copy["width"], "height": copy["height"], "regions": copy["regions"]}
     if self._resize:
       try:

@@ -13,6 +13,8 @@ from apache_beam.io.filesystems import FileSystems
 from webpairs.pipelines import files
 
 MANIFEST_FILE = "manifest.json"
+# open_clip / img2dataset convention: {shard file name: examples}, so loaders need no --train-num-samples.
+SIZES_FILE = "sizes.json"
 # Selection summary fields copied as they are.
 _FROM_SELECTION = ("config", "config_hash", "input_examples", "kept", "rule_failure_counts", "lang_before",
                    "lang_after", "near_dup")
@@ -74,8 +76,16 @@ def build_manifest(shard_stats: list[dict[str, Any]], static: dict[str, Any]) ->
   }
 
 
+def sizes(manifest: dict[str, Any]) -> dict[str, int]:
+  """`sizes.json` of the manifest's shards: data file name -> examples in it."""
+  return {s["name"]: s["examples"] for s in manifest["shards"]}
+
+
 def write_manifest(shard_stats: list[dict[str, Any]], output_dir: str, static: dict[str, Any]) -> None:
-  files.write_json_atomic(FileSystems.join(output_dir, MANIFEST_FILE), build_manifest(shard_stats, static))
+  built = build_manifest(shard_stats, static)
+  # sizes.json first: the manifest is what says a run finished.
+  files.write_json_atomic(FileSystems.join(output_dir, SIZES_FILE), sizes(built))
+  files.write_json_atomic(FileSystems.join(output_dir, MANIFEST_FILE), built)
 
 
 def read_manifest(output_dir: str) -> dict[str, Any]:

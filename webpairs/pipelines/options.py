@@ -6,7 +6,20 @@ import os
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from webpairs.pipelines import quiet_worker
+
+
+class _FnApiRunner(FnApiRunner):
+  """FnApiRunner whose worker processes start through `quiet_worker`: Beam's INFO chatter follows --log-level."""
+
+  def run_via_runner_api(self, pipeline_proto, options):
+    for env in pipeline_proto.components.environments.values():
+      if env.urn == python_urns.SUBPROCESS_SDK and b"apache_beam.runners.worker.sdk_worker_main" in env.payload:
+        env.payload = quiet_worker.COMMAND.encode("utf-8")
+    return super().run_via_runner_api(pipeline_proto, options)
 
 
 def is_local(pipeline_args: list[str]) -> bool:
@@ -33,4 +46,4 @@ def make_pipeline(pipeline_args: list[str] | None = None) -> beam.Pipeline:
     direct.direct_num_workers = os.cpu_count() or 1
   if not any(a.startswith("--direct_running_mode") for a in args):
     direct.direct_running_mode = "multi_processing" if direct.direct_num_workers > 1 else "in_memory"
-  return beam.Pipeline(runner=FnApiRunner(), options=options)
+  return beam.Pipeline(runner=_FnApiRunner(), options=options)

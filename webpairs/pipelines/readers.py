@@ -11,6 +11,7 @@ import gzip
 import json
 import logging
 import lzma
+import os
 import posixpath
 import re
 import tarfile
@@ -23,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample, split_key
+from webpairs.pipelines import img2dataset
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +56,26 @@ def shard_kind(path: str) -> str:
   raise ValueError(f"{path}: not a raw shard (expected one of {TAR_SUFFIXES + PARQUET_SUFFIXES})")
 
 
+def resolve_pattern(pattern: str) -> str:
+  """A local path or glob made absolute (a selection made here must work from any folder); URLs as given."""
+  return pattern if "://" in pattern else os.path.abspath(os.path.expanduser(pattern))
+
+
 def match_shards(patterns: str | Iterable[str]) -> list[str]:
-  """Sorted shard paths matching comma-separated globs (any Beam filesystem)."""
+  """Sorted absolute shard paths matching comma-separated globs (any Beam filesystem).
+
+  img2dataset's `NNNNN.parquet` beside a matched `NNNNN.tar` is that tar's metadata, not a shard.
+  """
   if isinstance(patterns, str):
     patterns = [p for p in patterns.split(",") if p]
+  patterns = [resolve_pattern(p) for p in patterns]
   paths: set[str] = set()
   for pattern, result in zip(patterns, FileSystems.match(list(patterns))):
     found = [m.path for m in result.metadata_list]
     if not found:
       raise FileNotFoundError(f"no files match {pattern!r}")
     paths.update(found)
-  shards = sorted(p for p in paths if p.lower().endswith(TAR_SUFFIXES + PARQUET_SUFFIXES))
+  shards = img2dataset.drop_sidecars(sorted(p for p in paths if p.lower().endswith(TAR_SUFFIXES + PARQUET_SUFFIXES)))
   if not shards:
     raise FileNotFoundError(f"{list(patterns)} matched no .tar or .parquet shards")
   return shards
@@ -80,11 +91,17 @@ def read_shard(path: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES) -> I
   except Exception as e:  # pylint: disable=broad-except
     yield _shard_error(path, 0, reasons.UNREADABLE_SHARD, f"cannot open: {e}")
     return
+  next_offset = 0
   with handle:
     if kind == "tar":
-      yield from _read_tar(path, handle, max_member_bytes)
+      for example in _read_tar(path, handle, max_member_bytes):
+        next_offset = example.offset + 1
+        yield example
     else:
       yield from _read_parquet(path, handle, max_member_bytes)
+  if kind == "tar":
+    # URLs img2dataset tried and failed are only in its parquet beside the tar: rows after the tar's.
+    yield from img2dataset.failed_downloads(path, next_offset)
 
 
 def _shard_error(path: str, offset: int, reason: str, detail: str, key: str | None = None) -> RawExample:
@@ -247,6 +264,10 @@ def _read_parquet(path: str, handle, max_member_bytes: int = DEFAULT_MAX_MEMBER_
     yield _shard_error(path, 0, reasons.UNREADABLE_SHARD, f"not a parquet file: {e}")
     return
   columns = _ParquetColumns.find(names)
+  if columns.image is None and "status" in names:
+    # Every row will be missing_image: say why once, not 10,000 times.
+    log.warning("%s looks like img2dataset's metadata beside a tar (status column, no image bytes); its rows "
+                "have no images: give the tars (e.g. 'dir/*' or 'dir/*.tar') instead", path)
   offset = 0
   stem = _stem(path)
   for g, num_rows in enumerate(groups):
@@ -294,6 +315,9 @@ def _parquet_example(row: dict, columns: _ParquetColumns, path: str, default_key
   example = RawExample(key=key, source=path, offset=offset)
   problems: list[tuple[str, str]] = []
   try:
+    failure = img2dataset.download_failure(row)
+    if failure is not None:
+      problems.append((reasons.DOWNLOAD_FAILED, failure))
     image = row.get(columns.image) if columns.image else None
     if isinstance(image, bytes):
       if len(image) > max_member_bytes:

@@ -62,7 +62,8 @@ FEATURE_LABELS = {
     "repetition_ratio": "word repetition ratio",
     "lang_score": "fastText language score",
 }
-_ANNOTATION_COLUMNS = ["source", "offset", "status", "width", "height", "n_chars", "n_words", "letter_ratio",
+_ANNOTATION_COLUMNS = ["source", "offset", "status", "width", "height", "original_width", "original_height",
+                       "n_chars", "n_words", "letter_ratio",
                        "digit_ratio", "symbol_ratio", "upper_ratio", "repetition_ratio", "lang_score"]
 
 
@@ -117,7 +118,9 @@ def feature_table(annotations: pa.Table, kept: dict[tuple[str, int], bool]) -> d
       return np.full(ok.num_rows, np.nan)
     return np.asarray(ok[name].cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=float)
 
-  width, height = column("width"), column("height")
+  # The size the filters judge: before img2dataset's resize (older annotation files: as stored).
+  width = np.where(np.isnan(column("original_width")), column("width"), column("original_width"))
+  height = np.where(np.isnan(column("original_height")), column("height"), column("original_height"))
   with np.errstate(invalid="ignore", divide="ignore"):
     out = {
         "short_side": np.fmin(width, height),

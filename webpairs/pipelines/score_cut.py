@@ -10,12 +10,11 @@ import apache_beam as beam
 import numpy as np
 
 from webpairs.curation import filters, reasons
-from webpairs.pipelines import files
-from webpairs.pipelines.select_files import numeric_column
+from webpairs.pipelines.select_files import numeric_column, read_columns
 
 
 def _score_keys(path: str, column: str) -> np.ndarray:
-  table = files.read_parquet_columns(path, ["status", column])
+  table = read_columns(path, ["status", column])
   ok = np.array([s == reasons.OK for s in table.column("status").to_pylist()], dtype=bool)
   scores = numeric_column(table, column)
   return filters.score_keys(scores[ok & ~np.isnan(scores)])

@@ -190,7 +190,7 @@ def annotation_files(annotations_dir: str) -> list[tuple[str, int]]:
 
 def _check_columns(path: str, needed: Iterable[str]) -> None:
   names = set(files.read_parquet_metadata(path).schema.to_arrow_schema().names)
-  missing = sorted(set(needed) - names)
+  missing = sorted(set(select_files.stored_columns(needed)) - names)
   if missing:
     raise ValueError(f"{path} lacks columns {missing} that this config needs")
 

@@ -28,6 +28,41 @@ SCAN_COLUMNS = ("status", "sha256", "phash", "dhash", "caption_norm_hash", "lang
 SHA, BAND, CAPTION, COUNTS = "sha", "band", "caption", "counts"
 
 
+# A filter column `extra.NAME` is the number NAME of the annotations' `extra` JSON (DataComp scores).
+EXTRA_PREFIX = "extra."
+
+
+def stored_columns(names: Iterable[str]) -> list[str]:
+  """The annotation file columns that hold `names` (`extra.X` lives in `extra`)."""
+  return sorted({"extra" if n.startswith(EXTRA_PREFIX) else n for n in names})
+
+
+def _extra_number(value) -> float | None:
+  return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def read_columns(path: str, names: Iterable[str]) -> pa.Table:
+  """Columns `names` of an annotation file; `extra.X` as float32 (null when absent or not a number), as text for
+  filters.TEXT_COLUMNS.
+
+  float32 as annotation score columns are: the percentile cut is exact in float32.
+  """
+  names = list(names)
+  table = files.read_parquet_columns(path, stored_columns(names))
+  wanted = [n for n in names if n.startswith(EXTRA_PREFIX)]
+  if wanted:
+    parsed = [json.loads(e) if e else {} for e in table.column("extra").to_pylist()]
+    for name in wanted:
+      field = name[len(EXTRA_PREFIX):]
+      if name in filters.TEXT_COLUMNS:
+        values = [p.get(field) if isinstance(p.get(field), str) else None for p in parsed]
+        table = table.append_column(name, pa.array(values, pa.string()))
+      else:
+        values = [_extra_number(p.get(field)) for p in parsed]
+        table = table.append_column(name, pa.array(values, pa.float64()).cast(pa.float32()))
+  return table
+
+
 def numeric_column(table: pa.Table, name: str) -> np.ndarray:
   """A numeric or boolean column as float64 / bool numpy, nulls as NaN / False."""
   col = table.column(name)
@@ -39,7 +74,7 @@ def numeric_column(table: pa.Table, name: str) -> np.ndarray:
 def _filter_columns(table: pa.Table, names: Iterable[str]) -> dict[str, np.ndarray]:
   out = {}
   for name in names:
-    if name == "lang":
+    if name in filters.TEXT_COLUMNS:
       out[name] = np.array(table.column(name).to_pylist(), dtype=object)
     else:
       out[name] = numeric_column(table, name)
@@ -57,7 +92,7 @@ class ScanFile(beam.DoFn):
     index, path = item
     plan = self._plan
     wanted = sorted(set(SCAN_COLUMNS) | set(filters.columns_needed(plan.filters)))
-    table = files.read_parquet_columns(path, wanted)
+    table = read_columns(path, wanted)
     n = table.num_rows
     rules = plan.rules
     status = table.column("status").to_pylist()

@@ -49,15 +49,35 @@ SIDECAR_SCHEMA = pa.schema([
     ("original_width", pa.int32()),  # before --resize
     ("original_height", pa.int32()),
     ("image_offset", pa.int64()),  # where the image bytes start in the data file: random access by seek
+    ("extra", pa.string()),  # the raw .json's other fields (DataComp uid, scores, ...) as a JSON object; null: none
 ])
-JSON_FIELDS = [name for name in SIDECAR_SCHEMA.names if name != "image_offset"]
+JSON_FIELDS = [name for name in SIDECAR_SCHEMA.names if name not in ("image_offset", "extra")]
+# Detected image format (annotate's image_format) -> member extension, as img2dataset and webdataset name them.
+_EXT_BY_FORMAT = {"jpeg": "jpg", "mpo": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "bmp",
+                  "tiff": "tif"}
+_FORMAT_BY_EXT = {"jpg": "jpeg", "jpeg": "jpeg", "tif": "tiff", "tiff": "tiff"}
+
+
+def extension_for(image_format: str | None, member_ext: str) -> str:
+  """The curated member extension for bytes of `image_format`; the raw member's when unknown."""
+  return _EXT_BY_FORMAT.get((image_format or "").lower(), member_ext)
+
+
+def format_name(ext: str) -> str:
+  """TFRecord `image/format` of an image member extension: jpeg, png, webp, gif, bmp, tiff."""
+  return _FORMAT_BY_EXT.get(ext, ext)
 
 
 def json_member(row: dict[str, Any]) -> dict[str, Any]:
-  """The `{key}.json` fields of a sidecar row: `regions` as the list itself, [] when none."""
+  """The `{key}.json` fields of a sidecar row: `regions` as the list itself, [] when none.
+
+  `extra` fields (DataComp `uid`, scores) sit at the top level, as in img2dataset's .json;
+  on a name clash webpairs' own field wins.
+  """
   meta = {k: row[k] for k in JSON_FIELDS}
   meta["regions"] = json.loads(meta["regions"]) if meta["regions"] else []
-  return meta
+  extra = json.loads(row["extra"]) if row.get("extra") else {}
+  return {**{k: v for k, v in extra.items() if k not in meta}, **meta}
 
 
 class _HashingStream:
@@ -134,16 +154,16 @@ def tf_example(row: dict[str, Any], image: bytes) -> bytes:
   def integer(value: int | None) -> Any:
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value or 0]))
 
-  image_format = "jpeg" if row["image_ext"] in ("jpg", "jpeg") else row["image_ext"]
   features = {
       "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-      "image/format": text(image_format),
+      "image/format": text(format_name(row["image_ext"])),
       "image/width": integer(row["width"]),
       "image/height": integer(row["height"]),
       "text": text(row["caption"]),
       "key": text(row["key"]),
       "lang": text(row["lang"]),
       "regions": text(row.get("regions") or "[]"),  # JSON list of {text, box}
+      "extra": text(row.get("extra") or "{}"),  # JSON object: DataComp uid, scores, ...
   }
   example = tf.train.Example(features=tf.train.Features(feature=features))
   return example.SerializeToString(deterministic=True)  # map entries sorted by name

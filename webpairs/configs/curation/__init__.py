@@ -56,6 +56,7 @@ def base_config() -> ml_collections.ConfigDict:
       min_lang_score=0.0,
       score_column="",  # an extra annotation column with a model score (e.g. image-text similarity)
       min_score_percentile=0.0,  # drop rows below this percentile of `score_column`; 0: off
+      uid_subset="",  # DataComp subset .npy (sorted uint64 pairs of uid halves): keep only its `extra.uid`s
   ))
   c.quotas = ml_collections.ConfigDict(dict(
       enabled=False,
