@@ -107,6 +107,7 @@ def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str]
       | "AllShards" >> beam.combiners.ToList()
       | "WriteManifest" >> beam.Map(manifest.write_manifest, output_dir, static))
   run = progress.run_pipeline(pipeline, monitor)
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   result = manifest.read_manifest(output_dir)
   _remove_leftovers(output_dir, prefix, {n for s in result["shards"] for n in (s["name"], s["sidecar"])})
   result["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical

@@ -281,6 +281,7 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
         continue
       _raise_infeasible(output_dir, e)
       raise
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   summary = files.read_json(FileSystems.join(output_dir, selection.SUMMARY_FILE))
   # Reported, not written: reruns stay identical, and partitions never change the result.
   summary["seconds"] = round(time.time() - start, 2)

@@ -274,9 +274,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
 
   scheduled = _scheduled_evals(config)
 
-  start = checkpointer.latest_step() or 0
+  # The newest checkpoint that restores whole: a truncated or corrupted one is reported and skipped.
+  start, state, data_state = checkpointer.restore_latest(trainer.abstract_with_shardings(), report=writer.print)
   if start:
-    state, data_state = checkpointer.restore(start, trainer.abstract_with_shardings())
     data.set_state(data_state)
     writer.print(f"[pretrain] resumed from step {start} in {checkpointer.directory}")
   else:
