@@ -1,15 +1,16 @@
-"""Select scaling: seconds per 1e4 rows and peak RSS on generated annotation tables of growing size.
+"""Select scaling: seconds per row, peak RSS and shuffle bytes per row on web-like tables up to 1e7 rows.
 
-Each size runs `select` (config en90: filters, exact and near dedup, caption reuse,
-quotas) in a fresh process on the local runner. A pipeline has a fixed cost (worker
-start-up, a few dozen stages), measured on a 1,000-row table in the same run; at 1e4
-rows it dominates, so raw seconds per row fall with size. Whether the per-row cost
-grows with size is measured by the cost per added row between consecutive sizes: a
-later step may cost at most 1.5x the earlier one per row (no superlinear growth).
-Times are the best of `--repeats` runs (the machine may be shared); peak RSS is the
-largest seen.
+Tables come from benchmarks/web_tables.py (exact and near copies across files, chains of
+up to 2,000 near-duplicates, eval-set copies, 120 languages), 25,000 rows per file. Each
+size runs `select` (config en90 + the eval index: filters, exact and near dedup, caption
+reuse, eval overlap, quotas) in a fresh process on the local FnApiRunner. A pipeline has
+a fixed cost (worker start-up, a few hundred stages), measured on 1,000 rows in the same
+run; the per-row cost is (seconds - fixed) / rows, and the goal is that it grows at most
+1.3x from one size to the next. Peak RSS: the driver (which on FnApiRunner also holds
+every PCollection between stages) and the largest worker process, and the whole process tree sampled every 0.5 s; a run whose tree
+passes `--max-rss-gb` is stopped and reported as such.
 
-  .venv/bin/python benchmarks/select_scaling.py [--sizes 10000,100000,1000000] [--workers 2] [--repeats 3]
+  .venv/bin/python benchmarks/select_scaling.py [--sizes 100000,1000000,10000000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -21,73 +22,117 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tests.pipelines import annotation_tables  # noqa: E402  pylint: disable=wrong-import-position
+import psutil  # noqa: E402  pylint: disable=wrong-import-position
+import web_tables  # noqa: E402  pylint: disable=wrong-import-position
 
-ROWS_PER_FILE = 25_000  # about what one annotate shard file holds at img2dataset's shard size
 _CHILD = """
 import json, resource, sys, time
+from webpairs.configs.curation import load_curation_config
 from webpairs.pipelines import select
+config = load_curation_config(sys.argv[2])
+config.eval.indexes = (sys.argv[4],)
 start = time.perf_counter()
-summary = select.run_select(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:], show_progress=False)
+summary = select.run_select(sys.argv[1], config, sys.argv[3], sys.argv[5:], show_progress=False, overwrite=True)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "rows": summary["input_examples"], "kept": summary["kept"],
-                  "partitions": summary["partitions"],
+                  "partitions": summary["partitions"], "rounds": summary["near_dup"]["rounds"],
+                  "round_budget": summary["near_dup"]["round_budget"], "shuffle": summary["shuffle"],
                   "driver_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "worker_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
 
 
-def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str], repeats: int) -> dict:
-  """Best time and largest peak RSS of `repeats` select runs, each in a fresh process."""
+def _watch(cmd: list[str], max_rss_gb: float) -> tuple[str | None, float, float]:
+  """Runs `cmd`, stopping it if it and its worker processes pass `max_rss_gb` together.
+
+  Returns (stdout or None if stopped, peak RSS of the process tree in GB, seconds).
+  """
+  start = time.perf_counter()
+  proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                      env=dict(os.environ, PYTHONPATH=str(ROOT)))
+  peak = 0.0
+  while proc.poll() is None:
+    try:
+      tree = [proc] + proc.children(recursive=True)
+      rss = sum(p.memory_info().rss for p in tree) / 2**30
+    except psutil.Error:
+      continue
+    peak = max(peak, rss)
+    if rss > max_rss_gb:
+      for p in reversed(tree):
+        p.kill()
+      proc.wait()
+      return None, peak, time.perf_counter() - start
+    time.sleep(0.5)
+  out = proc.stdout.read()
+  if proc.returncode:
+    raise RuntimeError(f"select failed with exit code {proc.returncode}")
+  return out, peak, time.perf_counter() - start
+
+
+def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str], max_rss_gb: float) -> dict:
+  """One select run on a fresh table of `rows` rows, in a fresh process."""
   ann = tmp / f"ann{rows}"
-  files = max(2, rows // ROWS_PER_FILE)
-  annotation_tables.write_tables(ann, rows, num_files=files, seed=rows % 9973, boilerplate_rate=0.002)
-  runs = []
-  for _ in range(repeats):
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(ann), config, str(tmp / f"sel{rows}")] + beam_args,
-                         check=True, capture_output=True, text=True, cwd=ROOT)
-    runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-  result = min(runs, key=lambda r: r["seconds"])
-  result.update(files=files, driver_kb=max(r["driver_kb"] for r in runs),
-                worker_kb=max(r["worker_kb"] for r in runs))
+  start = time.perf_counter()
+  tables = web_tables.WebTables(rows, seed=rows % 9973)
+  paths = tables.write(ann)
+  index = tables.write_eval_index(str(tmp / f"eval{rows}.parquet"))
+  generated = time.perf_counter() - start
+  out, peak, seconds = _watch([sys.executable, "-c", _CHILD, str(ann), config, str(tmp / f"sel{rows}"), index]
+                              + beam_args, max_rss_gb)
+  result = json.loads(out.strip().splitlines()[-1]) if out is not None else {"stopped_s": seconds}
+  result.update(files=len(paths), generated_s=generated, longest_chain=max(tables.chains, default=0), tree_gb=peak)
+  for p in paths:  # the next size needs the disk
+    p.unlink()
   return result
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--sizes", default="10000,100000,1000000")
+  parser.add_argument("--sizes", default="100000,1000000,10000000")
   parser.add_argument("--config", default="en90")
   parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--max-rss-gb", type=float, default=9.0,
+                      help="stop a run whose processes pass this much RSS together (a shared machine)")
   args = parser.parse_args()
   sizes = [int(s) for s in args.sizes.split(",")]
   beam_args = [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
   with tempfile.TemporaryDirectory() as tmp_dir:
     tmp = pathlib.Path(tmp_dir)
-    fixed = run_one(1000, tmp, args.config, beam_args, args.repeats)["seconds"]
-    print(f"config {args.config}, {args.workers} workers (FnApiRunner multi-processing); "
-          f"fixed cost, measured on 1,000 rows: {fixed:.1f}s", flush=True)
-    print(f"{'rows':>10} {'files':>6} {'parts':>6} {'seconds':>8} {'s/1e4 rows':>11} "
-          f"{'driver RSS MB':>14} {'worker RSS MB':>14}")
+    fixed = run_one(1000, tmp, args.config, beam_args, args.max_rss_gb)["seconds"]
+    print(f"config {args.config} + eval index, {args.workers} workers (FnApiRunner multi-processing), "
+          f"{os.cpu_count()} cores; fixed cost, measured on 1,000 rows: {fixed:.1f}s", flush=True)
+    print(f"{'rows':>11} {'files':>6} {'parts':>5} {'chain':>6} {'rounds':>7} {'seconds':>8} {'us/row':>7} "
+          f"{'shuffle B/row':>14} {'driver RSS MB':>14} {'worker RSS MB':>14} {'all GB':>7}")
     results = []
     for rows in sizes:
-      r = run_one(rows, tmp, args.config, beam_args, args.repeats)
-      results.append((rows, r["seconds"]))
-      print(f"{rows:>10,} {r['files']:>6} {r['partitions']:>6} {r['seconds']:>8.1f} {r['seconds'] / rows * 1e4:>11.3f} "
-            f"{r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f}", flush=True)
-  slopes = []
-  for (n0, t0), (n1, t1) in zip(results, results[1:]):
-    slope = (t1 - t0) / (n1 - n0) * 1e4
-    slopes.append(slope)
-    print(f"cost per added row, {n0:,} -> {n1:,} rows: {slope:.3f} s/1e4 rows")
-  if len(slopes) >= 2:
-    growth = max(b / a for a, b in zip(slopes, slopes[1:]))
-    print(f"per-row cost growth, later step / earlier step: {growth:.2f} (goal <= 1.5); raw s/1e4 rows, "
-          f"largest / smallest size: {results[-1][1] / results[-1][0] / (results[0][1] / results[0][0]):.2f}")
+      r = run_one(rows, tmp, args.config, beam_args, args.max_rss_gb)
+      if "seconds" not in r:
+        print(f"{rows:>11,} {r['files']:>6} stopped after {r['stopped_s']:.0f}s: the processes passed "
+              f"{args.max_rss_gb:g} GB RSS together (peak seen {r['tree_gb']:.1f} GB)", flush=True)
+        break
+      per_row = (r["seconds"] - fixed) / rows * 1e6
+      results.append((rows, per_row, r))
+      print(f"{rows:>11,} {r['files']:>6} {r['partitions']:>5} {r['longest_chain']:>6} "
+            f"{r['rounds']:>3}/{r['round_budget']:<3} {r['seconds']:>8.1f} {per_row:>7.2f} "
+            f"{r['shuffle']['bytes_per_row']:>14.1f} {r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f} "
+            f"{r['tree_gb']:>7.2f}",
+            flush=True)
+  for (n0, c0, _), (n1, c1, _) in zip(results, results[1:]):
+    print(f"per-row cost {n0:,} -> {n1:,} rows: {c1 / c0:.2f}x (goal <= 1.3)")
+  if not results:
+    return
+  last = results[-1][2]
+  print(f"shuffle bytes per row at {results[-1][0]:,}: " + ", ".join(
+      f"{k} {v:.1f}" for k, v in sorted(last["shuffle"]["per_row"].items(), key=lambda kv: -kv[1])))
+  print(f"peak RSS at {results[-1][0]:,} rows: {max(last['driver_kb'], last['worker_kb']) / 2**20:.2f} GB "
+        f"(goal < 3)")
 
 
 if __name__ == "__main__":

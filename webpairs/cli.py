@@ -43,7 +43,28 @@ def main(argv: list[str] | None = None) -> int:
   _configure_logging(args.log_level)
   if extra and not getattr(args, "accepts_pipeline_options", False):
     parser.error(f"unrecognized arguments: {' '.join(extra)}")
+  if extra:
+    extra = _check_pipeline_args(parser, args, extra)
+  if getattr(args, "shard_paths_required", False) and not getattr(args, args.shard_paths):
+    parser.error("no input shards: give --input GLOB [GLOB ...] (or shard paths)")
   return int(args.func(args, extra) or 0)
+
+
+def _check_pipeline_args(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> list[str]:
+  """Beam's flags and --config.KEY=VALUE overrides go on; stray words are shard paths where
+  the job takes them (an unquoted glob); anything else exits 2 naming it, never reaching
+  Beam, which would only log "Unparseable argument" and run on part of the input."""
+  from webpairs.pipelines import beam_args  # pylint: disable=import-outside-toplevel
+
+  overrides = [a for a in extra if a.startswith("--config.")] if getattr(args, "config_overrides", False) else []
+  beam, stray, bad = beam_args.split([a for a in extra if a not in overrides])
+  if stray and getattr(args, "shard_paths", None):
+    setattr(args, args.shard_paths, (getattr(args, args.shard_paths) or []) + stray)
+    stray = []
+  if stray or bad:
+    hint = " (quote a glob such as --input 'dir/*.tar', or list shards after --input)" if stray else ""
+    parser.error(f"arguments neither webpairs nor Beam understands: {' '.join(stray + bad)}{hint}")
+  return overrides + beam
 
 
 def _configure_logging(level: str) -> None:

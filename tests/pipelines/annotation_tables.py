@@ -71,46 +71,13 @@ def _lists(rows: np.ndarray, null: np.ndarray) -> pa.ListArray:
   return pa.ListArray.from_arrays(offsets, pa.array(rows.reshape(-1)), mask=pa.array(null))
 
 
-def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int = 4, seed: int = 0,
-                 exact_rate: float = 0.03, near_rate: float = 0.03, boilerplate_rate: float = 0.0,
-                 reject_rate: float = 0.03, langs: dict[str, float] | None = None,
-                 score_column: str | None = None, indicators: bool = True) -> Planted:
-  """Writes OUT/annotations-<k>.parquet (k < num_files) holding `num_rows` rows in total.
+def columns(rng: np.random.Generator, lang: np.ndarray, sha_hi: np.ndarray, phash: np.ndarray, dhash: np.ndarray,
+            caption: np.ndarray, reject_rate: float) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+  """The annotation columns of rows with these languages and hashes: (columns, statuses, s, y).
 
-  `indicators=False`: files as annotate wrote them before it had attr_s / concept_y names.
+  Everything else (statuses, sizes, text features, indicators) is drawn from `rng`.
   """
-  out = pathlib.Path(out_dir)
-  out.mkdir(parents=True, exist_ok=True)
-  rng = np.random.default_rng(seed)
-  n = num_rows
-  weights = langs or LANG_WEIGHTS
-  names = np.array(list(weights), dtype=object)
-  p = np.array(list(weights.values()), dtype=np.float64)
-  lang = names[rng.choice(len(names), n, p=p / p.sum())]
-
-  sha_hi = rng.integers(0, 2**64, n, dtype=np.uint64)
-  phash = rng.integers(0, 2**64, n, dtype=np.uint64)
-  dhash = rng.integers(0, 2**64, n, dtype=np.uint64)
-  caption = rng.integers(0, 2**64, n, dtype=np.uint64)
-  # Duplicates copy an earlier clean row: exact ones its bytes, near ones its hashes with
-  # a few bits flipped.
-  kind = rng.random(n)
-  kind[0] = 1.0
-  exact_rows = np.flatnonzero(kind < exact_rate)
-  near_rows = np.flatnonzero((kind >= exact_rate) & (kind < exact_rate + near_rate))
-  clean = np.flatnonzero(kind >= exact_rate + near_rate)
-
-  def sources(rows: np.ndarray) -> np.ndarray:
-    earlier = np.searchsorted(clean, rows)  # clean rows before each duplicate (>= 1: row 0 is clean)
-    return clean[(rng.random(len(rows)) * earlier).astype(np.int64)]
-
-  exact_src, near_src = sources(exact_rows), sources(near_rows)
-  sha_hi[exact_rows], phash[exact_rows], dhash[exact_rows] = sha_hi[exact_src], phash[exact_src], dhash[exact_src]
-  phash[near_rows] = _flip(rng, phash[near_src], 4)
-  dhash[near_rows] = _flip(rng, dhash[near_src], 4)
-  boiler = np.flatnonzero(rng.random(n) < boilerplate_rate)
-  caption[boiler] = np.uint64(0xB0B0B0B0B0B0B0B0) + rng.integers(0, 3, len(boiler)).astype(np.uint64)
-
+  n = len(lang)
   status = np.full(n, "ok", dtype=object)
   rejected = rng.random(n) < reject_rate
   status[rejected] = np.array(REJECT_STATUSES, dtype=object)[rng.integers(0, len(REJECT_STATUSES), rejected.sum())]
@@ -159,6 +126,50 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
       "regions": [None] * n,
       "extra": [None] * n,
   }
+  return cols, status, s, y
+
+
+def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int = 4, seed: int = 0,
+                 exact_rate: float = 0.03, near_rate: float = 0.03, boilerplate_rate: float = 0.0,
+                 reject_rate: float = 0.03, langs: dict[str, float] | None = None,
+                 score_column: str | None = None, indicators: bool = True) -> Planted:
+  """Writes OUT/annotations-<k>.parquet (k < num_files) holding `num_rows` rows in total.
+
+  `indicators=False`: files as annotate wrote them before it had attr_s / concept_y names.
+  """
+  out = pathlib.Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  n = num_rows
+  weights = langs or LANG_WEIGHTS
+  names = np.array(list(weights), dtype=object)
+  p = np.array(list(weights.values()), dtype=np.float64)
+  lang = names[rng.choice(len(names), n, p=p / p.sum())]
+
+  sha_hi = rng.integers(0, 2**64, n, dtype=np.uint64)
+  phash = rng.integers(0, 2**64, n, dtype=np.uint64)
+  dhash = rng.integers(0, 2**64, n, dtype=np.uint64)
+  caption = rng.integers(0, 2**64, n, dtype=np.uint64)
+  # Duplicates copy an earlier clean row: exact ones its bytes, near ones its hashes with
+  # a few bits flipped.
+  kind = rng.random(n)
+  kind[0] = 1.0
+  exact_rows = np.flatnonzero(kind < exact_rate)
+  near_rows = np.flatnonzero((kind >= exact_rate) & (kind < exact_rate + near_rate))
+  clean = np.flatnonzero(kind >= exact_rate + near_rate)
+
+  def sources(rows: np.ndarray) -> np.ndarray:
+    earlier = np.searchsorted(clean, rows)  # clean rows before each duplicate (>= 1: row 0 is clean)
+    return clean[(rng.random(len(rows)) * earlier).astype(np.int64)]
+
+  exact_src, near_src = sources(exact_rows), sources(near_rows)
+  sha_hi[exact_rows], phash[exact_rows], dhash[exact_rows] = sha_hi[exact_src], phash[exact_src], dhash[exact_src]
+  phash[near_rows] = _flip(rng, phash[near_src], 4)
+  dhash[near_rows] = _flip(rng, dhash[near_src], 4)
+  boiler = np.flatnonzero(rng.random(n) < boilerplate_rate)
+  caption[boiler] = np.uint64(0xB0B0B0B0B0B0B0B0) + rng.integers(0, 3, len(boiler)).astype(np.uint64)
+
+  cols, status, s, y = columns(rng, lang, sha_hi, phash, dhash, caption, reject_rate)
   schema = ANNOTATION_SCHEMA
   if score_column:
     cols[score_column] = rng.normal(0.3, 0.05, n).astype(np.float32)

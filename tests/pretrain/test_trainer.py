@@ -80,6 +80,9 @@ def test_cli_run_learns_and_writes_progress_metrics_tensorboard_and_checkpoints(
   train_rows = [r for r in rows if "loss" in r]
   assert {"loss", "lr", "t", "b", "grad_norm", "examples_per_s", "step_time_s", "gflops_per_step"} <= set(train_rows[-1])
   assert train_rows[-1]["gflops_per_step"] > 0
+  # The analytic count (the MFU numerator) and how much of the step waited for input, also on the progress line.
+  assert train_rows[-1]["model_flops_per_step"] > 0 and 0.0 <= train_rows[-1]["input_wait_frac"] <= 1.0
+  assert all("FLOP/step" in line and "input wait" in line for line in progress[1:])
   # Learning: the sigmoid loss falls well below its starting value within 40 steps.
   assert train_rows[-1]["loss"] < 0.7 * train_rows[0]["loss"], [r["loss"] for r in train_rows]
   events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))

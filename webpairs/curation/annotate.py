@@ -166,11 +166,12 @@ def _size(value: Any) -> int | None:
   return int(value) if value > 0 and value == int(value) and value < 2**31 else None
 
 
-def _check_image(w: _Work, members: dict[str, bytes], config: AnnotateConfig) -> None:
+def _check_image(w: _Work, members: dict[str, bytes], config: AnnotateConfig, skipped: list[str]) -> None:
   ext = next((e for e in reasons.IMAGE_EXTENSIONS if e in members), None)
   if ext is None:
     have = ", ".join(sorted(members)) or "none"
-    w.fail(reasons.MISSING_IMAGE, f"no image member (members: {have})")
+    not_read = f"; not read: {', '.join(skipped)}" if skipped else ""
+    w.fail(reasons.MISSING_IMAGE, f"no image member (members: {have}{not_read})"[:200])
     return
   info = image.inspect_image(
       members[ext], config.max_pixels, config.hash_draft_size, config.image_formats
@@ -190,6 +191,14 @@ def _check_image(w: _Work, members: dict[str, bytes], config: AnnotateConfig) ->
 
 
 def _describe_caption(w: _Work, caption: str, config: AnnotateConfig) -> None:
+  # The length check comes before any per-character work: features, hashes, language ID and
+  # keyword indicators of a 50 MiB caption would cost minutes and gigabytes.
+  n_chars = len(caption.strip()) if len(caption) > config.max_caption_chars else 0
+  if n_chars > config.max_caption_chars:
+    w.row.update(caption=caption[:config.max_caption_chars], n_chars=n_chars)
+    w.fail(reasons.CAPTION_TOO_LONG, f"{n_chars} characters > limit {config.max_caption_chars} "
+           f"(the caption column keeps the first {config.max_caption_chars})")
+    return
   w.row["caption"] = caption
   w.row["caption_norm_hash"] = text.caption_norm_hash(caption)
   w.row.update(vars(text.text_features(caption)))
@@ -213,7 +222,7 @@ def _start(ex: RawExample, config: AnnotateConfig) -> _Work:
     meta = _read_meta(w, members)
   if ex.read_error != reasons.DOWNLOAD_FAILED:  # no image to miss: img2dataset never got one
     with w.guard(reasons.CORRUPT_IMAGE):
-      _check_image(w, members, config)
+      _check_image(w, members, config, ex.skipped)
   with w.guard(reasons.INVALID_UTF8):
     caption = _read_caption(w, members, meta)
   if caption is not None:

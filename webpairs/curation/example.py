@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-# webdataset's key rule: the key is the path up to the first dot of the file name.
-_KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")
+# webdataset's key rule: the key is the path up to the first dot of the file name
+# (empty for a name like ".jpg": still a key, so that its example gets a row).
+_KEY_EXT = re.compile(r"^((?:.*/|)[^./]*)[.]([^/]*)$")
 
 
 def split_key(member_name: str) -> tuple[str, str] | None:
@@ -32,3 +33,4 @@ class RawExample:
   members: dict[str, bytes] = dataclasses.field(default_factory=dict)
   read_error: str | None = None
   read_detail: str = ""
+  skipped: list[str] = dataclasses.field(default_factory=list)  # member names not read (links, no extension)

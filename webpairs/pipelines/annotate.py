@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 METRICS_NAMESPACE = "webpairs.annotate"
 SUMMARY_FILE = "summary.json"
 ANNOTATION_PREFIX = "annotations-"
-FORMAT_VERSION = 4  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und
+FORMAT_VERSION = 5  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und;
+# 5: rows for link-only, empty and extensionless keys (offsets shift)
 
 
 def annotation_path(output_dir: str, shard_path: str) -> str:
@@ -266,6 +267,7 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
       | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, num_shards=len(shards), config=config,
                                    regions_dir=regions_dir))
   progress.run_pipeline(pipeline, monitor)
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
   summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
   return summary

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
   annotate = jobs.add_parser(
       "annotate", help="one parquet row per input example: status, sizes, hashes, language, text features",
       description="Annotate raw shards (webdataset tars or img2dataset parquet). Unknown flags are Beam options.")
-  annotate.add_argument("--input", required=True, help="comma-separated globs of raw shards (local, gs://, s3://)")
+  _add_input_option(annotate)
   annotate.add_argument("--output", required=True, help="output directory for annotations-*.parquet and summary.json")
   annotate.add_argument("--batch-size", type=int, default=256, help="examples per annotate batch (LID, hashes)")
   annotate.add_argument("--max-pixels", type=int, default=None, help="decompression-bomb limit (width*height)")
@@ -43,11 +43,27 @@ def _run_annotate(args: argparse.Namespace, pipeline_args: list[str]) -> int:
     overrides["max_pixels"] = args.max_pixels
   if args.max_caption_chars is not None:
     overrides["max_caption_chars"] = args.max_caption_chars
-  summary = run_annotate(args.input, args.output, pipeline_args, config=AnnotateConfig(**overrides),
+  summary = run_annotate(shard_patterns(args.input), args.output, pipeline_args, config=AnnotateConfig(**overrides),
                          batch_size=args.batch_size, overwrite=args.overwrite, show_progress=not args.no_progress,
                          regions_dir=args.regions)
   print_summary(summary, args.output)
   return 0
+
+
+def _add_input_option(parser: argparse.ArgumentParser, required: bool = True) -> None:
+  # Several values, so that an unquoted glob the shell expanded is read whole; shard
+  # paths given elsewhere on the line are added by the cli (see cli._check_pipeline_args).
+  parser.add_argument("--input", nargs="+", action="extend", default=None, metavar="GLOB",
+                      help="raw shards: globs or paths, several or comma-separated (local, gs://, s3://)"
+                           + ("" if required else "; default: the annotate job's inputs"))
+  parser.set_defaults(shard_paths="input", shard_paths_required=required)
+
+
+def shard_patterns(values: list[str] | None) -> list[str] | None:
+  """--input values as a list of globs (each value may hold several, comma-separated)."""
+  if values is None:
+    return None
+  return [p for value in values for p in value.split(",") if p]
 
 
 def _add_regions_option(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +78,7 @@ def _register_detect(jobs) -> None:
       description="Run a detector over raw shards with Beam RunInference and write one regions-*.parquet per "
                   "shard (offset, key, regions as a JSON list of {text, box: [ymin, xmin, ymax, xmax]}) and "
                   "summary.json. Feed the directory to `curate annotate --regions`. Unknown flags are Beam options.")
-  parser.add_argument("--input", required=True, help="comma-separated globs of raw shards (local, gs://, s3://)")
+  _add_input_option(parser)
   parser.add_argument("--output", required=True, help="output directory for regions-*.parquet and summary.json")
   parser.add_argument("--detector", required=True, metavar="MODULE:FACTORY",
                       help="a function returning a RunInference ModelHandler whose inference per image is a list "
@@ -77,7 +93,7 @@ def _run_detect(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.pipelines.detect import load_detector, run_detect  # pylint: disable=import-outside-toplevel
 
   kwargs = {} if args.max_pixels is None else {"max_pixels": args.max_pixels}
-  summary = run_detect(args.input, args.output, load_detector(args.detector), pipeline_args,
+  summary = run_detect(shard_patterns(args.input), args.output, load_detector(args.detector), pipeline_args,
                        overwrite=args.overwrite, show_progress=not args.no_progress, **kwargs)
   out = sys.stdout
   print(f"detected {summary['regions']:,} regions in {summary['detected']:,} of {summary['examples']:,} examples "
@@ -119,8 +135,7 @@ def _register_materialize(jobs) -> None:
       description="Join a selection with the raw shards and write curated shards, parquet sidecars, "
                   "manifest.json and report.html. Finished shards are kept on a rerun. Unknown flags are Beam options.")
   parser.add_argument("--selection", required=True, help="output directory of `curate select`")
-  parser.add_argument("--input", default=None,
-                      help="comma-separated globs of the raw shards (default: the annotate job's inputs)")
+  _add_input_option(parser, required=False)
   parser.add_argument("--output", required=True, help="output directory for the curated shards")
   parser.add_argument("--annotations", default=None, help="annotation directory (default: from the selection)")
   parser.add_argument("--prefix", default="shard", help="shard file name prefix (default: shard)")
@@ -134,7 +149,7 @@ def _run_materialize(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.pipelines.materialize import run_materialize  # pylint: disable=import-outside-toplevel
   from webpairs.pipelines.report import write_report  # pylint: disable=import-outside-toplevel
 
-  manifest = run_materialize(args.selection, args.output, args.input, pipeline_args, shard_size=args.shard_size,
+  manifest = run_materialize(args.selection, args.output, shard_patterns(args.input), pipeline_args, shard_size=args.shard_size,
                              resize=args.resize, fmt=args.format, prefix=args.prefix,
                              annotations_dir=args.annotations, overwrite=args.overwrite,
                              show_progress=not args.no_progress)
@@ -162,6 +177,9 @@ def print_manifest(manifest: dict, output: str) -> None:
         file=out)
   for reason, n in manifest["not_written"].items():
     print(f"  not written, {reason}: {n:,}", file=out)
+  if manifest.get("shuffle"):
+    print(f"shuffled {manifest['shuffle']['total_bytes'] / 1e6:,.1f} MB, {manifest['shuffle']['bytes_per_row']:,.0f} "
+          f"bytes per example (metadata only)", file=out)
   print(f"shards:      {output}/{manifest['prefix']}-*.{'tar' if manifest['format'] == 'webdataset' else 'tfrecord'}"
         f" (+ .parquet sidecars)", file=out)
   print(f"manifest:    {output}/manifest.json", file=out)
@@ -174,14 +192,14 @@ def _register_run(jobs) -> None:
       description="Runs annotate -> select -> materialize into OUTPUT/annotations, OUTPUT/selection and "
                   "OUTPUT/shards, then writes OUTPUT/report.html. Each stage resumes. Config overrides: "
                   "--config.KEY=VALUE (e.g. --config.filters.min_side=64). Unknown flags are Beam options.")
-  parser.add_argument("--input", required=True, help="comma-separated globs of raw shards (local, gs://, s3://)")
+  _add_input_option(parser)
   parser.add_argument("--config", required=True,
                       help="curation config: a shipped name (raw, quality, lang_rebalanced, en90, m4_balanced) "
                            "or a .py file")
   parser.add_argument("--output", required=True, help="output directory of the whole run")
   _add_shard_options(parser)
   _add_regions_option(parser)
-  parser.set_defaults(func=_run_curation, accepts_pipeline_options=True)
+  parser.set_defaults(func=_run_curation, accepts_pipeline_options=True, config_overrides=True)
 
 
 def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
@@ -191,7 +209,7 @@ def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
 
   overrides, pipeline_args = parse_overrides(pipeline_args)
   try:
-    result = run_curation(args.input, args.config, args.output, pipeline_args, overrides=overrides,
+    result = run_curation(shard_patterns(args.input), args.config, args.output, pipeline_args, overrides=overrides,
                           shard_size=args.shard_size, resize=args.resize, fmt=args.format,
                           show_progress=not args.no_progress, regions_dir=args.regions)
   except m4.InfeasibleError as e:
@@ -221,7 +239,7 @@ def _register_select(jobs) -> None:
                       help="eval index file (from index-eval) to dedup against; repeatable, adds to eval.indexes")
   select.add_argument("--overwrite", action="store_true", help="delete selection files of other annotations in OUTPUT")
   select.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
-  select.set_defaults(func=_run_select, accepts_pipeline_options=True)
+  select.set_defaults(func=_run_select, accepts_pipeline_options=True, config_overrides=True)
 
 
 def _run_select(args: argparse.Namespace, pipeline_args: list[str]) -> int:
@@ -256,7 +274,11 @@ def print_select_summary(summary: dict, output: str) -> None:
     print(f"  {reason:<{width}}  {c:>8,}", file=out)
   near = summary["near_dup"]
   if near.get("enabled"):
-    print(f"near-duplicate clusters: {near.get('clusters', 0):,} (threshold {near['threshold']})", file=out)
+    print(f"near-duplicate clusters: {near.get('clusters', 0):,} (threshold {near['threshold']}; components "
+          f"converged in {near.get('rounds', 0)} of {near.get('round_budget', 0)} rounds)", file=out)
+  if summary.get("shuffle"):
+    print(f"shuffled {summary['shuffle']['total_bytes'] / 1e6:,.1f} MB, {summary['shuffle']['bytes_per_row']:,.0f} "
+          f"bytes per input row (metadata only)", file=out)
   balance = summary.get("balance") or {}
   if balance.get("enabled") and (balance.get("bias") or {}).get("after"):
     bias = balance["bias"]

@@ -17,7 +17,7 @@ import apache_beam as beam
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
-from webpairs.pipelines import annotate, files, layout
+from webpairs.pipelines import annotate, files, layout, shuffle
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class PlanCuratedShards(beam.PTransform):
     kept = (tables
             | "KeptRows" >> beam.FlatMap(kept_rows)
             | "BySafeKey" >> beam.Map(lambda r: (layout.safe_key(r["key"]), r))
-            | "GroupBySafeKey" >> beam.GroupByKey()
+            | "GroupBySafeKey" >> shuffle.GroupByKey()
             | "UniqueKeys" >> beam.FlatMap(unique_bases))
     plan = (kept
             | "CountCopies" >> beam.Map(_source_counts)
@@ -183,10 +183,10 @@ class PlanCuratedShards(beam.PTransform):
             | "AllSources" >> beam.combiners.ToList()
             | "ShardLayout" >> beam.Map(shard_layout, self._shard_size))
     planned = (kept
-               | "GroupBySource" >> beam.GroupByKey()
+               | "GroupBySource" >> shuffle.GroupByKey()
                | "PlanSource" >> beam.ParDo(self._fn, plan=beam.pvalue.AsSingleton(plan)).with_outputs(
                    REPEATS, main=FIRST))
-    first = planned[FIRST] | "GroupFirstByShard" >> beam.GroupByKey()
+    first = planned[FIRST] | "GroupFirstByShard" >> shuffle.GroupByKey()
     return {FIRST: first, REPEATS: planned[REPEATS]}
 
 

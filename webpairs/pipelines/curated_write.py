@@ -26,7 +26,7 @@ from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
 from webpairs.curation.resize import DEFAULT_QUALITY, resize_shorter_side
-from webpairs.pipelines import files, layout, readers, sinks
+from webpairs.pipelines import files, layout, readers, shuffle, sinks
 from webpairs.pipelines.curated_plan import METRICS_NAMESPACE, plan_fingerprint
 
 log = logging.getLogger(__name__)
@@ -309,8 +309,8 @@ class WriteCuratedShards(beam.PTransform):
              | "WriteFirstCopies" >> beam.ParDo(self._first).with_outputs(LOCATIONS, main="stats"))
     repeat_stats = (
         {LOCATIONS: first[LOCATIONS], "repeats": planned["repeats"]}
-        | "JoinFirstCopies" >> beam.CoGroupByKey()
+        | "JoinFirstCopies" >> shuffle.CoGroupByKey()
         | "AttachLocations" >> beam.FlatMap(attach_locations)
-        | "GroupRepeatsByShard" >> beam.GroupByKey()
+        | "GroupRepeatsByShard" >> shuffle.GroupByKey()
         | "WriteRepeats" >> beam.ParDo(self._repeats))
     return (first["stats"], repeat_stats) | "AllStats" >> beam.Flatten()

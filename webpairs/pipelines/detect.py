@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.detect"
 SUMMARY_FILE = "summary.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the readers give rows to link-only, empty and extensionless keys (offsets shift)
 DETECTOR_FAILED = "detector_failed"  # the detector raised on the batch the image was in
 NO_PREDICTION = "no_prediction"  # the detector returned fewer results than images
 # Per-shard and summary counts: rows; rows the detector ran on; of those, rows with a region;
@@ -302,6 +302,7 @@ def run_detect(inputs: str | list[str], output_dir: str, model_handler: ModelHan
                                    detector=describe_detector(model_handler), max_pixels=max_pixels,
                                    fingerprint=detector_fingerprint(model_handler, max_pixels)))
   progress.run_pipeline(pipeline, monitor)
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
   summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
   return summary

@@ -17,7 +17,7 @@ from apache_beam import pvalue
 from webpairs.curation import dedup
 from webpairs.curation.rules import RuleBook
 from webpairs.pipelines import batches as batches_lib
-from webpairs.pipelines import components, files
+from webpairs.pipelines import components, files, shuffle
 from webpairs.pipelines.select_plan import ROW_BITS, ROW_MASK, FileState
 
 STATS = "stats"
@@ -123,40 +123,41 @@ class Duplicates(beam.PTransform):
   part), (phash, dhash, ids)), "caption": (part, (caption hashes, phash, ids))}; the
   inputs of disabled rules may be empty. clusters: (file index, (rows, canonical
   orders, is-byte-copy flags)) for rows in clusters of two or more; caption_dups: (file
-  index, rows); stats: count dicts for the summary.
+  index, rows); stats: count dicts for the summary. `rounds`: the connected components'
+  round budget (the job fails, writing nothing, if they have not converged by then).
   """
 
-  def __init__(self, dedup_config: dict, rules: RuleBook, partitions: int):
+  def __init__(self, dedup_config: dict, rules: RuleBook, partitions: int, rounds: int):
     super().__init__()
     self._d = dedup_config
     self._rules = rules
     self._partitions = partitions
+    self._rounds = rounds
 
   def expand(self, pcolls):
     d, p = self._d, pcolls["state"].pipeline
     edge_parts, stats = [], []
     if d["exact"]:
-      exact = (pcolls["sha"] | "GroupSha" >> beam.GroupByKey()
+      exact = (pcolls["sha"] | "GroupSha" >> shuffle.GroupByKey()
                | "ExactPairs" >> beam.FlatMap(_exact_group).with_outputs(STATS, main="edges"))
       edge_parts.append(exact["edges"])
       stats.append(exact[STATS])
     if d["near"]:
-      near = (pcolls["band"] | "GroupBands" >> beam.GroupByKey()
+      near = (pcolls["band"] | "GroupBands" >> shuffle.GroupByKey()
               | "NearPairs" >> beam.FlatMap(_near_group, int(d["band_bits"]), int(d["threshold"]),
                                            int(d["bucket_window"])).with_outputs(STATS, main="edges"))
       edge_parts.append(near["edges"])
       stats.append(near[STATS])
     edges = (edge_parts or [p | "NoEdges" >> beam.Create([])]) | "Edges" >> beam.Flatten()
-    comps, unconverged = edges | "Components" >> components.ConnectedComponents(int(d["max_rounds"]),
-                                                                               self._partitions)
-    stats.append(unconverged | "UnconvergedStats" >> beam.Map(lambda n: {"near_dup": {"unconverged_nodes": n}}))
+    comps, rounds = edges | "Components" >> components.ConnectedComponents(self._rounds, self._partitions)
+    stats.append(rounds | "RoundStats" >> beam.Map(lambda r: {"components": r}))
     clusters = ({"state": pcolls["state"], "comps": comps | "CompsByFile" >> beam.FlatMap(_components_by_file)}
-                | "JoinComps" >> beam.CoGroupByKey()
+                | "JoinComps" >> shuffle.CoGroupByKey()
                 | "Orders" >> beam.ParDo(_OrdersFn(self._rules, self._partitions))
-                | "GroupComps" >> beam.GroupByKey()
+                | "GroupComps" >> shuffle.GroupByKey()
                 | "Canonical" >> beam.FlatMap(_canonical, bool(d["exact"])))
     if d["caption_max_images"]:
-      caption = (pcolls["caption"] | "GroupCaptions" >> beam.GroupByKey()
+      caption = (pcolls["caption"] | "GroupCaptions" >> shuffle.GroupByKey()
                  | "CaptionDups" >> beam.FlatMap(_caption_group, int(d["caption_max_images"]))
                  .with_outputs(STATS, main="rows"))
       flagged = caption["rows"]

@@ -34,10 +34,8 @@ def _move_into_place(tmp: str, final_path: str) -> None:
 
 
 def write_bytes_atomic(final_path: str, data: bytes) -> None:
-  tmp = tmp_path_for(final_path)
-  with FileSystems.create(tmp) as f:
+  with atomic_output(final_path) as f:
     f.write(data)
-  _move_into_place(tmp, final_path)
 
 
 @contextlib.contextmanager
@@ -51,9 +49,26 @@ def atomic_output(final_path: str) -> Iterator[BinaryIO]:
     try:
       FileSystems.delete([tmp])
     except Exception:  # pylint: disable=broad-except
-      pass  # a leftover temp file is harmless: final names are all that readers trust
+      pass  # not there (create failed) or undeletable: remove_stale_tmp clears it after the next success
     raise
   _move_into_place(tmp, final_path)
+
+
+def remove_stale_tmp(output_dir: str, started: float) -> int:
+  """Deletes OUTPUT/.tmp files last written before `started` (left by killed or failed runs);
+  call it when a job has succeeded. Returns how many were deleted.
+
+  Younger files may belong to a concurrent job on the same output and are kept.
+  """
+  pattern = FileSystems.join(output_dir, TMP_DIR, "*")
+  try:
+    found = FileSystems.match([pattern])[0].metadata_list
+  except Exception:  # pylint: disable=broad-except
+    return 0  # no .tmp folder
+  stale = [m.path for m in found if (m.last_updated_in_seconds or 0) < started]
+  if stale:
+    FileSystems.delete(stale)
+  return len(stale)
 
 
 def json_safe(obj: Any) -> Any:

@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation.resize import DEFAULT_QUALITY
 from webpairs.pipelines import (annotate, files, layout, manifest, options, progress, readers, selection,
-                                selection_io, sinks)
+                                selection_io, shuffle, sinks)
 from webpairs.pipelines.curated_plan import PlanCuratedShards
 from webpairs.pipelines.curated_write import FORMAT_VERSION, WriteCuratedShards
 
@@ -106,8 +106,10 @@ def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str]
                                      fmt=fmt, resize=resize, quality=quality, overwrite=overwrite)
       | "AllShards" >> beam.combiners.ToList()
       | "WriteManifest" >> beam.Map(manifest.write_manifest, output_dir, static))
-  progress.run_pipeline(pipeline, monitor)
+  run = progress.run_pipeline(pipeline, monitor)
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   result = manifest.read_manifest(output_dir)
   _remove_leftovers(output_dir, prefix, {n for s in result["shards"] for n in (s["name"], s["sidecar"])})
   result["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
+  result["shuffle"] = shuffle.per_row(shuffle.shuffle_bytes(run), result["examples"])
   return result

@@ -65,12 +65,14 @@ class ShardProgress:
     print(self.line(), file=self._stream, flush=True)
 
 
-def run_pipeline(pipeline, monitor: ShardProgress | None = None) -> None:
-  """Runs `pipeline` to completion while `monitor` (if any) prints progress lines."""
+def run_pipeline(pipeline, monitor: ShardProgress | None = None):
+  """Runs `pipeline` to completion while `monitor` (if any) prints progress lines; returns its result."""
   if monitor:
     monitor.start()
   try:
-    pipeline.run().wait_until_finish()
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result
   finally:
     if monitor:
       monitor.stop()

@@ -24,9 +24,10 @@ from apache_beam.io.filesystems import FileSystems
 from webpairs.balancing import m4
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.configs.curation import load_curation_config
+from webpairs.curation import components as cc
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
-from webpairs.pipelines import duplicates, files, options, progress, select_balance, select_files, selection
+from webpairs.pipelines import components, duplicates, files, options, progress, select_balance, select_files, selection, shuffle
 from webpairs.pipelines.eval_index import load_eval_index
 from webpairs.pipelines.score_cut import ScoreCut
 from webpairs.pipelines.select_plan import SelectPlan, make_plan
@@ -100,13 +101,14 @@ class SelectAnnotations(beam.PTransform):
 
   Writes SEL/selection-<suffix>.parquet per annotation file (atomically). The other
   outputs are singletons: the quota plan and, with balancing, the M4 fit and the kept
-  rows' cell statistics (None without).
+  rows' cell statistics (None without). `rounds`: the duplicate clusters' round budget.
   """
 
-  def __init__(self, plan: SelectPlan, output_dir: str):
+  def __init__(self, plan: SelectPlan, output_dir: str, rounds: int):
     super().__init__()
     self._plan = plan
     self._output_dir = output_dir
+    self._rounds = rounds
 
   def expand(self, files_pc):
     plan = self._plan
@@ -117,9 +119,10 @@ class SelectAnnotations(beam.PTransform):
         select_files.SHA, select_files.BAND, select_files.CAPTION, main="state")
     clusters, caption_dups, stats = ({"state": scan["state"], "sha": scan[select_files.SHA],
                                       "band": scan[select_files.BAND], "caption": scan[select_files.CAPTION]}
-                                     | "Duplicates" >> duplicates.Duplicates(plan.dedup, plan.rules, plan.partitions))
+                                     | "Duplicates" >> duplicates.Duplicates(plan.dedup, plan.rules, plan.partitions,
+                                                                                 self._rounds))
     resolved = ({"state": scan["state"], "clusters": clusters, "caption": caption_dups}
-                | "JoinFile" >> beam.CoGroupByKey()
+                | "JoinFile" >> shuffle.CoGroupByKey()
                 | "Resolve" >> beam.ParDo(select_files.ResolveFile(plan)).with_outputs(select_files.COUNTS,
                                                                                       main="files"))
     quota = (resolved[select_files.COUNTS] | "PoolCounts" >> beam.CombineGlobally(_MergeCounts())
@@ -141,7 +144,7 @@ class SelectAnnotations(beam.PTransform):
 def _summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None = None, kept=None, *,
              annotations: str, plan: SelectPlan, indexes: list[dict]) -> dict:
   d = plan.dedup
-  near = dict(counts.get("near_dup", {}))
+  near = dict(counts.get("near_dup", {}), **counts.get("components", {}))
   near.update(threshold=d["threshold"], enabled=bool(d["near"]), band_bits=d["band_bits"],
               bucket_window=d["bucket_window"], max_rounds=d["max_rounds"], rule="phash and dhash within threshold")
   out = {
@@ -167,9 +170,6 @@ def _summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None = N
       "balance": files.json_safe(select_balance.summary(balance, kept, plan.balance)),
       "selection": f"{selection.SELECTION_PREFIX}*.parquet",
   }
-  if out["near_dup"].get("unconverged_nodes"):
-    log.warning("select: %d nodes had not converged after %d rounds; raise dedup.max_rounds",
-                out["near_dup"]["unconverged_nodes"], d["max_rounds"])
   return out
 
 
@@ -249,6 +249,11 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
   plan = make_plan(config, indexes, partitions, select_balance.file_indicators(first))
   _check_columns(paths[0], set(select_files.SCAN_COLUMNS) | {"key", "source", "offset"}
                  | set(filters.columns_needed(plan.filters)) | set(plan.balance.columns if plan.balance else ()))
+  # Rounds grow as log2 of the nodes; the rows bound them (footers only, no data read).
+  # Component rounds grow as log2 of the nodes, bounded by the rows (footers only). With
+  # the automatic budget a graph that needs more reruns with twice as many, up to `rows`.
+  rows = sum(files.read_parquet_metadata(p).num_rows for p in paths)
+  rounds = int(config.dedup.max_rounds) or cc.round_budget(rows)
   outputs = [selection.selection_path(output_dir, p) for p in paths]
   _prepare_output(output_dir, set(outputs), overwrite)
   pipeline_args = list(pipeline_args or [])
@@ -257,20 +262,29 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
   if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
     monitor = progress.ShardProgress("select", outputs)
   start = time.time()
-  pipeline = options.make_pipeline(pipeline_args)
-  counts, quota, balance, kept = (pipeline | "Files" >> beam.Create(list(enumerate(paths)))
-                                  | "Select" >> SelectAnnotations(plan, output_dir))
-  optional = [beam.pvalue.AsSingleton(p) if p is not None else None for p in (balance, kept)]
-  _ = counts | "WriteSummary" >> beam.Map(
-      _write_summary, beam.pvalue.AsSingleton(quota), *optional, output_dir, annotations=_absolute(annotations_dir),
-      plan=plan, indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)])
-  try:
-    progress.run_pipeline(pipeline, monitor)
-  except Exception as e:
-    _raise_infeasible(output_dir, e)
-    raise
+  while True:
+    pipeline = options.make_pipeline(pipeline_args)
+    counts, quota, balance, kept = (pipeline | "Files" >> beam.Create(list(enumerate(paths)))
+                                    | "Select" >> SelectAnnotations(plan, output_dir, rounds))
+    optional = [beam.pvalue.AsSingleton(p) if p is not None else None for p in (balance, kept)]
+    _ = counts | "WriteSummary" >> beam.Map(
+        _write_summary, beam.pvalue.AsSingleton(quota), *optional, output_dir, annotations=_absolute(annotations_dir),
+        plan=plan, indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)])
+    try:
+      result = progress.run_pipeline(pipeline, monitor)
+      break
+    except Exception as e:
+      # Runners pass worker errors on as text.
+      if components.NOT_CONVERGED in str(e) and not config.dedup.max_rounds and rounds < rows:
+        log.warning("select: duplicate clusters did not converge in %d rounds; rerunning with %d", rounds, 2 * rounds)
+        rounds *= 2
+        continue
+      _raise_infeasible(output_dir, e)
+      raise
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   summary = files.read_json(FileSystems.join(output_dir, selection.SUMMARY_FILE))
   # Reported, not written: reruns stay identical, and partitions never change the result.
   summary["seconds"] = round(time.time() - start, 2)
   summary["partitions"] = partitions
+  summary["shuffle"] = shuffle.per_row(shuffle.shuffle_bytes(result), summary["input_examples"])
   return summary

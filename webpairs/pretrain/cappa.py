@@ -93,5 +93,6 @@ def decoder_max_len(config: ml_collections.ConfigDict) -> int:
 def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str, Any]:
   """Captioner constructor arguments from a config (configs/cappa.py)."""
   m, inp = config.model, config.input
-  return dict(image={**dict(m.image), "image_size": inp.res}, decoder=dict(m.decoder),
+  attention = {"attention": m.attention} if m.get("attention") else {}
+  return dict(image={**dict(m.image), "image_size": inp.res, **attention}, decoder=dict(m.decoder),
               vocab_size=vocab_size, max_len=decoder_max_len(config), dtype=m.dtype, remat=m.remat)

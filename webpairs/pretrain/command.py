@@ -69,6 +69,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
   if args.print_config:
     print(config)
     return 0
+  from webpairs.pretrain import xla_flags  # pylint: disable=g-import-not-at-top
+  xla_flags.apply(config.get("xla_gpu_flags"))  # before anything starts JAX's backend
   from webpairs.pretrain import trainer  # pylint: disable=g-import-not-at-top
   try:
     final = trainer.train(config, args.workdir, stop_at_step=args.stop_at_step)

@@ -17,6 +17,7 @@ from flax import nnx
 
 from webpairs.pretrain import cappa as cappa_lib
 from webpairs.pretrain import checkpoint as ckpt_lib
+from webpairs.pretrain import flops as flops_lib
 from webpairs.pretrain import losses, metrics as metrics_lib, models, objectives, optimizer, sharding
 from webpairs.pretrain.input import pipeline
 from webpairs.pretrain.input import regions as regions_lib
@@ -37,9 +38,10 @@ def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str
   if config.get("model_name", "two_towers") == "captioner":
     return cappa_lib.model_kwargs(config, vocab_size)
   m = config.model
+  attention = {"attention": m.attention} if m.get("attention") else {}  # else models.common.DEFAULT_ATTENTION
   kwargs = dict(
-      image={**dict(m.image), "image_size": config.input.res},
-      text={**dict(m.text), "vocab_size": vocab_size, "max_len": config.input.max_len},
+      image={**dict(m.image), "image_size": config.input.res, **attention},
+      text={**dict(m.text), "vocab_size": vocab_size, "max_len": config.input.max_len, **attention},
       out_dim=m.get("out_dim"),
       temperature_init=m.temperature_init,
       bias_init=m.bias_init,
@@ -87,7 +89,9 @@ class Trainer:
                            out_shardings=(self.state_shardings, replicated))
     self.embed_fn = jax.jit(self._embed, out_shardings=(self.batch_sharding, self.batch_sharding))
     self._compiled = None  # the step compiled ahead of time on the first batch
-    self.flops_per_step: float | None = None
+    self.flops_per_step: float | None = None  # XLA's cost analysis: a cross-check, not the MFU numerator
+    self.model_flops_per_step: float | None = None  # analytic (flops.py): the MFU numerator
+    self._vocab_size = vocab_size
 
   def model_builder(self, config: ml_collections.ConfigDict, vocab_size: int) -> Callable[[Any], nnx.Module]:
     """rng -> an initialised model; a trainer for another model (SILC) overrides this."""
@@ -152,14 +156,43 @@ class Trainer:
   def abstract_with_shardings(self) -> Any:
     return ckpt_lib.abstract_like(self.abstract_state, self.state_shardings)
 
+  def compile(self, state: dict[str, Any], batch: Mapping[str, jax.Array]) -> None:
+    """Compiles the step for these shapes ahead of time (step() does it on its first call) and counts its FLOPs.
+
+    XLA's cost analysis (FLOPs per device, times the devices: per step) comes from the very
+    executable that runs; on GPU it misses the cuBLAS/cuDNN custom calls, so it is kept only
+    where it means something. The MFU numerator is the analytic count.
+    """
+    traced = self.step_fn.trace(state, batch, self.consts)
+    self.model_flops_per_step = self.count_model_flops(state, batch, traced)
+    self._compiled = traced.lower().compile()
+    per_device = metrics_lib.compiled_flops(self._compiled) if metrics_lib.xla_flops_meaningful() else None
+    self.flops_per_step = per_device * self.mesh.size if per_device else None
+
   def step(self, state: dict[str, Any], batch: Mapping[str, jax.Array]) -> tuple[dict[str, Any], dict[str, jax.Array]]:
     if self._compiled is None:
-      # Ahead of time, so XLA's cost analysis (FLOPs per device, times the devices: per
-      # step) comes from the very executable that runs.
-      self._compiled = self.step_fn.lower(state, batch, self.consts).compile()
-      per_device = metrics_lib.compiled_flops(self._compiled)
-      self.flops_per_step = per_device * self.mesh.size if per_device else None
+      self.compile(state, batch)
     return self._compiled(state, batch, self.consts)
+
+  def count_model_flops(self, state: Any, batch: Mapping[str, Any], traced: Any = None) -> float:
+    """Model FLOPs of one step (all devices): matmuls forward and backward, without remat's recomputation.
+
+    With remat the program is traced once more from a model built without it (same
+    parameters), so recomputed forwards do not count as model work.
+    """
+    if traced is not None and not self.config.model.get("remat", False):
+      return flops_lib.step_flops(traced.jaxpr)
+    plain = ml_collections.ConfigDict(self.config.to_dict())
+    plain.model.remat = False
+    graphdef = self.graphdef
+    try:
+      self.graphdef = nnx.split(nnx.eval_shape(lambda: self.model_builder(plain, self._vocab_size)(0)),
+                                nnx.Param, ...)[0]
+      # A fresh function: jax caches traces by function, and the bound method's would be the remat one.
+      step = lambda s, b, c: self._train_step(s, b, c)  # pylint: disable=unnecessary-lambda
+      return flops_lib.step_flops(jax.make_jaxpr(step)(state, batch, self.consts))
+    finally:
+      self.graphdef = graphdef
 
   def embed(self, params: Any) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
     return lambda image, text: self.embed_fn(params, self.consts, image, text)
@@ -241,9 +274,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
 
   scheduled = _scheduled_evals(config)
 
-  start = checkpointer.latest_step() or 0
+  # The newest checkpoint that restores whole: a truncated or corrupted one is reported and skipped.
+  start, state, data_state = checkpointer.restore_latest(trainer.abstract_with_shardings(), report=writer.print)
   if start:
-    state, data_state = checkpointer.restore(start, trainer.abstract_with_shardings())
     data.set_state(data_state)
     writer.print(f"[pretrain] resumed from step {start} in {checkpointer.directory}")
   else:
@@ -304,12 +337,15 @@ def _loop(trainer: Trainer, state: dict[str, Any], data: pipeline.DeviceIterator
 
   eval_every = int(config.get("evals", {}).get("retrieval", {}).get("every", 0) or 0)
   last_time, last_step = time.perf_counter(), start
+  waited = 0.0  # seconds spent waiting for the next batch since last_time: an input-bound run shows it
   for step in range(start + 1, end + 1):
+    t_wait = time.perf_counter()
     batch = next(data)
+    waited += time.perf_counter() - t_wait
     state, m = trainer.step(state, batch)
     if step == start + 1:  # the first step compiled: time from here
       jax.block_until_ready(m)
-      last_time, last_step = time.perf_counter(), step
+      last_time, last_step, waited = time.perf_counter(), step, 0.0
     pending.append((step, m))
     check(step - 1)
 
@@ -319,11 +355,15 @@ def _loop(trainer: Trainer, state: dict[str, Any], data: pipeline.DeviceIterator
       now = time.perf_counter()
       if step > last_step:  # no timing for an interval holding only the compiling step
         step_time = (now - last_time) / (step - last_step)
-        host.update(step_time_s=step_time, examples_per_s=batch_size / step_time)
-        if peak and trainer.flops_per_step:
-          host["mfu"] = trainer.flops_per_step / trainer.mesh.size / step_time / peak
-      last_time, last_step = now, step
-      if trainer.flops_per_step:
+        host.update(step_time_s=step_time, examples_per_s=batch_size / step_time,
+                    input_wait_frac=min(1.0, waited / (now - last_time)))
+        mfu = metrics_lib.mfu(trainer.model_flops_per_step, step_time, trainer.mesh.size, peak)
+        if mfu is not None:
+          host["mfu"] = mfu
+      last_time, last_step, waited = now, step, 0.0
+      if trainer.model_flops_per_step:
+        host["model_flops_per_step"] = trainer.model_flops_per_step
+      if trainer.flops_per_step:  # XLA's count, a cross-check (not on GPU)
         host["gflops_per_step"] = trainer.flops_per_step / 1e9
       writer.write(step, host)
       eta = (trainer.total_steps - step) * host.get("step_time_s", float("nan"))

@@ -31,7 +31,9 @@ def base_config() -> ml_collections.ConfigDict:
       # Rows of one LSH bucket are compared with at most this many neighbours in hash
       # order, so a huge bucket (blank images, one logo) costs O(n), not O(n^2).
       bucket_window=64,
-      max_rounds=8,  # label-propagation rounds of the connected components (summary reports unconverged nodes)
+      # Most large-star/small-star rounds of the duplicate clusters' connected components;
+      # 0: 2*log2(rows) + 4. A graph that needs more fails the job (no selection written).
+      max_rounds=0,
       caption_max_images=0,  # a caption on more distinct images than this is caption_dup; 0: off
   ))
   c.eval = ml_collections.ConfigDict(dict(

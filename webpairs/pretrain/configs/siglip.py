@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from webpairs.pretrain import config_lib
+from webpairs.pretrain import config_lib, xla_flags
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -39,7 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.input.lower = False
   c.input.augment = "none"  # SigLIP trains on plain resizes; "inception_crop" for small data
   c.input.min_area = 0.5
-  c.input.num_workers = 1 if tiny else 8  # decode processes per host
+  c.input.num_workers = 1 if tiny else -1  # decode processes per host; -1: one per core less two
   c.input.seed = 0
 
   c.model_name = "two_towers"
@@ -52,6 +52,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # bf16 matmuls with fp32 parameters and fp32 loss maths; CPUs are slow at bf16.
   c.model.dtype = "float32" if tiny else "bfloat16"
   c.model.remat = False
+  # The encoders' attention: nnx | xla | cudnn | auto (models/common.py; None: its DEFAULT_ATTENTION).
+  c.model.attention = ml_collections.FieldReference(None, field_type=str)
 
   c.loss = dict(name=arg.loss, chunk_size=4096)
 
@@ -66,6 +68,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optax.decay = "cosine"
   c.optax.mu_dtype = ml_collections.FieldReference(None, field_type=str)  # e.g. "bfloat16" for big models
 
+  # XLA's documented-safe GPU flags (xla_flags.py), read by `webpairs pretrain` before JAX starts.
+  c.xla_gpu_flags = xla_flags.DEFAULT
   c.mesh = dict(data=-1)  # devices on the data axis (-1: all)
   c.sharding = "replicate"  # or "fsdp": parameters and optimizer state split over the data axis
   c.fsdp_min_size = 2**14  # FSDP leaves arrays with fewer elements replicated

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import queue
+import threading
 from typing import Any
 
 import grain
@@ -28,6 +31,12 @@ def _allow_grain_workers() -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
+
+
+def auto_workers(reserve: int = 2) -> int:
+  """Decode processes for this host: its usable CPU cores less `reserve` (the training loop, the device feed)."""
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+  return max(1, cores - reserve)
 
 
 def make_source(shards: str, process_index: int | None = None, process_count: int | None = None, *,
@@ -70,9 +79,11 @@ def make_dataset(
 
   train: shuffled with `seed` (a new order each epoch), repeated forever, full batches only.
   Otherwise one pass in shard order with a final partial batch. Decode, augment, batching
-  and tokenisation run in `num_workers` processes (0: in this process). The order depends
-  on the seed and on num_workers, so a resumed run must keep both.
+  and tokenisation run in `num_workers` processes (0: in this process; < 0: auto_workers()).
+  The order depends on the seed and on num_workers, so a resumed run must keep both.
   """
+  if num_workers < 0:
+    num_workers = auto_workers()
   if regions is not None and not source.regions:
     raise ValueError("region tasks need a source that reads regions: make_source(..., regions=True)")
   ds = grain.MapDataset.source(source)
@@ -92,27 +103,84 @@ def make_dataset(
   return it
 
 
-class DeviceIterator:
-  """Host batches -> global jax.Arrays sharded on the batch axis; get_state/set_state give the data position."""
+class _Raised:
+  """An exception of the prefetch thread (StopIteration included), re-raised by __next__."""
 
-  def __init__(self, dataset: grain.IterDataset, sharding: NamedSharding):
+  def __init__(self, exc: BaseException):
+    self.exc = exc
+
+
+class DeviceIterator:
+  """Host batches -> global jax.Arrays sharded on the batch axis; get_state/set_state give the data position.
+
+  prefetch > 0: a thread keeps that many batches already on the devices, so the host->device
+  copy overlaps the step before. Each batch travels with the data position after it, so
+  get_state is the position of what the caller consumed, not of what was prefetched.
+  """
+
+  def __init__(self, dataset: grain.IterDataset, sharding: NamedSharding, prefetch: int = 2):
     self.sharding = sharding
+    self.prefetch = prefetch
     self._it = iter(dataset)
+    self._queue: queue.Queue | None = None
+    self._thread: threading.Thread | None = None
+    self._stop = threading.Event()
+    self._state: dict[str, Any] | None = None
 
   def __iter__(self) -> DeviceIterator:
     return self
 
-  def __next__(self) -> dict[str, jax.Array]:
-    batch = next(self._it)
+  def _to_device(self, batch: dict[str, Any]) -> dict[str, jax.Array]:
     keys = [k for k in (*DEVICE_KEYS, *REGION_KEYS) if k in batch]
     return {k: jax.make_array_from_process_local_data(self.sharding, np.asarray(batch[k])) for k in keys}
 
+  def _offer(self, item: Any) -> bool:
+    while not self._stop.is_set():
+      try:
+        self._queue.put(item, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
+  def _fill(self) -> None:
+    try:
+      while not self._stop.is_set():
+        item = (self._to_device(next(self._it)), self._it.get_state())
+        if not self._offer(item):
+          return
+    except BaseException as e:  # pylint: disable=broad-except  # handed to the consumer, raised there
+      self._offer(_Raised(e))
+
+  def __next__(self) -> dict[str, jax.Array]:
+    if self.prefetch <= 0:
+      return self._to_device(next(self._it))
+    if self._thread is None:
+      self._state = self._it.get_state()
+      self._stop.clear()
+      self._queue = queue.Queue(maxsize=self.prefetch)
+      self._thread = threading.Thread(target=self._fill, name="device-prefetch", daemon=True)
+      self._thread.start()
+    item = self._queue.get()
+    if isinstance(item, _Raised):
+      raise item.exc
+    batch, self._state = item
+    return batch
+
+  def _stop_prefetch(self) -> None:
+    if self._thread is not None:
+      self._stop.set()
+      self._thread.join()
+      self._thread = self._queue = None
+
   def get_state(self) -> dict[str, Any]:
-    return self._it.get_state()
+    return self._it.get_state() if self._thread is None else self._state
 
   def set_state(self, state: dict[str, Any]) -> None:
+    self._stop_prefetch()  # what it holds belongs to the old position
     self._it.set_state(state)
 
   def close(self) -> None:
-    """Stops grain's worker processes and frees their shared memory."""
+    """Stops the prefetch thread and grain's worker processes, freeing their shared memory."""
+    self._stop_prefetch()
     self._it.close()

@@ -59,17 +59,55 @@ class MlpBlock(nnx.Module):
     return self.fc2(jax.nn.gelu(self.fc1(x)))
 
 
-def attention(num_heads: int, width: int, *, dtype: Any, rngs: nnx.Rngs) -> nnx.MultiHeadAttention:
+# How the encoders' attention runs: "nnx" (flax's einsum + softmax, the original path), "xla" / "cudnn"
+# (jax.nn.dot_product_attention; cudnn is the fused flash kernel on NVIDIA GPUs), or "auto" (cudnn on a GPU
+# with bf16/fp16 activations, else nnx). The parameters are the same whichever runs. auto is the default:
+# on an H200, B/16 at batch 512 steps in 190 ms against nnx's 233 ms (README, GPU table).
+ATTENTION_IMPLS = ("nnx", "xla", "cudnn", "auto")
+DEFAULT_ATTENTION = "auto"
+
+
+def resolve_attention(impl: str, dtype: Any) -> str:
+  """'auto' -> 'cudnn' where the fused kernel applies (GPU, half precision), else 'nnx'; others as given."""
+  if impl not in ATTENTION_IMPLS:
+    raise ValueError(f"attention must be one of {ATTENTION_IMPLS}, got {impl!r}")
+  if impl != "auto":
+    return impl
+  half = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+  return "cudnn" if half and jax.devices()[0].platform == "gpu" else "nnx"
+
+
+def attention_fn(impl: str) -> Any:
+  """An nnx.MultiHeadAttention attention_fn running jax.nn.dot_product_attention with `impl` (xla or cudnn).
+
+  cudnn falls back to xla for a call whose shapes the fused kernel refuses at trace time.
+  """
+  def fn(query: jax.Array, key: jax.Array, value: jax.Array, bias: jax.Array | None = None,
+         mask: jax.Array | None = None, **_: Any) -> jax.Array:
+    if impl == "cudnn":
+      try:
+        return jax.nn.dot_product_attention(query, key, value, bias=bias, mask=mask, implementation="cudnn")
+      except (NotImplementedError, ValueError, RuntimeError):
+        pass
+    return jax.nn.dot_product_attention(query, key, value, bias=bias, mask=mask, implementation="xla")
+  return fn
+
+
+def attention(num_heads: int, width: int, *, dtype: Any, rngs: nnx.Rngs,
+              impl: str = DEFAULT_ATTENTION) -> nnx.MultiHeadAttention:
+  impl = resolve_attention(impl, dtype)
+  extra = {} if impl == "nnx" else {"attention_fn": attention_fn(impl)}
   return nnx.MultiHeadAttention(num_heads=num_heads, in_features=width, dtype=dtype, param_dtype=jnp.float32,
-                                kernel_init=KERNEL_INIT, decode=False, deterministic=True, rngs=rngs)
+                                kernel_init=KERNEL_INIT, decode=False, deterministic=True, rngs=rngs, **extra)
 
 
 class EncoderBlock(nnx.Module):
   """Pre-LN transformer block: x + MHA(LN(x)), then x + MLP(LN(x))."""
 
-  def __init__(self, width: int, mlp_dim: int, num_heads: int, *, dtype: Any, rngs: nnx.Rngs):
+  def __init__(self, width: int, mlp_dim: int, num_heads: int, *, dtype: Any, rngs: nnx.Rngs,
+               attention_impl: str = DEFAULT_ATTENTION):
     self.ln1 = nnx.LayerNorm(width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
-    self.attn = attention(num_heads, width, dtype=dtype, rngs=rngs)
+    self.attn = attention(num_heads, width, dtype=dtype, rngs=rngs, impl=attention_impl)
     self.ln2 = nnx.LayerNorm(width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
     self.mlp = MlpBlock(width, mlp_dim, dtype=dtype, rngs=rngs)
 
@@ -87,8 +125,9 @@ class Encoder(nnx.Module):
   """`depth` blocks and a final LayerNorm. `remat` recomputes each block's activations in backward."""
 
   def __init__(self, width: int, depth: int, mlp_dim: int, num_heads: int, *, dtype: Any, remat: bool = False,
-               rngs: nnx.Rngs):
-    self.blocks = nnx.List([EncoderBlock(width, mlp_dim, num_heads, dtype=dtype, rngs=rngs) for _ in range(depth)])
+               rngs: nnx.Rngs, attention_impl: str = DEFAULT_ATTENTION):
+    self.blocks = nnx.List([EncoderBlock(width, mlp_dim, num_heads, dtype=dtype, rngs=rngs,
+                                         attention_impl=attention_impl) for _ in range(depth)])
     self.norm = nnx.LayerNorm(width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
     self.remat = remat
 
@@ -102,9 +141,10 @@ class Encoder(nnx.Module):
 class MAPHead(nnx.Module):
   """Multihead attention pooling: one learned probe attends over the tokens, then an MLP."""
 
-  def __init__(self, width: int, mlp_dim: int, num_heads: int, *, dtype: Any, rngs: nnx.Rngs):
+  def __init__(self, width: int, mlp_dim: int, num_heads: int, *, dtype: Any, rngs: nnx.Rngs,
+               attention_impl: str = DEFAULT_ATTENTION):
     self.probe = nnx.Param(KERNEL_INIT(rngs.params(), (1, 1, width), jnp.float32))
-    self.attn = attention(num_heads, width, dtype=dtype, rngs=rngs)
+    self.attn = attention(num_heads, width, dtype=dtype, rngs=rngs, impl=attention_impl)
     self.norm = nnx.LayerNorm(width, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
     self.mlp = MlpBlock(width, mlp_dim, dtype=dtype, rngs=rngs)
 

@@ -35,6 +35,7 @@ class TextTransformer(nnx.Module):
       num_classes: int | None = None,
       dtype: Any = "float32",
       remat: bool = False,
+      attention: str | None = None,
       rngs: nnx.Rngs,
   ):
     dims = common.decode_variant(variant) if variant else {}
@@ -58,8 +59,9 @@ class TextTransformer(nnx.Module):
                                rngs=rngs)
     self.pos_embedding = nnx.Param(emb_init(rngs.params(), (1, max_len, width), jnp.float32))
     self.encoder = common.Encoder(width, dims["depth"], dims["mlp_dim"], dims["num_heads"], dtype=dtype,
-                                  remat=remat, rngs=rngs)
-    self.map_head = (common.MAPHead(width, dims["mlp_dim"], dims["num_heads"], dtype=dtype, rngs=rngs)
+                                  remat=remat, rngs=rngs, attention_impl=attention or common.DEFAULT_ATTENTION)
+    self.map_head = (common.MAPHead(width, dims["mlp_dim"], dims["num_heads"], dtype=dtype, rngs=rngs,
+                                   attention_impl=attention or common.DEFAULT_ATTENTION)
                      if pool_type == "map" else None)
     self.head = (nnx.Linear(width, num_classes, dtype=dtype, param_dtype=jnp.float32,
                             kernel_init=common.KERNEL_INIT, rngs=rngs) if num_classes else None)

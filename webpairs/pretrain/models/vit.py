@@ -49,6 +49,7 @@ class ViT(nnx.Module):
       head_zeroinit: bool = False,
       dtype: Any = "float32",
       remat: bool = False,
+      attention: str | None = None,
       rngs: nnx.Rngs,
   ):
     dims = common.decode_variant(variant) if variant else {}
@@ -83,8 +84,9 @@ class ViT(nnx.Module):
     if pool_type == "tok":
       self.cls = nnx.Param(jnp.zeros((1, 1, width), jnp.float32))
     self.encoder = common.Encoder(width, dims["depth"], dims["mlp_dim"], dims["num_heads"], dtype=dtype,
-                                  remat=remat, rngs=rngs)
-    self.map_head = (common.MAPHead(width, dims["mlp_dim"], dims["num_heads"], dtype=dtype, rngs=rngs)
+                                  remat=remat, rngs=rngs, attention_impl=attention or common.DEFAULT_ATTENTION)
+    self.map_head = (common.MAPHead(width, dims["mlp_dim"], dims["num_heads"], dtype=dtype, rngs=rngs,
+                                   attention_impl=attention or common.DEFAULT_ATTENTION)
                      if pool_type == "map" else None)
     kernel_init = nnx.initializers.zeros if head_zeroinit else common.KERNEL_INIT
     self.head = (nnx.Linear(width, num_classes, dtype=dtype, param_dtype=jnp.float32, kernel_init=kernel_init,
