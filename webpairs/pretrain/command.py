@@ -55,6 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   p.add_argument("--stop-at-step", type=int, default=None,
                  help="end after this step with a checkpoint (the schedule still runs to total_steps)")
   p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+  multi = p.add_argument_group(
+      "multi-process (one command on every host)",
+      "Without these flags or their WEBPAIRS_* variables, a cluster JAX detects (TPU pod slice, SLURM, GKE) "
+      "starts jax.distributed by itself; elsewhere the run is one process.")
+  multi.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                     help="address of process 0's coordination service (env WEBPAIRS_COORDINATOR)")
+  multi.add_argument("--num-processes", type=int, default=None, help="processes in the run (env WEBPAIRS_NUM_PROCESSES)")
+  multi.add_argument("--process-id", type=int, default=None, help="this process, 0..N-1 (env WEBPAIRS_PROCESS_ID)")
+  multi.add_argument("--local-device-ids", default=None, metavar="I,J",
+                     help="devices this process uses, e.g. one GPU per process (env WEBPAIRS_LOCAL_DEVICE_IDS)")
   p.set_defaults(func=run, accepts_pipeline_options=False)
 
 
@@ -69,6 +79,15 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
   if args.print_config:
     print(config)
     return 0
+  from webpairs.pretrain import distributed  # pylint: disable=g-import-not-at-top
+  try:
+    setup = distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                                   local_device_ids=args.local_device_ids)
+  except (ValueError, RuntimeError) as e:
+    print(f"webpairs pretrain: error: {e}", file=sys.stderr)
+    return 2
+  if setup.num_processes > 1:
+    print(f"[pretrain] {setup.describe()}", file=sys.stderr, flush=True)
   from webpairs.pretrain import trainer  # pylint: disable=g-import-not-at-top
   try:
     final = trainer.train(config, args.workdir, stop_at_step=args.stop_at_step)
@@ -78,5 +97,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
   except (FileNotFoundError, ValueError) as e:
     print(f"webpairs pretrain: error: {e}", file=sys.stderr)
     return 2
-  print(json.dumps({"workdir": args.workdir, **final}, sort_keys=True))
+  finally:
+    distributed.finish()
+  if setup.process_id == 0:  # one summary for the run, as the progress lines
+    print(json.dumps({"workdir": args.workdir, **final}, sort_keys=True))
   return 0
