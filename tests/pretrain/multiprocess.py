@@ -32,13 +32,14 @@ def _env(devices: int, extra: dict[str, str] | None = None) -> dict[str, str]:
   return env
 
 
-def start(processes: int, devices: int, args: Sequence[str], *, log_dir: str,
-          env: dict[str, str] | None = None) -> list[subprocess.Popen]:
-  """Starts `webpairs pretrain ARGS` as `processes` processes (no multi-process flags for one)."""
+def start(processes: int, devices: int, args: Sequence[str], *, log_dir: str, env: dict[str, str] | None = None,
+          per_process: Sequence[Sequence[str]] | None = None) -> list[subprocess.Popen]:
+  """Starts `webpairs pretrain ARGS` as `processes` processes (no multi-process flags for one);
+  per_process[i]: more arguments for process i only."""
   port = portpicker.pick_unused_port()
   procs = []
   for i in range(processes):
-    cmd = [sys.executable, "-m", "webpairs.cli", "pretrain", *args]
+    cmd = [sys.executable, "-m", "webpairs.cli", "pretrain", *args, *(per_process[i] if per_process else ())]
     if processes > 1:
       cmd += ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id", str(i)]
     log = open(os.path.join(log_dir, f"process-{i}.log"), "w", encoding="utf-8")  # pylint: disable=consider-using-with

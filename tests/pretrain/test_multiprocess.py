@@ -209,3 +209,29 @@ def test_a_lost_process_stops_the_other_within_bounded_time(curated, tokenizer_d
     assert "the leader task was preempted/died" in done[survivor].output, done[survivor].output[-3000:]
   else:
     assert f"lost process {victim} of 2" in done[survivor].output, done[survivor].output[-3000:]
+
+
+def test_processes_that_disagree_on_the_config_stop_with_a_clear_error(curated, tokenizer_dir, tmp_path):
+  logs = tmp_path / "logs"
+  logs.mkdir()
+  args = _args(curated, tokenizer_dir, tmp_path / "w", total_steps=2)
+  procs = mp.start(2, 2, args, log_dir=str(logs), per_process=[[], ["--config.seed=1"]])
+  done = mp.wait(procs, log_dir=str(logs), timeout=300)
+  for f in done:
+    assert f.returncode == 2, f.output[-3000:]
+    assert "the processes disagree on the config: processes [0]; processes [1] each hold a different one" in f.output
+
+
+@pytest.mark.slow
+@SLOW
+def test_a_non_finite_step_stops_every_process(curated, tokenizer_dir, tmp_path):
+  args = _args(curated, tokenizer_dir, tmp_path / "w", total_steps=20, ckpt_every=1, **{
+      "optax.lr": 1e20, "optax.grad_clip": 0.0, "optax.warmup_steps": 0})
+  logs = tmp_path / "logs"
+  logs.mkdir()
+  done = mp.wait(mp.start(2, 2, args, log_dir=str(logs)), log_dir=str(logs), timeout=400)
+  steps = set()
+  for f in done:
+    assert f.returncode == 3, f.output[-3000:]
+    steps.add(f.output.split("webpairs pretrain: stopped: step ")[1].split(":")[0])
+  assert len(steps) == 1  # both at the same step

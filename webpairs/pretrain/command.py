@@ -89,16 +89,23 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
   if setup.num_processes > 1:
     print(f"[pretrain] {setup.describe()}", file=sys.stderr, flush=True)
   from webpairs.pretrain import trainer  # pylint: disable=g-import-not-at-top
+  done = False
   try:
     final = trainer.train(config, args.workdir, stop_at_step=args.stop_at_step)
-  except trainer.NonFiniteError as e:
+    done = True
+  except trainer.NonFiniteError as e:  # every process sees the same global loss and stops at the same step
     print(f"webpairs pretrain: stopped: {e}", file=sys.stderr)
     return 3
   except (FileNotFoundError, ValueError) as e:
     print(f"webpairs pretrain: error: {e}", file=sys.stderr)
     return 2
+  except Exception:
+    # Most often a collective that broke because another process died: the watchdog names it
+    # and exits; anything else propagates, and the other processes name this one.
+    distributed.failed()
+    raise
   finally:
-    distributed.finish()
+    distributed.finish(done)
   if setup.process_id == 0:  # one summary for the run, as the progress lines
     print(json.dumps({"workdir": args.workdir, **final}, sort_keys=True))
   return 0

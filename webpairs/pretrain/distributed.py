@@ -196,8 +196,16 @@ class Watchdog(threading.Thread):
           file=sys.stderr, flush=True)
     os._exit(EXIT_LOST)  # pylint: disable=protected-access  # the main thread may be stuck in a collective
 
-  def finish(self) -> None:
+  def failed(self) -> None:
+    """This process's run raised: a lost peer (a collective broke) is named within `lost_after`
+    (the process exits); otherwise stop beating, so the others name this process."""
+    self.join(self.lost_after + 3 * self.interval)
     self._stop.set()
+
+  def finish(self, done: bool = True) -> None:
+    self._stop.set()
+    if not done:
+      return
     try:
       self.client.key_value_set(f"{_KEY_DONE}{self.process_id}", "1", allow_overwrite=True)
     except Exception:  # pylint: disable=broad-except  # the run is over either way
@@ -207,10 +215,17 @@ class Watchdog(threading.Thread):
 _watchdogs: list[Watchdog] = []
 
 
-def finish() -> None:
-  """This process ends normally: stop watching, and tell the others not to take it for lost."""
+def failed() -> None:
+  """The run raised in this process (a broken collective, a bad file): name a lost peer if there is one."""
   while _watchdogs:
-    _watchdogs.pop().finish()
+    _watchdogs.pop().failed()
+
+
+def finish(done: bool = True) -> None:
+  """This process ends: stop watching; done: it ended the run normally, the others must not take it for lost
+  (otherwise, after an error of its own, they name it lost unless they stop for the same error)."""
+  while _watchdogs:
+    _watchdogs.pop().finish(done)
 
 
 def fingerprint(text: str) -> str:

@@ -217,6 +217,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
   schedule of total_steps (how a job with a time limit splits a run); the next call resumes.
   """
   _check_config(config)
+  # Every process must train the same config on the same shard list, or the collectives mix two runs.
+  distributed.check_agree("config", json.dumps(config.to_dict(), sort_keys=True, default=str))
+  distributed.check_agree("shard list", "\n".join(files.expand(config.input.shards)))
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:
     _write_config(config, workdir)
@@ -227,9 +230,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
                                        keep=config.keep_ckpts)
   inp = config.input
   regions = bool(inp.get("regions", False))  # LocCa: region annotations -> aref/gcap batch fields
-  # Every process must train the same config on the same shard list, or the collectives mix two runs.
-  distributed.check_agree("config", json.dumps(config.to_dict(), sort_keys=True, default=str))
-  distributed.check_agree("shard list", "\n".join(files.expand(inp.shards)))
   num_streams = streams_lib.stream_count(inp.get("streams", 0), jax.process_count())
   stream_batch = _per_stream_batch(inp.batch_size, trainer.mesh, num_streams)
   sources: list[Any] = []
