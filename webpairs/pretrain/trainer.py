@@ -363,6 +363,10 @@ def _scheduled_evals(config: ml_collections.ConfigDict) -> dict[str, Any]:
   typed = {k: v for k, v in config.get("evals", {}).items() if hasattr(v, "get") and v.get("type")}
   if not typed:
     return {}
+  if jax.process_count() > 1:
+    # Their models read results back with device_get, which needs every shard on this host.
+    raise ValueError(f"config.evals has {sorted(typed)}: scheduled registry evals run in single-process runs only; "
+                     "drop them here and run `webpairs eval --workdir W` on the checkpoints")
   from webpairs.eval import registry  # pylint: disable=import-outside-toplevel  (eval imports this module)
   data_root = config.get("eval_data_root", "")
   if not data_root:
