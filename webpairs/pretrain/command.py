@@ -70,7 +70,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
   del extra  # no pipeline options: argparse rejected unknown flags already
-  from webpairs.pretrain import config_lib  # pylint: disable=g-import-not-at-top  # JAX only when asked
+  if not args.print_config:
+    # Before the config: a config file may touch JAX, and the processes must join first.
+    from webpairs.pretrain import distributed  # pylint: disable=g-import-not-at-top  # JAX only when asked
+    try:
+      setup = distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                                     local_device_ids=args.local_device_ids)
+    except (ValueError, RuntimeError) as e:
+      print(f"webpairs pretrain: error: {e}", file=sys.stderr)
+      return 2
+    if setup.num_processes > 1:
+      print(f"[pretrain] {setup.describe()}", file=sys.stderr, flush=True)
+  from webpairs.pretrain import config_lib  # pylint: disable=g-import-not-at-top
   try:
     config = config_lib.override(config_lib.load(args.config), getattr(args, "config_overrides", []))
   except (FileNotFoundError, KeyError, ValueError, TypeError) as e:
@@ -79,15 +90,6 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
   if args.print_config:
     print(config)
     return 0
-  from webpairs.pretrain import distributed  # pylint: disable=g-import-not-at-top
-  try:
-    setup = distributed.initialize(args.coordinator, args.num_processes, args.process_id,
-                                   local_device_ids=args.local_device_ids)
-  except (ValueError, RuntimeError) as e:
-    print(f"webpairs pretrain: error: {e}", file=sys.stderr)
-    return 2
-  if setup.num_processes > 1:
-    print(f"[pretrain] {setup.describe()}", file=sys.stderr, flush=True)
   from webpairs.pretrain import trainer  # pylint: disable=g-import-not-at-top
   done = False
   try:

@@ -140,7 +140,7 @@ def _joined(how: str, lost_after: float) -> Setup:
   from jax._src import distributed as jax_distributed  # pylint: disable=g-import-not-at-top
   state = jax_distributed.global_state
   setup = Setup(how, state.process_id, state.num_processes, state.coordinator_address)
-  if setup.num_processes > 1 and state.client is not None:
+  if setup.num_processes > 1 and state.client is not None and not _watchdogs:
     Watchdog(state.client, setup.process_id, setup.num_processes, lost_after).start()
   return setup
 
@@ -226,10 +226,6 @@ def finish(done: bool = True) -> None:
   (otherwise, after an error of its own, they name it lost unless they stop for the same error)."""
   while _watchdogs:
     _watchdogs.pop().finish(done)
-
-
-def fingerprint(text: str) -> str:
-  return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def check_agree(what: str, text: str) -> None:
