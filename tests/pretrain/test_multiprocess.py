@@ -7,9 +7,11 @@ import os
 import pathlib
 import time
 
+import hypothesis
 import jax
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 from tests.pretrain import multiprocess as mp
 from tests.pretrain.conftest import tiny_config
@@ -101,6 +103,41 @@ def test_streams_split_over_processes_in_order():
   assert [list(streams.local_streams(4, p, 2)) for p in range(2)] == [[0, 1], [2, 3]]
 
 
+@hypothesis.given(processes=st.integers(1, 16), per=st.integers(1, 8))
+def test_every_stream_runs_on_exactly_one_process_in_stream_order(processes, per):
+  n = streams.stream_count(processes * per, processes)
+  order = [s for p in range(processes) for s in streams.local_streams(n, p, processes)]
+  assert order == list(range(n))  # process-major order is stream order: the global batch does not depend on P
+
+
+def _counting_streams(streams_n: int) -> streams.StreamIterator:
+  """Stream s yields batches of 2 rows holding s * 1000 + position: where each row came from is visible."""
+  import grain  # pylint: disable=g-import-not-at-top
+  from webpairs.pretrain import sharding  # pylint: disable=g-import-not-at-top
+
+  def make(s: int):
+    ds = grain.MapDataset.range(100).map(lambda i, s=s: {"text": np.full((3,), s * 1000 + i, np.int32)})
+    return ds.to_iter_dataset().batch(2)
+
+  return streams.StreamIterator(make, sharding.batch_sharding(sharding.make_mesh(1)), streams_n, 0, 1)
+
+
+def test_streams_concatenate_in_order_save_every_position_and_refuse_another_count():
+  it = _counting_streams(2)
+  first = np.asarray(next(it)["text"])[:, 0]
+  assert first.tolist() == [0, 1, 1000, 1001]  # stream 0's rows, then stream 1's
+  state = it.get_state()
+  assert state["streams"] == 2 and len(state["positions"]) == 2
+  want = np.asarray(next(it)["text"])[:, 0].tolist()
+  again = _counting_streams(2)
+  again.set_state(json.loads(json.dumps(state)))  # through JSON, as in the checkpoint
+  assert np.asarray(next(again)["text"])[:, 0].tolist() == want == [2, 3, 1002, 1003]
+  with pytest.raises(ValueError, match=r"positions of 2 input stream\(s\); this run has 1 .*--config.input.streams=2"):
+    _counting_streams(1).set_state(state)
+
+
+@pytest.mark.slow
+@SLOW
 def test_resume_with_another_number_of_streams_is_a_clear_error(curated, tokenizer_dir, tmp_path):
   config = tiny_config(curated, tokenizer_dir, **{"input.streams": 2})
   trainer.train(config, str(tmp_path), stop_at_step=2)
