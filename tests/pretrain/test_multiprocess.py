@@ -272,3 +272,16 @@ def test_a_non_finite_step_stops_every_process(curated, tokenizer_dir, tmp_path)
     assert f.returncode == 3, f.output[-3000:]
     steps.add(f.output.split("webpairs pretrain: stopped: step ")[1].split(":")[0])
   assert len(steps) == 1  # both at the same step
+
+
+@pytest.mark.slow
+@SLOW
+@pytest.mark.parametrize("config,tokenizer,over", [
+    ("siglip:tiny,loss=dense", "tokenizer_dir", {"sharding": "replicate"}),  # data parallel
+    ("siglip:tiny,loss=chunked", "tokenizer_dir", {"loss.chunk_size": 4}),
+    ("cappa:tiny", "tokenizer_dir", {}),
+    ("locca:tiny", "loc_tokenizer_dir", {}),
+    ("siglip2:tiny,loss=ring", "loc_tokenizer_dir", {}),  # 4 steps: the switch (80%) falls inside
+])
+def test_every_objective_on_two_processes_equals_one_process(config, tokenizer, over, request, curated, tmp_path):
+  _two_against_four(curated, request.getfixturevalue(tokenizer), tmp_path, config, steps=4, **over)
