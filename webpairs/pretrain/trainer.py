@@ -17,9 +17,11 @@ from flax import nnx
 
 from webpairs.pretrain import cappa as cappa_lib
 from webpairs.pretrain import checkpoint as ckpt_lib
+from webpairs.pretrain import distributed
 from webpairs.pretrain import flops as flops_lib
 from webpairs.pretrain import losses, metrics as metrics_lib, models, objectives, optimizer, sharding
-from webpairs.pretrain.input import pipeline
+from webpairs.pretrain.input import files, pipeline
+from webpairs.pretrain.input import streams as streams_lib
 from webpairs.pretrain.input import regions as regions_lib
 from webpairs.pretrain.retrieval import RetrievalEvaluator
 from webpairs.tokenizers import Tokenizer
@@ -234,11 +236,12 @@ def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   os.replace(tmp, path)
 
 
-def _per_host_batch(global_batch: int, mesh: jax.sharding.Mesh) -> int:
-  hosts = jax.process_count()
+def _per_stream_batch(global_batch: int, mesh: jax.sharding.Mesh, streams: int) -> int:
   if global_batch % mesh.size:
     raise ValueError(f"batch size {global_batch} does not split over {mesh.size} devices")
-  return global_batch // hosts
+  if global_batch % streams:
+    raise ValueError(f"batch size {global_batch} does not split over {streams} input streams")
+  return global_batch // streams
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int | None = None) -> dict[str, float]:
@@ -248,6 +251,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
   schedule of total_steps (how a job with a time limit splits a run); the next call resumes.
   """
   _check_config(config)
+  # Every process must train the same config on the same shard list, or the collectives mix two runs.
+  distributed.check_agree("config", json.dumps(config.to_dict(), sort_keys=True, default=str))
+  distributed.check_agree("shard list", "\n".join(files.expand(config.input.shards)))
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:
     _write_config(config, workdir)
@@ -258,12 +264,19 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
                                        keep=config.keep_ckpts)
   inp = config.input
   regions = bool(inp.get("regions", False))  # LocCa: region annotations -> aref/gcap batch fields
-  source = pipeline.make_source(inp.shards, regions=regions)
-  dataset = pipeline.make_dataset(
-      source, batch_size=_per_host_batch(inp.batch_size, trainer.mesh), image_size=inp.res, max_len=inp.max_len,
-      tokenizer=tokenizer, seed=inp.seed, augment=inp.augment, min_area=inp.min_area, lower=inp.lower,
-      num_workers=inp.num_workers, regions=regions_lib.options_from_config(config) if regions else None)
-  data = pipeline.DeviceIterator(dataset, trainer.batch_sharding)
+  num_streams = streams_lib.stream_count(inp.get("streams", 0), jax.process_count())
+  stream_batch = _per_stream_batch(inp.batch_size, trainer.mesh, num_streams)
+  sources: list[Any] = []
+
+  def make_stream(s: int) -> Any:
+    source = pipeline.make_source(inp.shards, s, num_streams, regions=regions)
+    sources.append(source)
+    return pipeline.make_dataset(
+        source, batch_size=stream_batch, image_size=inp.res, max_len=inp.max_len,
+        tokenizer=tokenizer, seed=inp.seed, augment=inp.augment, min_area=inp.min_area, lower=inp.lower,
+        num_workers=inp.num_workers, regions=regions_lib.options_from_config(config) if regions else None)
+
+  data = streams_lib.StreamIterator(make_stream, trainer.batch_sharding, num_streams)
 
   evaluator = None
   ev = config.get("evals", {}).get("retrieval", {})
@@ -282,8 +295,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
   else:
     state = trainer.init_state()
   end = trainer.total_steps if stop_at_step is None else min(trainer.total_steps, stop_at_step)
-  writer.print(f"[pretrain] {trainer.num_params():,} parameters | {trainer.mesh.size} device(s) "
-               f"({jax.devices()[0].device_kind}) | {len(source):,} training examples on this host | "
+  procs = f" on {jax.process_count()} processes" if jax.process_count() > 1 else ""
+  writer.print(f"[pretrain] {trainer.num_params():,} parameters | {trainer.mesh.size} device(s){procs} "
+               f"({jax.devices()[0].device_kind}) | {sum(map(len, sources)):,} training examples on process 0 | "
                f"batch {inp.batch_size} | steps {start}->{end} of {trainer.total_steps}")
 
   final: dict[str, float] = {}
@@ -298,7 +312,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
   return final
 
 
-def _loop(trainer: Trainer, state: dict[str, Any], data: pipeline.DeviceIterator, start: int, end: int,
+def _loop(trainer: Trainer, state: dict[str, Any], data: streams_lib.StreamIterator, start: int, end: int,
           config: ml_collections.ConfigDict, writer: metrics_lib.MetricWriter, checkpointer: ckpt_lib.Checkpointer,
           evaluator: RetrievalEvaluator | None, *, scheduled: dict[str, Any] | None = None,
           tokenizer: Tokenizer | None = None, workdir: str | None = None) -> dict[str, float]:
@@ -390,6 +404,10 @@ def _scheduled_evals(config: ml_collections.ConfigDict) -> dict[str, Any]:
   typed = {k: v for k, v in config.get("evals", {}).items() if hasattr(v, "get") and v.get("type")}
   if not typed:
     return {}
+  if jax.process_count() > 1:
+    # Their models read results back with device_get, which needs every shard on this host.
+    raise ValueError(f"config.evals has {sorted(typed)}: scheduled registry evals run in single-process runs only; "
+                     "drop them here and run `webpairs eval --workdir W` on the checkpoints")
   from webpairs.eval import registry  # pylint: disable=import-outside-toplevel  (eval imports this module)
   data_root = config.get("eval_data_root", "")
   if not data_root:

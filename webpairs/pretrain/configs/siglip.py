@@ -41,6 +41,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.input.min_area = 0.5
   c.input.num_workers = 1 if tiny else -1  # decode processes per host; -1: one per core less two
   c.input.seed = 0
+  # Input streams, each reading every n-th shard (0: one per process). Fix it to resume a run
+  # on another number of processes (any that divides it); the data depends on it, not on them.
+  c.input.streams = 0
 
   c.model_name = "two_towers"
   c.model = ml_collections.ConfigDict()
