@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from webpairs.pipelines import score_command
+
 
 def register(subparsers) -> None:
   curate = subparsers.add_parser("curate", help="Beam curation jobs: annotate, detect, select, index-eval, materialize, run",
@@ -28,6 +30,7 @@ def register(subparsers) -> None:
   _add_regions_option(annotate)
   annotate.set_defaults(func=_run_annotate, accepts_pipeline_options=True)
   _register_detect(jobs)
+  score_command.register(jobs)
   _register_select(jobs)
   _register_index_eval(jobs)
   _register_materialize(jobs)

@@ -1,0 +1,82 @@
+"""Score files of the `curate score` job: one parquet per raw shard, read back by annotate's `--scores`.
+
+`scores-<shard stem>-<hash of the shard path>.parquet` holds one row per example of the
+shard: `offset`, `key`, `score` (the two-tower's pair logit t * cos + b), `score_sigmoid`,
+`error` (why there is no score: annotate's reject reason, or the model's failure) and,
+with `--embeddings`, `image_embedding` / `text_embedding` (float16, L2-normalised).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+SCORES_PREFIX = "scores-"
+# The name annotate gives the joined score in each row's `extra` JSON: `filters.score_column=extra.model_score`.
+EXTRA_FIELD = "model_score"
+BASE_FIELDS = [
+    ("offset", pa.int64()),  # position of the example in its raw shard
+    ("key", pa.string()),
+    ("score", pa.float32()),  # t * cos(image, text) + b; null when `error` is set
+    ("score_sigmoid", pa.float32()),  # sigmoid(score): the model's match probability
+    ("error", pa.string()),  # why there is no score (curation/reasons.py or the job's reasons); null when scored
+]
+EMBEDDING_COLUMNS = ("image_embedding", "text_embedding")
+
+
+def schema(embeddings: bool) -> pa.Schema:
+  fields = list(BASE_FIELDS)
+  if embeddings:
+    fields += [(name, pa.list_(pa.float16())) for name in EMBEDDING_COLUMNS]
+  return pa.schema(fields)
+
+
+def scores_path(output_dir: str, shard_path: str) -> str:
+  """Deterministic score file of a raw shard: its stem plus a hash of its full path."""
+  stem = posixpath.basename(shard_path).split(".")[0]
+  digest = hashlib.blake2b(shard_path.encode("utf-8"), digest_size=4).hexdigest()
+  return FileSystems.join(output_dir, f"{SCORES_PREFIX}{stem}-{digest}.parquet")
+
+
+def embedding_column(vectors: list[np.ndarray | None], dim: int) -> pa.Array:
+  """float16 list column, null where a row has no vector."""
+  present = [np.asarray(v, np.float16).reshape(dim) for v in vectors if v is not None]
+  flat = np.concatenate(present) if present else np.zeros(0, np.float16)
+  offsets, pos, mask = [0], 0, []
+  for v in vectors:
+    pos += 0 if v is None else dim
+    offsets.append(pos)
+    mask.append(v is None)
+  return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(flat, pa.float16()),
+                                  mask=pa.array(mask, pa.bool_()))
+
+
+def read_scores(output_dir: str, shard_path: str) -> tuple[dict[tuple[int, str], float | None], str] | None:
+  """((offset, key) -> score or None, sha256 of the file) for a raw shard; None without a file."""
+  path = scores_path(output_dir, shard_path)
+  if not FileSystems.exists(path):
+    return None
+  with FileSystems.open(path) as f:
+    data = f.read()
+  table = pq.read_table(io.BytesIO(data), columns=["offset", "key", "score"])
+  rows = {(r["offset"], r["key"]): r["score"] for r in table.to_pylist()}
+  return rows, hashlib.sha256(data).hexdigest()
+
+
+def read_embeddings(path: str, column: str = "image_embedding") -> tuple[list[str], np.ndarray, np.ndarray]:
+  """(keys, float32 [n, d] embeddings, float32 scores) of the rows of a score file that have an embedding."""
+  table = pq.read_table(path, columns=["key", "score", column])
+  keep = table.column(column).is_valid()
+  table = table.filter(keep)
+  if table.num_rows == 0:
+    return [], np.zeros((0, 0), np.float32), np.zeros(0, np.float32)
+  emb = np.asarray(table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False), np.float32)
+  emb = emb.reshape(table.num_rows, -1)
+  scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), np.float32)
+  return table.column("key").to_pylist(), emb, scores
