@@ -17,7 +17,10 @@ from webpairs import cli
 from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
 from webpairs.eval import adapters
+from webpairs.configs.curation import load_curation_config
+from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import readers, score, score_files
+from webpairs.pipelines.select import run_select
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.input import preprocess
@@ -128,3 +131,33 @@ def test_cli_and_errors(root, tmp_path, capsys):
     score.TwoTowerScorer(str(root / "work"), step=9)
   with pytest.raises(FileNotFoundError, match="no checkpoints"):
     score.TwoTowerScorer(str(tmp_path))
+
+
+def test_annotate_joins_scores_and_score_top30_keeps_the_top(root, tmp_path):
+  scores_dir = tmp_path / "scores"
+  handler = score.TwoTowerScorer(str(root / "work"), batch_size=8)
+  inputs = str(root / "raw" / "*.tar")
+  score.run_score(inputs, str(scores_dir), handler, ONE_WORKER, show_progress=False)
+  annotate_job.run_annotate(inputs, str(tmp_path / "ann"), ONE_WORKER, show_progress=False,
+                            scores_dir=str(scores_dir))
+  by_key = {}
+  for shard in readers.match_shards([inputs]):
+    for r in pq.read_table(score_files.scores_path(str(scores_dir), shard)).to_pylist():
+      by_key[r["key"]] = r["score"]
+  ann = [r for p in sorted((tmp_path / "ann").glob("annotations-*.parquet")) for r in pq.read_table(p).to_pylist()]
+  ok = {}
+  for r in ann:
+    extra = json.loads(r["extra"]) if r["extra"] else {}
+    if r["status"] == reasons.OK:
+      assert extra[score_files.EXTRA_FIELD] == pytest.approx(by_key[r["key"]], abs=1e-6)
+      ok[r["key"]] = by_key[r["key"]]
+    else:
+      assert score_files.EXTRA_FIELD not in extra and by_key[r["key"]] is None
+  config = load_curation_config("score_top30")
+  assert config.filters.score_column == f"extra.{score_files.EXTRA_FIELD}"
+  summary = run_select(str(tmp_path / "ann"), config, str(tmp_path / "sel"), ONE_WORKER, show_progress=False)
+  # The 70th percentile of the n ok rows is the floor(0.7 n)+1-th smallest score: the floor(0.7 n) below it fail.
+  lowest = sorted(ok, key=ok.get)[:int(0.7 * len(ok))]
+  assert summary["reason_counts"]["min_score_percentile"] == len(lowest) > 0
+  sel = [r for p in sorted((tmp_path / "sel").glob("selection-*.parquet")) for r in pq.read_table(p).to_pylist()]
+  assert {r["key"] for r in sel if r["reason"] == "min_score_percentile"} == set(lowest)

@@ -28,6 +28,7 @@ def register(subparsers) -> None:
   annotate.add_argument("--overwrite", action="store_true", help="redo shards whose annotation file exists")
   annotate.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
   _add_regions_option(annotate)
+  score_command.add_scores_option(annotate)
   annotate.set_defaults(func=_run_annotate, accepts_pipeline_options=True)
   _register_detect(jobs)
   score_command.register(jobs)
@@ -48,7 +49,7 @@ def _run_annotate(args: argparse.Namespace, pipeline_args: list[str]) -> int:
     overrides["max_caption_chars"] = args.max_caption_chars
   summary = run_annotate(args.input, args.output, pipeline_args, config=AnnotateConfig(**overrides),
                          batch_size=args.batch_size, overwrite=args.overwrite, show_progress=not args.no_progress,
-                         regions_dir=args.regions)
+                         regions_dir=args.regions, scores_dir=args.scores)
   print_summary(summary, args.output)
   return 0
 
@@ -184,6 +185,7 @@ def _register_run(jobs) -> None:
   parser.add_argument("--output", required=True, help="output directory of the whole run")
   _add_shard_options(parser)
   _add_regions_option(parser)
+  score_command.add_scores_option(parser)
   parser.set_defaults(func=_run_curation, accepts_pipeline_options=True)
 
 
@@ -196,7 +198,7 @@ def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   try:
     result = run_curation(args.input, args.config, args.output, pipeline_args, overrides=overrides,
                           shard_size=args.shard_size, resize=args.resize, fmt=args.format,
-                          show_progress=not args.no_progress, regions_dir=args.regions)
+                          show_progress=not args.no_progress, regions_dir=args.regions, scores_dir=args.scores)
   except m4.InfeasibleError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1

@@ -25,6 +25,12 @@ def register(jobs) -> None:
   parser.set_defaults(func=_run, accepts_pipeline_options=True)
 
 
+def add_scores_option(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--scores", default=None, metavar="DIR",
+                      help="output of `curate score` on the same inputs: each row's model score goes into its "
+                           "extra JSON as model_score (filters.score_column=extra.model_score)")
+
+
 def _run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.pipelines.score import TwoTowerScorer, run_score  # pylint: disable=import-outside-toplevel
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import posixpath
 
 import numpy as np
@@ -80,3 +81,21 @@ def read_embeddings(path: str, column: str = "image_embedding") -> tuple[list[st
   emb = emb.reshape(table.num_rows, -1)
   scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), np.float32)
   return table.column("key").to_pylist(), emb, scores
+
+
+def join_scores(rows: list[dict], scores: dict[tuple[int, str], float | None]) -> int:
+  """Adds each annotation row's model score to its `extra` JSON as EXTRA_FIELD; returns how many got one.
+
+  A null score (annotate rejects the example, or the model failed) adds nothing, so
+  `extra.model_score` reads as null there.
+  """
+  joined = 0
+  for row in rows:
+    value = scores.get((row["offset"], row["key"]))
+    if value is None:
+      continue
+    extra = json.loads(row["extra"]) if row.get("extra") else {}
+    extra[EXTRA_FIELD] = float(value)
+    row["extra"] = json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)
+    joined += 1
+  return joined
