@@ -1,4 +1,5 @@
-"""`webpairs curate score`: the score job's command line (pipelines/score.py)."""
+"""`webpairs curate score` and `curate semdedup`: the model-based jobs' command lines (pipelines/score.py,
+pipelines/semantic_dedup.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ def register(jobs) -> None:
   parser.add_argument("--overwrite", action="store_true", help="redo shards whose score file exists")
   parser.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
   parser.set_defaults(func=_run, accepts_pipeline_options=True)
+  semdedup = jobs.add_parser(
+      "semdedup", help="SemDeDup: k-means of image embeddings, near-identical meaning within a cluster",
+      description="Cluster the image embeddings of `curate score --embeddings` output with k-means in Beam and "
+                  "mark, within each cluster, rows whose cosine with a higher-scoring row is above the threshold "
+                  "(semantic_dup). Writes semantic-<score file> per score file and summary.json.")
+  semdedup.add_argument("--scores", required=True, metavar="DIR", help="output of `curate score --embeddings`")
+  semdedup.add_argument("--output", required=True, help="output directory for semantic-*.parquet and summary.json")
+  semdedup.add_argument("--clusters", type=int, default=100, help="k-means clusters (default 100)")
+  semdedup.add_argument("--threshold", type=float, default=0.95, help="cosine above which rows are duplicates")
+  semdedup.add_argument("--iterations", type=int, default=10, help="k-means passes (default 10)")
+  semdedup.set_defaults(func=_run_semdedup, accepts_pipeline_options=True)
 
 
 def add_scores_option(parser: argparse.ArgumentParser) -> None:
@@ -43,4 +55,16 @@ def _run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
         f"{summary['model_failed']:,} model failures)", file=out)
   print(f"scores:      {args.output}/scores-*.parquet", file=out)
   print(f"summary:     {args.output}/summary.json", file=out)
+  return 0
+
+
+def _run_semdedup(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+  from webpairs.pipelines.semantic_dedup import run_semantic_dedup  # pylint: disable=import-outside-toplevel
+
+  summary = run_semantic_dedup(args.scores, args.output, pipeline_args, clusters=args.clusters,
+                               threshold=args.threshold, iterations=args.iterations)
+  print(f"semdedup: {summary['semantic_dup']:,} of {summary['examples']:,} embedded examples are semantic "
+        f"duplicates ({summary['clusters']} clusters, cosine > {summary['threshold']}) in "
+        f"{summary.get('seconds', 0):.1f}s", file=sys.stdout)
+  print(f"verdicts:    {args.output}/semantic-*.parquet", file=sys.stdout)
   return 0
