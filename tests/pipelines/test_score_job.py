@@ -20,6 +20,7 @@ from webpairs.eval import adapters
 from webpairs.configs.curation import load_curation_config
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import readers, score, score_files
+from webpairs.pipelines import semantic_dedup as sd
 from webpairs.pipelines.select import run_select
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import trainer as trainer_lib
@@ -133,20 +134,33 @@ def test_cli_and_errors(root, tmp_path, capsys):
     score.TwoTowerScorer(str(tmp_path))
 
 
-def test_annotate_joins_scores_and_score_top30_keeps_the_top(root, tmp_path):
-  scores_dir = tmp_path / "scores"
-  handler = score.TwoTowerScorer(str(root / "work"), batch_size=8)
+@pytest.fixture(scope="module")
+def annotated(root) -> pathlib.Path:
+  """Scores with embeddings, and annotations with the scores joined in."""
   inputs = str(root / "raw" / "*.tar")
-  score.run_score(inputs, str(scores_dir), handler, ONE_WORKER, show_progress=False)
-  annotate_job.run_annotate(inputs, str(tmp_path / "ann"), ONE_WORKER, show_progress=False,
-                            scores_dir=str(scores_dir))
+  handler = score.TwoTowerScorer(str(root / "work"), batch_size=8)
+  score.run_score(inputs, str(root / "scores_emb"), handler, ONE_WORKER, embeddings=True, show_progress=False)
+  annotate_job.run_annotate(inputs, str(root / "ann"), ONE_WORKER, show_progress=False,
+                            scores_dir=str(root / "scores_emb"))
+  return root
+
+
+def _annotations(folder: pathlib.Path) -> list[dict]:
+  return [r for p in sorted(folder.glob("annotations-*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def _selection(folder: pathlib.Path) -> list[dict]:
+  return [r for p in sorted(folder.glob("selection-*.parquet")) for r in pq.read_table(p).to_pylist()]
+
+
+def test_annotate_joins_scores_and_score_top30_keeps_the_top(annotated, tmp_path):
+  root = annotated
   by_key = {}
-  for shard in readers.match_shards([inputs]):
-    for r in pq.read_table(score_files.scores_path(str(scores_dir), shard)).to_pylist():
+  for shard in readers.match_shards([str(root / "raw" / "*.tar")]):
+    for r in pq.read_table(score_files.scores_path(str(root / "scores_emb"), shard)).to_pylist():
       by_key[r["key"]] = r["score"]
-  ann = [r for p in sorted((tmp_path / "ann").glob("annotations-*.parquet")) for r in pq.read_table(p).to_pylist()]
   ok = {}
-  for r in ann:
+  for r in _annotations(root / "ann"):
     extra = json.loads(r["extra"]) if r["extra"] else {}
     if r["status"] == reasons.OK:
       assert extra[score_files.EXTRA_FIELD] == pytest.approx(by_key[r["key"]], abs=1e-6)
@@ -155,9 +169,24 @@ def test_annotate_joins_scores_and_score_top30_keeps_the_top(root, tmp_path):
       assert score_files.EXTRA_FIELD not in extra and by_key[r["key"]] is None
   config = load_curation_config("score_top30")
   assert config.filters.score_column == f"extra.{score_files.EXTRA_FIELD}"
-  summary = run_select(str(tmp_path / "ann"), config, str(tmp_path / "sel"), ONE_WORKER, show_progress=False)
+  summary = run_select(str(root / "ann"), config, str(tmp_path / "sel"), ONE_WORKER, show_progress=False)
   # The 70th percentile of the n ok rows is the floor(0.7 n)+1-th smallest score: the floor(0.7 n) below it fail.
   lowest = sorted(ok, key=ok.get)[:int(0.7 * len(ok))]
   assert summary["reason_counts"]["min_score_percentile"] == len(lowest) > 0
-  sel = [r for p in sorted((tmp_path / "sel").glob("selection-*.parquet")) for r in pq.read_table(p).to_pylist()]
+  sel = _selection(tmp_path / "sel")
   assert {r["key"] for r in sel if r["reason"] == "min_score_percentile"} == set(lowest)
+
+
+def test_select_applies_semdedup_verdicts(annotated, tmp_path):
+  root = annotated
+  summary = sd.run_semantic_dedup(str(root / "scores_emb"), str(tmp_path / "sem"), ONE_WORKER, clusters=3,
+                                  threshold=0.99, iterations=3)
+  verdicts = {r["key"] for p in sorted((tmp_path / "sem").glob("semantic-*.parquet"))
+              for r in pq.read_table(p).to_pylist() if r["reason"] == sd.SEMANTIC_DUP}
+  assert len(verdicts) == summary[sd.SEMANTIC_DUP] > 0
+  config = load_curation_config("raw", [f"dedup.semantic_dir={tmp_path / 'sem'}", "dedup.exact=False",
+                                        "dedup.near=False"])
+  sel_summary = run_select(str(root / "ann"), config, str(tmp_path / "sel"), ONE_WORKER, show_progress=False)
+  sel = _selection(tmp_path / "sel")
+  assert {r["key"] for r in sel if r["reason"] == sd.SEMANTIC_DUP} == verdicts
+  assert sel_summary["reason_counts"][sd.SEMANTIC_DUP] == len(verdicts)

@@ -31,13 +31,13 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from webpairs.curation import semantic
+from webpairs.curation import rules, semantic
 from webpairs.pipelines import files, options, progress, score_files
 
 log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.semdedup"
-SEMANTIC_DUP = "semantic_dup"
+SEMANTIC_DUP = rules.SEMANTIC_DUP
 PREFIX = "semantic-"
 SUMMARY_FILE = "summary.json"
 SCHEMA = pa.schema([
@@ -51,6 +51,21 @@ SCHEMA = pa.schema([
 
 def output_path(output_dir: str, score_file: str) -> str:
   return FileSystems.join(output_dir, PREFIX + posixpath.basename(score_file))
+
+
+def verdict_path(semantic_dir: str, shard_path: str) -> str:
+  """The verdict file of a raw shard: named after its score file (score_files.scores_path)."""
+  return output_path(semantic_dir, score_files.scores_path("", shard_path))
+
+
+def read_duplicates(semantic_dir: str, shard_path: str) -> set[tuple[int, str]] | None:
+  """(offset, key) of the shard's rows marked semantic_dup; None when the shard has no verdict file."""
+  path = verdict_path(semantic_dir, shard_path)
+  if not FileSystems.exists(path):
+    return None
+  with FileSystems.open(path) as f:
+    table = pq.read_table(f, columns=["offset", "key", "reason"])
+  return {(r["offset"], r["key"]) for r in table.to_pylist() if r["reason"] == SEMANTIC_DUP}
 
 
 def _read(path: str) -> dict[str, Any]:

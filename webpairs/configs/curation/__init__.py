@@ -33,6 +33,7 @@ def base_config() -> ml_collections.ConfigDict:
       bucket_window=64,
       max_rounds=8,  # label-propagation rounds of the connected components (summary reports unconverged nodes)
       caption_max_images=0,  # a caption on more distinct images than this is caption_dup; 0: off
+      semantic_dir="",  # output of `curate semdedup` (SemDeDup): its verdicts reject rows as semantic_dup; "": off
   ))
   c.eval = ml_collections.ConfigDict(dict(
       indexes=(),  # eval index files (`webpairs curate index-eval`); matches: eval_overlap:NAME
