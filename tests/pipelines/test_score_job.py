@@ -33,6 +33,13 @@ ONE_WORKER = ["--direct_num_workers=1"]
 RATES = {defects.CORRUPT_IMAGE: 0.08, defects.MISSING_IMAGE: 0.05, defects.EMPTY_CAPTION: 0.05}
 
 
+class _BrokenScorer(score.TwoTowerScorer):
+  """Raises on every batch: the job must still write a row per example."""
+
+  def run_inference(self, batch, model, inference_args=None):
+    raise RuntimeError("out of device memory")
+
+
 def _digests(folder: pathlib.Path) -> dict[str, str]:
   return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*")) if p.is_file()}
 
@@ -190,3 +197,13 @@ def test_select_applies_semdedup_verdicts(annotated, tmp_path):
   sel = _selection(tmp_path / "sel")
   assert {r["key"] for r in sel if r["reason"] == sd.SEMANTIC_DUP} == verdicts
   assert sel_summary["reason_counts"][sd.SEMANTIC_DUP] == len(verdicts)
+
+
+def test_model_failure_is_a_row_reason_not_a_crash(root, tmp_path):
+  summary = score.run_score(str(root / "raw" / "*.tar"), str(tmp_path / "s"), _BrokenScorer(str(root / "work")),
+                            ONE_WORKER, show_progress=False)
+  rows = [r for p in sorted((tmp_path / "s").glob("scores-*.parquet")) for r in pq.read_table(p).to_pylist()]
+  assert len(rows) == summary["examples"] == 30 and summary["scored"] == 0
+  failed = [r for r in rows if r["error"] == score.MODEL_FAILED]
+  assert len(failed) == summary[score.MODEL_FAILED] == 30 - summary["rejected"] > 0
+  assert all(r["score"] is None for r in rows)
