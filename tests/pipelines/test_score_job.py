@@ -20,7 +20,9 @@ from webpairs.eval import adapters
 from webpairs.configs.curation import load_curation_config
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import readers, score, score_files
+from webpairs.pipelines import select_balance, select_files
 from webpairs.pipelines import semantic_dedup as sd
+from webpairs.pipelines.select_plan import make_plan
 from webpairs.pipelines.select import run_select
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import trainer as trainer_lib
@@ -162,15 +164,16 @@ def _selection(folder: pathlib.Path) -> list[dict]:
 
 def test_annotate_joins_scores_and_score_top30_keeps_the_top(annotated, tmp_path):
   root = annotated
-  by_key = {}
+  by_key, sigmoid = {}, {}
   for shard in readers.match_shards([str(root / "raw" / "*.tar")]):
     for r in pq.read_table(score_files.scores_path(str(root / "scores_emb"), shard)).to_pylist():
-      by_key[r["key"]] = r["score"]
+      by_key[r["key"]], sigmoid[r["key"]] = r["score"], r["score_sigmoid"]
   ok = {}
   for r in _annotations(root / "ann"):
     extra = json.loads(r["extra"]) if r["extra"] else {}
     if r["status"] == reasons.OK:
       assert extra[score_files.EXTRA_FIELD] == pytest.approx(by_key[r["key"]], abs=1e-6)
+      assert extra[score_files.EXTRA_SIGMOID] == pytest.approx(sigmoid[r["key"]], abs=1e-6)
       ok[r["key"]] = by_key[r["key"]]
     else:
       assert score_files.EXTRA_FIELD not in extra and by_key[r["key"]] is None
@@ -207,3 +210,15 @@ def test_model_failure_is_a_row_reason_not_a_crash(root, tmp_path):
   failed = [r for r in rows if r["error"] == score.MODEL_FAILED]
   assert len(failed) == summary[score.MODEL_FAILED] == 30 - summary["rejected"] > 0
   assert all(r["score"] is None for r in rows)
+
+
+def test_m4_utility_reads_the_joined_sigmoid(annotated):
+  """`balance.utility=extra.model_score_sigmoid`: M4's utilities are the model's match probabilities."""
+  config = load_curation_config("m4_balanced", [f"balance.utility=extra.{score_files.EXTRA_SIGMOID}"])
+  path = sorted((annotated / "ann").glob("annotations-*.parquet"))[0]
+  plan = make_plan(config, [], 1, select_balance.file_indicators(pq.read_schema(path).metadata))
+  table, _ = select_files.read_file(plan, str(path))
+  _, _, u = select_balance.Indicators(plan.balance)(table, str(path))
+  rows = pq.read_table(path).to_pylist()
+  want = [json.loads(r["extra"] or "{}").get(score_files.EXTRA_SIGMOID, 0.0) for r in rows]
+  assert any(want) and np.allclose(u, want, atol=1e-6)

@@ -19,8 +19,10 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 SCORES_PREFIX = "scores-"
-# The name annotate gives the joined score in each row's `extra` JSON: `filters.score_column=extra.model_score`.
+# The names annotate gives the joined score and its sigmoid in each row's `extra` JSON:
+# `filters.score_column=extra.model_score`, `balance.utility=extra.model_score_sigmoid` (M4's u in [0, 1]).
 EXTRA_FIELD = "model_score"
+EXTRA_SIGMOID = "model_score_sigmoid"
 BASE_FIELDS = [
     ("offset", pa.int64()),  # position of the example in its raw shard
     ("key", pa.string()),
@@ -58,15 +60,17 @@ def embedding_column(vectors: list[np.ndarray | None], dim: int) -> pa.Array:
                                   mask=pa.array(mask, pa.bool_()))
 
 
-def read_scores(output_dir: str, shard_path: str) -> tuple[dict[tuple[int, str], float | None], str] | None:
-  """((offset, key) -> score or None, sha256 of the file) for a raw shard; None without a file."""
+def read_scores(output_dir: str, shard_path: str
+                ) -> tuple[dict[tuple[int, str], tuple[float, float] | None], str] | None:
+  """((offset, key) -> (score, sigmoid) or None, sha256 of the file) for a raw shard; None without a file."""
   path = scores_path(output_dir, shard_path)
   if not FileSystems.exists(path):
     return None
   with FileSystems.open(path) as f:
     data = f.read()
-  table = pq.read_table(io.BytesIO(data), columns=["offset", "key", "score"])
-  rows = {(r["offset"], r["key"]): r["score"] for r in table.to_pylist()}
+  table = pq.read_table(io.BytesIO(data), columns=["offset", "key", "score", "score_sigmoid"])
+  rows = {(r["offset"], r["key"]): None if r["score"] is None else (r["score"], r["score_sigmoid"])
+          for r in table.to_pylist()}
   return rows, hashlib.sha256(data).hexdigest()
 
 
@@ -83,8 +87,9 @@ def read_embeddings(path: str, column: str = "image_embedding") -> tuple[list[st
   return table.column("key").to_pylist(), emb, scores
 
 
-def join_scores(rows: list[dict], scores: dict[tuple[int, str], float | None]) -> int:
-  """Adds each annotation row's model score to its `extra` JSON as EXTRA_FIELD; returns how many got one.
+def join_scores(rows: list[dict], scores: dict[tuple[int, str], tuple[float, float] | None]) -> int:
+  """Adds each annotation row's model score and sigmoid to its `extra` JSON (EXTRA_FIELD, EXTRA_SIGMOID); returns
+  how many got one.
 
   A null score (annotate rejects the example, or the model failed) adds nothing, so
   `extra.model_score` reads as null there.
@@ -95,7 +100,7 @@ def join_scores(rows: list[dict], scores: dict[tuple[int, str], float | None]) -
     if value is None:
       continue
     extra = json.loads(row["extra"]) if row.get("extra") else {}
-    extra[EXTRA_FIELD] = float(value)
+    extra[EXTRA_FIELD], extra[EXTRA_SIGMOID] = float(value[0]), float(value[1])
     row["extra"] = json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)
     joined += 1
   return joined

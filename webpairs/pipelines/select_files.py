@@ -194,7 +194,7 @@ class ResolveFile(beam.DoFn):
 def read_file(plan: SelectPlan, path: str) -> tuple[pa.Table, list[str]]:
   """The annotation columns the last steps need (balance's included) and each row's example id."""
   extra = plan.balance.columns if plan.balance else []
-  table = files.read_parquet_columns(path, sorted({"key", "source", "offset", "status", *extra}))
+  table = read_columns(path, sorted({"key", "source", "offset", "status", *extra}))  # extra.NAME utilities too
   ids = [selection.example_id(s, k) for s, k in zip(table.column("source").to_pylist(),
                                                     table.column("key").to_pylist())]
   return table, ids
