@@ -282,6 +282,10 @@ def _register_index_eval(jobs) -> None:
   index.add_argument("--images", required=True, help="directory (searched recursively) or comma-separated globs")
   index.add_argument("--name", required=True, help="eval set name; select's reason is eval_overlap:NAME")
   index.add_argument("--output", required=True, help="index .parquet path, or a directory for NAME-VERSION.parquet")
+  index.add_argument("--checkpoint", default=None, metavar="WORKDIR",
+                     help="index image embeddings of this two-tower checkpoint instead of perceptual hashes "
+                          "(select's eval.embedding_indexes; finds crops that hashes miss)")
+  index.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
   index.set_defaults(func=_run_index_eval)
 
 
@@ -289,7 +293,11 @@ def _run_index_eval(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   del pipeline_args  # not a Beam job
   from webpairs.pipelines.eval_index import build_eval_index  # pylint: disable=import-outside-toplevel
 
-  result = build_eval_index(args.images, args.name, args.output)
+  if args.checkpoint:
+    from webpairs.pipelines.eval_embed_index import build_embedding_index  # pylint: disable=import-outside-toplevel
+    result = build_embedding_index(args.images, args.name, args.output, args.checkpoint, args.step)
+  else:
+    result = build_eval_index(args.images, args.name, args.output)
   print(f"eval index {result['name']} version {result['version']}: {result['images']:,} images "
         f"-> {result['output']}", file=sys.stdout)
   for failed in result["failed"]:

@@ -74,19 +74,6 @@ def read_scores(output_dir: str, shard_path: str
   return rows, hashlib.sha256(data).hexdigest()
 
 
-def read_embeddings(path: str, column: str = "image_embedding") -> tuple[list[str], np.ndarray, np.ndarray]:
-  """(keys, float32 [n, d] embeddings, float32 scores) of the rows of a score file that have an embedding."""
-  table = pq.read_table(path, columns=["key", "score", column])
-  keep = table.column(column).is_valid()
-  table = table.filter(keep)
-  if table.num_rows == 0:
-    return [], np.zeros((0, 0), np.float32), np.zeros(0, np.float32)
-  emb = np.asarray(table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False), np.float32)
-  emb = emb.reshape(table.num_rows, -1)
-  scores = np.asarray(table.column("score").to_numpy(zero_copy_only=False), np.float32)
-  return table.column("key").to_pylist(), emb, scores
-
-
 def join_scores(rows: list[dict], scores: dict[tuple[int, str], tuple[float, float] | None]) -> int:
   """Adds each annotation row's model score and sigmoid to its `extra` JSON (EXTRA_FIELD, EXTRA_SIGMOID); returns
   how many got one.
@@ -104,3 +91,19 @@ def join_scores(rows: list[dict], scores: dict[tuple[int, str], tuple[float, flo
     row["extra"] = json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)
     joined += 1
   return joined
+
+
+def read_embedding_rows(output_dir: str, shard_path: str) -> dict[tuple[int, str], np.ndarray] | None:
+  """(offset, key) -> float32 image embedding for a raw shard's embedded rows; None without a file with embeddings."""
+  path = scores_path(output_dir, shard_path)
+  if not FileSystems.exists(path):
+    return None
+  with FileSystems.open(path) as f:
+    table = pq.read_table(io.BytesIO(f.read()))
+  if "image_embedding" not in table.column_names:
+    return None
+  table = table.select(["offset", "key", "image_embedding"]).filter(table.column("image_embedding").is_valid())
+  emb = np.asarray(table.column("image_embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False),
+                   np.float32).reshape(table.num_rows, -1)
+  return {(o, k): emb[i] for i, (o, k) in enumerate(zip(table.column("offset").to_pylist(),
+                                                        table.column("key").to_pylist()))}

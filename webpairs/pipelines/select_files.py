@@ -110,6 +110,29 @@ def semantic_duplicates(path: str, semantic_dir: str) -> np.ndarray:
   return out
 
 
+def row_embeddings(path: str, scores_dir: str) -> tuple[np.ndarray, np.ndarray]:
+  """(rows, float32 [len(rows), d] image embeddings) of an annotation file's rows that `curate score --embeddings`
+  embedded, read from the shards' score files in `scores_dir`."""
+  from webpairs.pipelines import score_files  # pylint: disable=import-outside-toplevel
+  table = files.read_parquet_columns(path, ["source", "offset", "key"])
+  by_source: dict[str, dict] = {}
+  rows, vectors = [], []
+  for i, (source, offset, key) in enumerate(zip(table.column("source").to_pylist(), table.column("offset").to_pylist(),
+                                                table.column("key").to_pylist())):
+    if source not in by_source:
+      found = score_files.read_embedding_rows(scores_dir, source)
+      if found is None:
+        log.warning("%s: no score file with embeddings in %s; not checked against embedding indexes", source,
+                    scores_dir)
+      by_source[source] = found or {}
+    vector = by_source[source].get((offset, key))
+    if vector is not None:
+      rows.append(i)
+      vectors.append(vector)
+  emb = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
+  return np.asarray(rows, np.int64), emb
+
+
 class ScanFile(beam.DoFn):
   """(file index, path) -> (index, FileState), plus hash batches keyed by partition (tagged SHA, BAND, CAPTION)."""
 
@@ -133,6 +156,10 @@ class ScanFile(beam.DoFn):
     for name, matcher in plan.matchers:
       hit = hashed[matcher.match(phash[hashed], dhash[hashed])]
       masks[hit] |= rules.bit(EVAL_PREFIX + name)
+    if plan.embedding_matchers:
+      rows, emb = row_embeddings(path, plan.config["eval"]["scores_dir"])
+      for name, matcher in plan.embedding_matchers:
+        masks[rows[matcher.match(emb)]] |= rules.bit(EVAL_PREFIX + name)
     if plan.dedup.get("semantic_dir"):
       masks[semantic_duplicates(path, plan.dedup["semantic_dir"])] |= rules.bit(SEMANTIC_DUP)
     cols = _filter_columns(table, filters.columns_needed(plan.filters))

@@ -38,6 +38,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict(dict(
       indexes=(),  # eval index files (`webpairs curate index-eval`); matches: eval_overlap:NAME
       threshold=10,  # same rule as near-duplicates: phash and dhash both within this
+      # Embedding indexes (`curate index-eval --checkpoint W`): a row whose image embedding (from the
+      # `curate score --embeddings` output in scores_dir, same checkpoint) has cosine above
+      # embedding_threshold with an indexed image is eval_overlap:NAME.
+      embedding_indexes=(),
+      embedding_threshold=0.9,
+      scores_dir="",
   ))
   c.filters = ml_collections.ConfigDict(dict(
       min_side=0,  # pixels; 0: off
