@@ -368,3 +368,13 @@ def annotate_batch(
     for name, n in counts.items():
       stats[name] = stats.get(name, 0) + n
   return [_finish(w) for w in works]
+
+
+def precheck(example: RawExample, config: AnnotateConfig | None = None) -> tuple[str, str | None]:
+  """(status, caption) from annotate's per-example checks only (members, JSON, image header, caption).
+
+  For jobs that need to know which examples annotate rejects without its batched stages
+  (hashes, language ID, indicators): `curate score` gives those a null score.
+  """
+  row = _finish(_start(example, config or AnnotateConfig()))
+  return row["status"], row["caption"]

@@ -1,7 +1,7 @@
 """The ordered rules of `select` as bits of a per-row mask: the lowest set bit names the reason.
 
 Order: the annotate status, eval-set overlap, the config's filters, exact and near
-duplicates, caption duplicates, language quotas, M4 balancing. A row fails every rule whose
+duplicates, semantic duplicates (SemDeDup's verdicts), caption duplicates, language quotas, M4 balancing. A row fails every rule whose
 bit is set; all of them are counted, the first is its `reason`. M4 comes last because it
 bounds the bias of what is written: it sees the pool after the quotas, with their repeats.
 """
@@ -18,6 +18,7 @@ STATUS = "status"  # bit 0: the annotate status is not ok (the reason is the sta
 EVAL_PREFIX = "eval_overlap:"
 EXACT_DUP = "exact_dup"
 NEAR_DUP = "near_dup"
+SEMANTIC_DUP = "semantic_dup"
 CAPTION_DUP = "caption_dup"
 LANG_QUOTA = "lang_quota"
 M4_BALANCE = "m4_balance"
@@ -29,7 +30,7 @@ class RuleBook:
 
   def __init__(self, eval_names: Sequence[str] = (), filter_names: Sequence[str] = ()):
     self.names = ([STATUS] + [EVAL_PREFIX + n for n in eval_names] + list(filter_names)
-                  + [EXACT_DUP, NEAR_DUP, CAPTION_DUP, LANG_QUOTA, M4_BALANCE])
+                  + [EXACT_DUP, NEAR_DUP, SEMANTIC_DUP, CAPTION_DUP, LANG_QUOTA, M4_BALANCE])
     if len(set(self.names)) != len(self.names):
       raise ValueError(f"rule names repeat: {self.names}")
     if len(self.names) > MAX_RULES:

@@ -42,6 +42,12 @@ def _embed_texts(graphdef: Any, params: Any, consts: Any, text: jax.Array) -> ja
   return ztxt
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _scale_bias(graphdef: Any, params: Any, consts: Any) -> tuple[jax.Array, jax.Array]:
+  _, _, extras = nnx.merge(graphdef, params, consts)(None, None)
+  return extras["t"], extras["b"]
+
+
 class TwoTowerModel:
   """EmbeddingModel over a two-tower's parameters.
 
@@ -58,6 +64,7 @@ class TwoTowerModel:
     graphdef, consts = trainer.graphdef, trainer.consts
     self._image_fn = lambda batch: _embed_images(graphdef, params, consts, batch)
     self._text_fn = lambda batch: _embed_texts(graphdef, params, consts, batch)
+    self._scale_bias_fn = lambda: _scale_bias(graphdef, params, consts)
 
   @staticmethod
   def _run(fn: Callable[[np.ndarray], jax.Array], batch: np.ndarray, pad_value: int) -> np.ndarray:
@@ -75,8 +82,16 @@ class TwoTowerModel:
     return self._run(self._image_fn, images, 0)
 
   def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-    tokens = self.tokenizer.tokenize(list(texts), self.max_len, eos="sticky", pad_value=1, lower=self.lower)
-    return self._run(self._text_fn, tokens, 1)
+    return self._run(self._text_fn, self.tokenize(texts), 1)
+
+  def tokenize(self, texts: Sequence[str]) -> np.ndarray:
+    """int32 [B, max_len] tokens as the input pipeline makes them (sticky EOS, pad 1)."""
+    return self.tokenizer.tokenize(list(texts), self.max_len, eos="sticky", pad_value=1, lower=self.lower)
+
+  def scale_and_bias(self) -> tuple[np.float32, np.float32]:
+    """(t, b) of the pair logit t * cos + b the model was trained with (the sigmoid loss's)."""
+    t, b = self._scale_bias_fn()
+    return np.float32(jax.device_get(t)), np.float32(jax.device_get(b))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

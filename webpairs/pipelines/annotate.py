@@ -8,6 +8,10 @@ Regions: each row's `regions` are the raw .json's (or raw parquet's) `regions`, 
 With `regions_dir` (the detect job's output), a raw shard's region file replaces them for
 every example it has a row for, a null there (undecodable image) included; examples
 of shards without a region file keep their raw regions.
+
+Scores: with `scores_dir` (the score job's output), each row's model score is added to
+its `extra` JSON as `model_score` (score_files.join_scores), so `select` can cut on
+`filters.score_column=extra.model_score`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from webpairs.curation.annotate import (
 from webpairs.curation.example import RawExample
 from webpairs.curation.lid import LanguageIdentifier
 from webpairs.curation.schema import ANNOTATION_SCHEMA
-from webpairs.pipelines import files, options, progress, readers, region_files
+from webpairs.pipelines import files, options, progress, readers, region_files, score_files
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +86,10 @@ class _AnnotateShardFn(beam.DoFn):
   """shard path -> {status: count}, writing the shard's annotation file on the way."""
 
   def __init__(self, output_dir: str, config: AnnotateConfig, batch_size: int, overwrite: bool,
-               max_member_bytes: int, regions_dir: str | None = None):
+               max_member_bytes: int, regions_dir: str | None = None, scores_dir: str | None = None):
     self._output_dir = output_dir
     self._regions_dir = regions_dir
+    self._scores_dir = scores_dir
     self._max_member_bytes = max_member_bytes
     self._config = config
     self._batch_size = batch_size
@@ -99,7 +104,8 @@ class _AnnotateShardFn(beam.DoFn):
   def setup(self):
     self._lid = LanguageIdentifier()
 
-  def _done_counts(self, final: str, shard: str, regions_file: str | None) -> dict[str, dict] | None:
+  def _done_counts(self, final: str, shard: str, regions_file: str | None, scores_file: str | None = None
+                   ) -> dict[str, dict] | None:
     """Counts of a complete annotation file made by the same config and region file, else None."""
     if self._overwrite or not FileSystems.exists(final):
       return None
@@ -108,7 +114,8 @@ class _AnnotateShardFn(beam.DoFn):
     except Exception:  # pylint: disable=broad-except
       return None  # unreadable: annotate again
     if (meta.get("source") != shard or meta.get("config_fingerprint") != self._fingerprint
-        or meta.get("regions_file") != regions_file or "region_counts" not in meta):
+        or meta.get("regions_file") != regions_file or "region_counts" not in meta
+        or meta.get("scores_file") != scores_file):
       return None
     return {"status": meta.get("status_counts"), "regions": meta["region_counts"]}
 
@@ -122,10 +129,21 @@ class _AnnotateShardFn(beam.DoFn):
       return None, None
     return found
 
+  def _scores(self, shard: str) -> tuple[dict | None, str | None]:
+    """(the score job's scores of the shard, sha256 of their file): (None, None) without one."""
+    if self._scores_dir is None:
+      return None, None
+    found = score_files.read_scores(self._scores_dir, shard)
+    if found is None:
+      log.warning("%s: no score file in %s; its rows get no model_score", shard, self._scores_dir)
+      return None, None
+    return found
+
   def process(self, shard: str) -> Iterator[dict[str, dict]]:
     final = annotation_path(self._output_dir, shard)
     detected, regions_file = self._detected(shard)
-    done = self._done_counts(final, shard, regions_file)
+    scores, scores_file = self._scores(shard)
+    done = self._done_counts(final, shard, regions_file, scores_file)
     if done is not None:
       self._skipped.inc()
       yield done
@@ -134,6 +152,8 @@ class _AnnotateShardFn(beam.DoFn):
     region_counts = dict.fromkeys(REGION_STATS, 0)
     for batch in _batched(readers.read_shard(shard, self._max_member_bytes), self._batch_size):
       rows.extend(annotate_batch(batch, self._lid, self._config, regions=detected, stats=region_counts))
+    if scores is not None:
+      Metrics.counter(METRICS_NAMESPACE, "model_scores").inc(score_files.join_scores(rows, scores))
     counts = dict(sorted(collections.Counter(r["status"] for r in rows).items()))
     meta = {
         "source": shard,
@@ -142,6 +162,7 @@ class _AnnotateShardFn(beam.DoFn):
         "status_counts": counts,
         "region_counts": region_counts,
         "regions_file": regions_file,  # sha256 of the detector's region file used, if any
+        **({"scores_file": scores_file} if scores_file else {}),  # sha256 of the score file joined, if any
         "indicators": self._indicators,  # names of the attr_s / concept_y entries
     }
     table = pa.Table.from_pylist(rows, schema=ANNOTATION_SCHEMA)
@@ -190,10 +211,10 @@ class AnnotateShards(beam.PTransform):
 
   def __init__(self, output_dir: str, config: AnnotateConfig | None = None, *, batch_size: int = 256,
                overwrite: bool = False, max_member_bytes: int = readers.DEFAULT_MAX_MEMBER_BYTES,
-               regions_dir: str | None = None):
+               regions_dir: str | None = None, scores_dir: str | None = None):
     super().__init__()
     self._fn = _AnnotateShardFn(output_dir, config or AnnotateConfig(), batch_size, overwrite, max_member_bytes,
-                                regions_dir)
+                                regions_dir, scores_dir)
 
   def expand(self, shards):
     # Only shard paths are shuffled (to spread shards over workers), never examples.
@@ -239,7 +260,7 @@ def _warn_foreign_files(output_dir: str, expected: set[str]) -> None:
 
 def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[str] | None = None, *,
                  config: AnnotateConfig | None = None, batch_size: int = 256, overwrite: bool = False,
-                 show_progress: bool = True, regions_dir: str | None = None) -> dict:
+                 show_progress: bool = True, regions_dir: str | None = None, scores_dir: str | None = None) -> dict:
   """Runs the annotate job and returns the summary it wrote to OUTPUT/summary.json.
 
   `regions_dir`: output of `run_detect` on the same inputs; its regions replace the raw
@@ -262,7 +283,7 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
       pipeline
       | "Shards" >> beam.Create(shards)
       | "Annotate" >> AnnotateShards(output_dir, config, batch_size=batch_size, overwrite=overwrite,
-                                     regions_dir=regions_dir)
+                                     regions_dir=regions_dir, scores_dir=scores_dir)
       | "SumCounts" >> beam.CombineGlobally(_SumCounts())
       | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, num_shards=len(shards), config=config,
                                    regions_dir=regions_dir))

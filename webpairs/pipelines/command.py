@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from webpairs.pipelines import score_command
+
 
 def register(subparsers) -> None:
   curate = subparsers.add_parser("curate", help="Beam curation jobs: annotate, detect, select, index-eval, materialize, run",
@@ -26,8 +28,10 @@ def register(subparsers) -> None:
   annotate.add_argument("--overwrite", action="store_true", help="redo shards whose annotation file exists")
   annotate.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
   _add_regions_option(annotate)
+  score_command.add_scores_option(annotate)
   annotate.set_defaults(func=_run_annotate, accepts_pipeline_options=True)
   _register_detect(jobs)
+  score_command.register(jobs)
   _register_select(jobs)
   _register_index_eval(jobs)
   _register_materialize(jobs)
@@ -45,7 +49,7 @@ def _run_annotate(args: argparse.Namespace, pipeline_args: list[str]) -> int:
     overrides["max_caption_chars"] = args.max_caption_chars
   summary = run_annotate(shard_patterns(args.input), args.output, pipeline_args, config=AnnotateConfig(**overrides),
                          batch_size=args.batch_size, overwrite=args.overwrite, show_progress=not args.no_progress,
-                         regions_dir=args.regions)
+                         regions_dir=args.regions, scores_dir=args.scores)
   print_summary(summary, args.output)
   return 0
 
@@ -199,6 +203,7 @@ def _register_run(jobs) -> None:
   parser.add_argument("--output", required=True, help="output directory of the whole run")
   _add_shard_options(parser)
   _add_regions_option(parser)
+  score_command.add_scores_option(parser)
   parser.set_defaults(func=_run_curation, accepts_pipeline_options=True, config_overrides=True)
 
 
@@ -211,7 +216,7 @@ def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   try:
     result = run_curation(shard_patterns(args.input), args.config, args.output, pipeline_args, overrides=overrides,
                           shard_size=args.shard_size, resize=args.resize, fmt=args.format,
-                          show_progress=not args.no_progress, regions_dir=args.regions)
+                          show_progress=not args.no_progress, regions_dir=args.regions, scores_dir=args.scores)
   except m4.InfeasibleError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -299,6 +304,10 @@ def _register_index_eval(jobs) -> None:
   index.add_argument("--images", required=True, help="directory (searched recursively) or comma-separated globs")
   index.add_argument("--name", required=True, help="eval set name; select's reason is eval_overlap:NAME")
   index.add_argument("--output", required=True, help="index .parquet path, or a directory for NAME-VERSION.parquet")
+  index.add_argument("--checkpoint", default=None, metavar="WORKDIR",
+                     help="index image embeddings of this two-tower checkpoint instead of perceptual hashes "
+                          "(select's eval.embedding_indexes; finds crops that hashes miss)")
+  index.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
   index.set_defaults(func=_run_index_eval)
 
 
@@ -306,7 +315,11 @@ def _run_index_eval(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   del pipeline_args  # not a Beam job
   from webpairs.pipelines.eval_index import build_eval_index  # pylint: disable=import-outside-toplevel
 
-  result = build_eval_index(args.images, args.name, args.output)
+  if args.checkpoint:
+    from webpairs.pipelines.eval_embed_index import build_embedding_index  # pylint: disable=import-outside-toplevel
+    result = build_embedding_index(args.images, args.name, args.output, args.checkpoint, args.step)
+  else:
+    result = build_eval_index(args.images, args.name, args.output)
   print(f"eval index {result['name']} version {result['version']}: {result['images']:,} images "
         f"-> {result['output']}", file=sys.stdout)
   for failed in result["failed"]:

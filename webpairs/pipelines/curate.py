@@ -70,12 +70,13 @@ def _select_stage(annotations_dir: str, selection_dir: str, config, pipeline_arg
 def run_curation(inputs: str | list[str], config: Any, output_dir: str, pipeline_args: list[str] | None = None, *,
                  overrides: list[str] | tuple[str, ...] = (), shard_size: int = materialize.DEFAULT_SHARD_SIZE,
                  resize: int | None = None, fmt: str = sinks.WEBDATASET, quality: int = DEFAULT_QUALITY,
-                 show_progress: bool = True, regions_dir: str | None = None) -> dict:
+                 show_progress: bool = True, regions_dir: str | None = None, scores_dir: str | None = None) -> dict:
   """Runs annotate -> select -> materialize into OUTPUT and writes OUTPUT/report.html.
 
   `config`: a curation ConfigDict, or a shipped config name / .py path
   (webpairs/configs/curation/) with `overrides` ("filters.min_side=64", ...).
   `regions_dir`: the detect job's output, passed to annotate (its regions replace the raw ones).
+  `scores_dir`: the score job's output, passed to annotate (extra.model_score).
   Returns {"annotate", "select", "manifest", "report", "outputs", "select_ran", "seconds"}.
   """
   start = time.time()
@@ -86,7 +87,7 @@ def run_curation(inputs: str | list[str], config: Any, output_dir: str, pipeline
   ledger = files.read_json(run_path) if FileSystems.exists(run_path) else {}
 
   annotated = annotate.run_annotate(inputs, outputs[ANNOTATIONS_DIR], pipeline_args, show_progress=show_progress,
-                                    regions_dir=regions_dir)
+                                    regions_dir=regions_dir, scores_dir=scores_dir)
   selected, select_ran = _select_stage(outputs[ANNOTATIONS_DIR], outputs[SELECTION_DIR], config, pipeline_args,
                                        ledger, show_progress)
   files.write_json_atomic(run_path, ledger)

@@ -28,6 +28,7 @@ from webpairs.curation import components as cc
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
 from webpairs.pipelines import components, duplicates, files, options, progress, select_balance, select_files, selection, shuffle
+from webpairs.pipelines.eval_embed_index import load_embedding_index
 from webpairs.pipelines.eval_index import load_eval_index
 from webpairs.pipelines.score_cut import ScoreCut
 from webpairs.pipelines.select_plan import SelectPlan, make_plan
@@ -245,11 +246,11 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
   if partitions is None:
     partitions = int(min(MAX_PARTITIONS, max(1, -(-sum(s for _, s in found) // BYTES_PER_PARTITION))))
   indexes = [load_eval_index(p) for p in config.eval.indexes]
+  embedding_indexes = [load_embedding_index(p) for p in config.eval.get("embedding_indexes", ())]
   first = files.read_parquet_metadata(paths[0]).metadata
-  plan = make_plan(config, indexes, partitions, select_balance.file_indicators(first))
+  plan = make_plan(config, indexes, partitions, select_balance.file_indicators(first), embedding_indexes)
   _check_columns(paths[0], set(select_files.SCAN_COLUMNS) | {"key", "source", "offset"}
                  | set(filters.columns_needed(plan.filters)) | set(plan.balance.columns if plan.balance else ()))
-  # Rounds grow as log2 of the nodes; the rows bound them (footers only, no data read).
   # Component rounds grow as log2 of the nodes, bounded by the rows (footers only). With
   # the automatic budget a graph that needs more reruns with twice as many, up to `rows`.
   rows = sum(files.read_parquet_metadata(p).num_rows for p in paths)
@@ -269,7 +270,8 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
     optional = [beam.pvalue.AsSingleton(p) if p is not None else None for p in (balance, kept)]
     _ = counts | "WriteSummary" >> beam.Map(
         _write_summary, beam.pvalue.AsSingleton(quota), *optional, output_dir, annotations=_absolute(annotations_dir),
-        plan=plan, indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)])
+        plan=plan, indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)]
+        + [dict(ix.describe(), path=p) for ix, p in zip(embedding_indexes, config.eval.get("embedding_indexes", ()))])
     try:
       result = progress.run_pipeline(pipeline, monitor)
       break

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 from collections.abc import Iterable
 
@@ -19,9 +20,20 @@ from apache_beam.metrics import Metrics
 
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.curation import dedup, filters, reasons
-from webpairs.curation.rules import CAPTION_DUP, EVAL_PREFIX, EXACT_DUP, LANG_QUOTA, M4_BALANCE, NEAR_DUP, STATUS
+from webpairs.curation.rules import (
+  CAPTION_DUP,
+  EVAL_PREFIX,
+  EXACT_DUP,
+  LANG_QUOTA,
+  M4_BALANCE,
+  NEAR_DUP,
+  SEMANTIC_DUP,
+  STATUS,
+)
 from webpairs.pipelines import batches, files, select_balance, selection
 from webpairs.pipelines.select_plan import ROW_BITS, FileState, Resolved, SelectPlan, row_ids
+
+log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.select"
 SCAN_COLUMNS = ("status", "sha256", "phash", "dhash", "caption_norm_hash", "lang")
@@ -81,6 +93,46 @@ def _filter_columns(table: pa.Table, names: Iterable[str]) -> dict[str, np.ndarr
   return out
 
 
+def semantic_duplicates(path: str, semantic_dir: str) -> np.ndarray:
+  """Rows of an annotation file that `curate semdedup` marked semantic_dup (bool per row)."""
+  from webpairs.pipelines import semantic_dedup  # pylint: disable=import-outside-toplevel
+  table = files.read_parquet_columns(path, ["source", "offset", "key"])
+  out = np.zeros(table.num_rows, dtype=bool)
+  sources = table.column("source").to_pylist()
+  dups = {}
+  for i, (source, offset, key) in enumerate(zip(sources, table.column("offset").to_pylist(),
+                                                table.column("key").to_pylist())):
+    if source not in dups:
+      dups[source] = semantic_dedup.read_duplicates(semantic_dir, source)
+      if dups[source] is None:
+        log.warning("%s: no semdedup verdicts in %s; no semantic_dup rejects there", source, semantic_dir)
+    out[i] = dups[source] is not None and (offset, key) in dups[source]
+  return out
+
+
+def row_embeddings(path: str, scores_dir: str) -> tuple[np.ndarray, np.ndarray]:
+  """(rows, float32 [len(rows), d] image embeddings) of an annotation file's rows that `curate score --embeddings`
+  embedded, read from the shards' score files in `scores_dir`."""
+  from webpairs.pipelines import score_files  # pylint: disable=import-outside-toplevel
+  table = files.read_parquet_columns(path, ["source", "offset", "key"])
+  by_source: dict[str, dict] = {}
+  rows, vectors = [], []
+  for i, (source, offset, key) in enumerate(zip(table.column("source").to_pylist(), table.column("offset").to_pylist(),
+                                                table.column("key").to_pylist())):
+    if source not in by_source:
+      found = score_files.read_embedding_rows(scores_dir, source)
+      if found is None:
+        log.warning("%s: no score file with embeddings in %s; not checked against embedding indexes", source,
+                    scores_dir)
+      by_source[source] = found or {}
+    vector = by_source[source].get((offset, key))
+    if vector is not None:
+      rows.append(i)
+      vectors.append(vector)
+  emb = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
+  return np.asarray(rows, np.int64), emb
+
+
 class ScanFile(beam.DoFn):
   """(file index, path) -> (index, FileState), plus hash batches keyed by partition (tagged SHA, BAND, CAPTION)."""
 
@@ -104,6 +156,12 @@ class ScanFile(beam.DoFn):
     for name, matcher in plan.matchers:
       hit = hashed[matcher.match(phash[hashed], dhash[hashed])]
       masks[hit] |= rules.bit(EVAL_PREFIX + name)
+    if plan.embedding_matchers:
+      rows, emb = row_embeddings(path, plan.config["eval"]["scores_dir"])
+      for name, matcher in plan.embedding_matchers:
+        masks[rows[matcher.match(emb)]] |= rules.bit(EVAL_PREFIX + name)
+    if plan.dedup.get("semantic_dir"):
+      masks[semantic_duplicates(path, plan.dedup["semantic_dir"])] |= rules.bit(SEMANTIC_DUP)
     cols = _filter_columns(table, filters.columns_needed(plan.filters))
     for name, fails in filters.evaluate(cols, plan.filters, score_cut).items():
       masks[fails] |= rules.bit(name)
@@ -163,7 +221,7 @@ class ResolveFile(beam.DoFn):
 def read_file(plan: SelectPlan, path: str) -> tuple[pa.Table, list[str]]:
   """The annotation columns the last steps need (balance's included) and each row's example id."""
   extra = plan.balance.columns if plan.balance else []
-  table = files.read_parquet_columns(path, sorted({"key", "source", "offset", "status", *extra}))
+  table = read_columns(path, sorted({"key", "source", "offset", "status", *extra}))  # extra.NAME utilities too
   ids = [selection.example_id(s, k) for s, k in zip(table.column("source").to_pylist(),
                                                     table.column("key").to_pylist())]
   return table, ids

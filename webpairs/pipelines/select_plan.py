@@ -17,7 +17,7 @@ import numpy as np
 
 from webpairs.balancing import m4_pool
 from webpairs.balancing import quotas as quotas_lib
-from webpairs.curation import dedup, eval_index, filters
+from webpairs.curation import dedup, eval_embeddings, eval_index, filters
 from webpairs.curation.rules import RuleBook
 from webpairs.pipelines import selection
 from webpairs.pipelines.select_balance import BalancePlan, make_balance_plan
@@ -43,6 +43,7 @@ class SelectPlan:
   score_percentile: float
   quota: quotas_lib.QuotaConfig | None
   balance: BalancePlan | None = None
+  embedding_matchers: tuple[tuple[str, eval_embeddings.EmbeddingMatcher], ...] = ()
 
   @property
   def dedup(self) -> dict:
@@ -63,7 +64,8 @@ def config_hash(config: dict) -> str:
 
 
 def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.EvalIndex],
-              partitions: int, indicators: dict | None = None) -> SelectPlan:
+              partitions: int, indicators: dict | None = None,
+              embedding_indexes: Sequence[eval_embeddings.EmbeddingIndex] = ()) -> SelectPlan:
   """Checks the config and turns it into plain values; `partitions` only groups work.
 
   `indicators`: the attr_s / concept_y names the annotation files record (for M4 balancing).
@@ -73,7 +75,9 @@ def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.Ev
   dedup.check_band_bits(int(d["band_bits"]))
   if d["threshold"] < 0 or d["bucket_window"] < 1 or d["caption_max_images"] < 0:
     raise ValueError(f"bad dedup settings: {d}")
-  names = [ix.name for ix in indexes]
+  names = [ix.name for ix in indexes] + [ix.name for ix in embedding_indexes]
+  if embedding_indexes and not cfg["eval"].get("scores_dir"):
+    raise ValueError("eval.embedding_indexes need eval.scores_dir: the `curate score --embeddings` output")
   if len(set(names)) != len(names):
     raise ValueError(f"two eval indexes share a name: {names}")
   quota = quotas_lib.QuotaConfig.from_mapping(cfg["quotas"]) if cfg["quotas"]["enabled"] else None
@@ -94,6 +98,8 @@ def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.Ev
       score_percentile=float(cfg["filters"]["min_score_percentile"]),
       quota=quota,
       balance=balance,
+      embedding_matchers=tuple((ix.name, eval_embeddings.EmbeddingMatcher(ix, float(cfg["eval"]["embedding_threshold"])))
+                               for ix in embedding_indexes),
   )
 
 

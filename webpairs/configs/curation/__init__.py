@@ -35,10 +35,17 @@ def base_config() -> ml_collections.ConfigDict:
       # 0: 2*log2(rows) + 4. A graph that needs more fails the job (no selection written).
       max_rounds=0,
       caption_max_images=0,  # a caption on more distinct images than this is caption_dup; 0: off
+      semantic_dir="",  # output of `curate semdedup` (SemDeDup): its verdicts reject rows as semantic_dup; "": off
   ))
   c.eval = ml_collections.ConfigDict(dict(
       indexes=(),  # eval index files (`webpairs curate index-eval`); matches: eval_overlap:NAME
       threshold=10,  # same rule as near-duplicates: phash and dhash both within this
+      # Embedding indexes (`curate index-eval --checkpoint W`): a row whose image embedding (from the
+      # `curate score --embeddings` output in scores_dir, same checkpoint) has cosine above
+      # embedding_threshold with an indexed image is eval_overlap:NAME.
+      embedding_indexes=(),
+      embedding_threshold=0.9,
+      scores_dir="",
   ))
   c.filters = ml_collections.ConfigDict(dict(
       min_side=0,  # pixels; 0: off
