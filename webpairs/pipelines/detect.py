@@ -30,6 +30,7 @@ every example a region file has a row for (null regions included).
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import importlib
 import json
@@ -42,17 +43,12 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import (
-  KeyedModelHandler,
-  ModelHandler,
-  PredictionResult,
-  RunInference,
-)
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from webpairs.curation import image, reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files, options, progress, readers, region_files
+from webpairs.pipelines import files, options, progress, readers, region_files, shard_inference
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +60,6 @@ NO_PREDICTION = "no_prediction"  # the detector returned fewer results than imag
 # Per-shard and summary counts: rows; rows the detector ran on; of those, rows with a region;
 # regions kept; regions dropped as malformed; rows with an image that did not decode.
 COUNTS = ("examples", "detected", "with_regions", "regions", "regions_dropped", "undecodable", DETECTOR_FAILED)
-_ROW, _EXPECTED, _DONE, _FAILED = "row", "expected", "done", "failed"
 
 
 def load_detector(spec: str) -> ModelHandler:
@@ -98,31 +93,24 @@ def _row(ex_offset: int, key: str, regions: str | None, error: str | None, dropp
   return {"offset": ex_offset, "key": key, "regions": regions, "error": error, "dropped": dropped}
 
 
-class _DecodeShardFn(beam.DoFn):
-  """shard path -> ((shard, offset, key), pixels) per decodable image; other rows and the shard's
-  example list go to tagged outputs, and a finished shard's counts to _DONE."""
+def _null_row(offset: int, key: str, reason: str) -> dict[str, Any]:
+  return _row(offset, key, None, reason)
+
+
+class _DecodeShardFn(shard_inference.ShardInputFn):
+  """shard path -> ((shard, offset, key), pixels) per decodable image (shard_inference.ShardInputFn)."""
 
   def __init__(self, output_dir: str, fingerprint: str, max_pixels: int, overwrite: bool, max_member_bytes: int):
-    self._output_dir = output_dir
-    self._fingerprint = fingerprint
+    super().__init__(output_dir, fingerprint, overwrite, max_member_bytes, METRICS_NAMESPACE, "undecodable")
     self._max_pixels = max_pixels
-    self._overwrite = overwrite
-    self._max_member_bytes = max_member_bytes
-    self._undecodable = Metrics.counter(METRICS_NAMESPACE, "undecodable")
-    self._skipped = Metrics.counter(METRICS_NAMESPACE, "shards_already_done")
 
-  def _done_counts(self, final: str, shard: str) -> dict[str, int] | None:
-    if self._overwrite or not FileSystems.exists(final):
-      return None
-    try:
-      meta = json.loads((files.read_parquet_metadata(final).metadata or {}).get(b"webpairs", b"{}"))
-    except Exception:  # pylint: disable=broad-except
-      return None  # unreadable: detect again
-    if meta.get("source") != shard or meta.get("fingerprint") != self._fingerprint:
-      return None
-    return meta.get("counts")
+  def output_path(self, shard: str) -> str:
+    return region_files.regions_path(self._output_dir, shard)
 
-  def _pixels(self, ex: RawExample) -> tuple[Any, str | None]:
+  def null_row(self, offset: int, key: str, reason: str) -> dict[str, Any]:
+    return _null_row(offset, key, reason)
+
+  def model_input(self, ex: RawExample) -> tuple[Any, str | None]:
     """(pixels, None), or (None, reason) when there is nothing to detect on."""
     if ex.read_error:
       return None, ex.read_error
@@ -131,25 +119,6 @@ class _DecodeShardFn(beam.DoFn):
       return None, reasons.MISSING_IMAGE
     decoded = image.decode_rgb(ex.members[ext], self._max_pixels)
     return decoded.pixels, (None if decoded.pixels is not None else decoded.status)
-
-  def process(self, shard: str) -> Iterator[Any]:
-    final = region_files.regions_path(self._output_dir, shard)
-    done = self._done_counts(final, shard)
-    if done is not None:
-      self._skipped.inc()
-      yield beam.pvalue.TaggedOutput(_DONE, done)
-      return
-    listed = []
-    for ex in readers.read_shard(shard, self._max_member_bytes):
-      listed.append((ex.offset, ex.key))
-      pixels, error = self._pixels(ex)
-      ex.members = {}  # the encoded bytes are not needed past this point
-      if pixels is None:
-        self._undecodable.inc()
-        yield beam.pvalue.TaggedOutput(_ROW, (shard, (_ROW, _row(ex.offset, ex.key, None, error))))
-      else:
-        yield (shard, ex.offset, ex.key), pixels
-    yield beam.pvalue.TaggedOutput(_ROW, (shard, (_EXPECTED, listed)))
 
 
 class _PredictionRowFn(beam.DoFn):
@@ -167,16 +136,7 @@ class _PredictionRowFn(beam.DoFn):
     self._detected.inc()
     self._kept.inc(len(kept))
     self._dropped.inc(dropped)
-    yield shard, (_ROW, _row(offset, key, regions_lib.to_json(kept) or "[]", None, dropped))
-
-
-def _failed_rows(failure: tuple[Any, Any]) -> Iterator[tuple[str, tuple[str, dict]]]:
-  """A batch the detector raised on (RunInference's dead letters) -> a detector_failed row per image."""
-  batch, error = failure
-  log.warning("detector failed on a batch of %d images: %s", len(batch), str(error)[:300])
-  Metrics.counter(METRICS_NAMESPACE, DETECTOR_FAILED).inc(len(batch))
-  for (shard, offset, key), _ in batch:
-    yield shard, (_ROW, _row(offset, key, None, DETECTOR_FAILED))
+    yield shard, (shard_inference.ROW, _row(offset, key, regions_lib.to_json(kept) or "[]", None, dropped))
 
 
 class _WriteRegionsFn(beam.DoFn):
@@ -190,17 +150,7 @@ class _WriteRegionsFn(beam.DoFn):
 
   def process(self, element: tuple[str, Iterable[tuple[str, Any]]]) -> Iterator[dict[str, int]]:
     shard, items = element
-    by_offset: dict[int, dict] = {}
-    listed: list[tuple[int, str]] = []
-    for kind, value in items:
-      if kind == _EXPECTED:
-        listed = value
-      else:
-        by_offset[value["offset"]] = value
-    rows = []
-    for offset, key in listed:
-      row = by_offset.get(offset)
-      rows.append(row if row is not None and row["key"] == key else _row(offset, key, None, NO_PREDICTION))
+    rows = shard_inference.shard_rows(items, _null_row, NO_PREDICTION)
     counts = _count(rows)
     meta = {"source": shard, "fingerprint": self._fingerprint, "format": FORMAT_VERSION, "counts": counts,
             "detector": self._detector}
@@ -233,13 +183,10 @@ def _count(rows: list[dict]) -> dict[str, int]:
 
 def sum_counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
   """Adds count dicts (associative and commutative: a CombineGlobally function)."""
-  total: collections.Counter = collections.Counter()
-  for part in parts:
-    total.update(part)
-  return {k: total[k] for k in COUNTS} | dict(sorted((k, v) for k, v in total.items() if k not in COUNTS))
+  return shard_inference.sum_counts(parts, COUNTS)
 
 
-class DetectRegions(beam.PTransform):
+class DetectRegions(shard_inference.ShardInference):
   """PCollection of raw shard paths -> PCollection of per-shard count dicts (COUNTS, error/<reason>).
 
   Writes `OUTPUT/regions-<shard>-<hash>.parquet` per shard with `model_handler`'s
@@ -248,27 +195,13 @@ class DetectRegions(beam.PTransform):
 
   def __init__(self, model_handler: ModelHandler, output_dir: str, *, max_pixels: int = image.DEFAULT_MAX_PIXELS,
                overwrite: bool = False, max_member_bytes: int = readers.DEFAULT_MAX_MEMBER_BYTES):
-    super().__init__()
-    self._handler = model_handler
     fingerprint = detector_fingerprint(model_handler, max_pixels)
-    self._decode = _DecodeShardFn(output_dir, fingerprint, max_pixels, overwrite, max_member_bytes)
-    self._write = _WriteRegionsFn(output_dir, fingerprint, describe_detector(model_handler))
-
-  def expand(self, shards):
-    decoded = (shards
-               # Only shard paths are shuffled (to spread shards over workers), never pixels.
-               | "SpreadShards" >> beam.Reshuffle()
-               | "Decode" >> beam.ParDo(self._decode).with_outputs(_ROW, _DONE, main="pixels"))
-    predicted, dead = (decoded.pixels
-                       | "RunInference" >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling())
-    rows = (predicted | "Regions" >> beam.ParDo(_PredictionRowFn()),
-            dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_rows),
-            decoded[_ROW])
-    written = (rows
-               | "AllRows" >> beam.Flatten()
-               | "GroupByShard" >> beam.GroupByKey()  # regions and ids only: metadata
-               | "WriteShard" >> beam.ParDo(self._write))
-    return (written, decoded[_DONE]) | "AllShards" >> beam.Flatten()
+    super().__init__(
+        model_handler, _DecodeShardFn(output_dir, fingerprint, max_pixels, overwrite, max_member_bytes),
+        _PredictionRowFn(),
+        functools.partial(shard_inference.failed_rows, null_row=_null_row, reason=DETECTOR_FAILED,
+                          namespace=METRICS_NAMESPACE),
+        _WriteRegionsFn(output_dir, fingerprint, describe_detector(model_handler)))
 
 
 def _write_summary(counts: dict[str, int], output_dir: str, **fields) -> None:

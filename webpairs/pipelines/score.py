@@ -22,6 +22,7 @@ examples shared its batch: reruns are byte-identical.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import json
 import logging
@@ -35,12 +36,12 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files, options, progress, readers, score_files
+from webpairs.pipelines import files, options, progress, readers, score_files, shard_inference
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ MODEL_FAILED = "model_failed"  # the model raised on the batch the example was i
 NO_PREDICTION = "no_prediction"  # RunInference gave no result for the example
 # Per-shard and summary counts: rows; rows with a score; rows annotate rejects; rows the model failed on.
 COUNTS = ("examples", "scored", "rejected", MODEL_FAILED)
-_ROW, _EXPECTED, _DONE = "row", "expected", "done"
 
 
 def resolve_step(workdir: str, step: int | None = None) -> int:
@@ -141,33 +141,27 @@ def _row(offset: int, key: str, error: str | None, out: dict[str, np.ndarray] | 
           "error": None, "image": out["image"], "text": out["text"]}
 
 
-class _DecodeShardFn(beam.DoFn):
-  """shard path -> ((shard, offset, key), (pixels, caption)) per example annotate keeps; a null row (tagged _ROW)
-  per example it rejects, the shard's example list (_ROW, _EXPECTED), or a finished shard's counts (_DONE)."""
+def _null_row(offset: int, key: str, reason: str) -> dict[str, Any]:
+  return _row(offset, key, reason)
+
+
+class _DecodeShardFn(shard_inference.ShardInputFn):
+  """shard path -> ((shard, offset, key), (pixels, caption)) per example annotate keeps
+  (shard_inference.ShardInputFn); a null row with the reject reason for every other example."""
 
   def __init__(self, output_dir: str, fingerprint: str, image_size: int, overwrite: bool, max_member_bytes: int,
                config: annotate_lib.AnnotateConfig):
-    self._output_dir = output_dir
-    self._fingerprint = fingerprint
+    super().__init__(output_dir, fingerprint, overwrite, max_member_bytes, METRICS_NAMESPACE, "rejected")
     self._image_size = image_size
-    self._overwrite = overwrite
-    self._max_member_bytes = max_member_bytes
     self._config = config
-    self._rejected = Metrics.counter(METRICS_NAMESPACE, "rejected")
-    self._skipped = Metrics.counter(METRICS_NAMESPACE, "shards_already_done")
 
-  def _done_counts(self, final: str, shard: str) -> dict[str, int] | None:
-    if self._overwrite or not FileSystems.exists(final):
-      return None
-    try:
-      meta = json.loads((files.read_parquet_metadata(final).metadata or {}).get(b"webpairs", b"{}"))
-    except Exception:  # pylint: disable=broad-except
-      return None  # unreadable: score again
-    if meta.get("source") != shard or meta.get("fingerprint") != self._fingerprint:
-      return None
-    return meta.get("counts")
+  def output_path(self, shard: str) -> str:
+    return score_files.scores_path(self._output_dir, shard)
 
-  def _input(self, ex: RawExample) -> tuple[Any, str | None]:
+  def null_row(self, offset: int, key: str, reason: str) -> dict[str, Any]:
+    return _null_row(offset, key, reason)
+
+  def model_input(self, ex: RawExample) -> tuple[Any, str | None]:
     """((pixels, caption), None) for an example annotate keeps, else (None, its reject reason)."""
     from webpairs.pretrain.input import preprocess  # pylint: disable=import-outside-toplevel
     status, caption = annotate_lib.precheck(ex, self._config)
@@ -180,39 +174,17 @@ class _DecodeShardFn(beam.DoFn):
       return None, reasons.TRUNCATED_IMAGE
     return (pixels, caption), None
 
-  def process(self, shard: str) -> Iterator[Any]:
-    final = score_files.scores_path(self._output_dir, shard)
-    done = self._done_counts(final, shard)
-    if done is not None:
-      self._skipped.inc()
-      yield beam.pvalue.TaggedOutput(_DONE, done)
-      return
-    listed = []
-    for ex in readers.read_shard(shard, self._max_member_bytes):
-      listed.append((ex.offset, ex.key))
-      value, error = self._input(ex)
-      ex.members = {}
-      if value is None:
-        self._rejected.inc()
-        yield beam.pvalue.TaggedOutput(_ROW, (shard, (_ROW, _row(ex.offset, ex.key, error))))
-      else:
-        yield (shard, ex.offset, ex.key), value
-    yield beam.pvalue.TaggedOutput(_ROW, (shard, (_EXPECTED, listed)))
 
+class _ScoredRowFn(beam.DoFn):
+  """((shard, offset, key), prediction) -> (shard, row) with the score (and embeddings)."""
 
-def _scored_row(element: tuple[tuple[str, int, str], PredictionResult]) -> tuple[str, tuple[str, dict]]:
-  (shard, offset, key), prediction = element
-  Metrics.counter(METRICS_NAMESPACE, "scored").inc()
-  return shard, (_ROW, _row(offset, key, None, prediction.inference))
+  def __init__(self):
+    self._scored = Metrics.counter(METRICS_NAMESPACE, "scored")
 
-
-def _failed_rows(failure: tuple[Any, Any]) -> Iterator[tuple[str, tuple[str, dict]]]:
-  """A batch the model raised on (RunInference's dead letters) -> a model_failed row per example."""
-  batch, error = failure
-  log.warning("the scorer failed on a batch of %d examples: %s", len(batch), str(error)[:300])
-  Metrics.counter(METRICS_NAMESPACE, MODEL_FAILED).inc(len(batch))
-  for (shard, offset, key), _ in batch:
-    yield shard, (_ROW, _row(offset, key, MODEL_FAILED))
+  def process(self, element: tuple[tuple[str, int, str], PredictionResult]) -> Iterator[tuple[str, tuple[str, dict]]]:
+    (shard, offset, key), prediction = element
+    self._scored.inc()
+    yield shard, (shard_inference.ROW, _row(offset, key, None, prediction.inference))
 
 
 def _count(rows: list[dict]) -> dict[str, int]:
@@ -233,10 +205,7 @@ def _count(rows: list[dict]) -> dict[str, int]:
 
 def sum_counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
   """Adds count dicts (associative and commutative: a CombineGlobally function)."""
-  total: collections.Counter = collections.Counter()
-  for part in parts:
-    total.update(part)
-  return {k: total[k] for k in COUNTS} | dict(sorted((k, v) for k, v in total.items() if k not in COUNTS))
+  return shard_inference.sum_counts(parts, COUNTS)
 
 
 class _WriteScoresFn(beam.DoFn):
@@ -251,17 +220,7 @@ class _WriteScoresFn(beam.DoFn):
 
   def process(self, element: tuple[str, Iterable[tuple[str, Any]]]) -> Iterator[dict[str, int]]:
     shard, items = element
-    by_offset: dict[int, dict] = {}
-    listed: list[tuple[int, str]] = []
-    for kind, value in items:
-      if kind == _EXPECTED:
-        listed = value
-      else:
-        by_offset[value["offset"]] = value
-    rows = []
-    for offset, key in listed:
-      row = by_offset.get(offset)
-      rows.append(row if row is not None and row["key"] == key else _row(offset, key, NO_PREDICTION))
+    rows = shard_inference.shard_rows(items, _null_row, NO_PREDICTION)
     counts = _count(rows)
     schema = score_files.schema(self._embeddings)
     columns = {name: [r[name] for r in rows] for name, _ in score_files.BASE_FIELDS}
@@ -280,7 +239,7 @@ class _WriteScoresFn(beam.DoFn):
     yield counts
 
 
-class ScoreShards(beam.PTransform):
+class ScoreShards(shard_inference.ShardInference):
   """PCollection of raw shard paths -> PCollection of per-shard count dicts (COUNTS, error/<reason>).
 
   Writes `OUTPUT/scores-<shard>-<hash>.parquet` per shard (see the module docstring).
@@ -289,28 +248,14 @@ class ScoreShards(beam.PTransform):
   def __init__(self, handler: TwoTowerScorer, output_dir: str, *, embeddings: bool = False, overwrite: bool = False,
                config: annotate_lib.AnnotateConfig | None = None,
                max_member_bytes: int = readers.DEFAULT_MAX_MEMBER_BYTES):
-    super().__init__()
-    self._handler = handler
     fingerprint = score_fingerprint(handler, embeddings)
-    self._decode = _DecodeShardFn(output_dir, fingerprint, handler.image_size, overwrite, max_member_bytes,
-                                  config or annotate_lib.AnnotateConfig())
-    self._write = _WriteScoresFn(output_dir, fingerprint, repr(handler), embeddings)
-
-  def expand(self, shards):
-    decoded = (shards
-               # Only shard paths are shuffled (to spread shards over workers), never pixels.
-               | "SpreadShards" >> beam.Reshuffle()
-               | "Decode" >> beam.ParDo(self._decode).with_outputs(_ROW, _DONE, main="inputs"))
-    predicted, dead = (decoded.inputs
-                       | "RunInference" >> RunInference(KeyedModelHandler(self._handler)).with_exception_handling())
-    rows = (predicted | "Scores" >> beam.Map(_scored_row),
-            dead.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_rows),
-            decoded[_ROW])
-    written = (rows
-               | "AllRows" >> beam.Flatten()
-               | "GroupByShard" >> beam.GroupByKey()  # scores and embeddings only, never pixels
-               | "WriteShard" >> beam.ParDo(self._write))
-    return (written, decoded[_DONE]) | "AllShards" >> beam.Flatten()
+    super().__init__(
+        handler, _DecodeShardFn(output_dir, fingerprint, handler.image_size, overwrite, max_member_bytes,
+                                config or annotate_lib.AnnotateConfig()),
+        _ScoredRowFn(),
+        functools.partial(shard_inference.failed_rows, null_row=_null_row, reason=MODEL_FAILED,
+                          namespace=METRICS_NAMESPACE),
+        _WriteScoresFn(output_dir, fingerprint, repr(handler), embeddings))
 
 
 def _write_summary(counts: dict[str, int], output_dir: str, **fields) -> None:
@@ -345,6 +290,7 @@ def run_score(inputs: str | list[str], output_dir: str, handler: TwoTowerScorer,
                                    scorer=repr(handler), embeddings=embeddings,
                                    fingerprint=score_fingerprint(handler, embeddings)))
   progress.run_pipeline(pipeline, monitor)
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
   summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
   summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
   return summary
