@@ -1,7 +1,8 @@
 """The bootstrap loop on the sample: train on raw, score, keep the top 70% by score, retrain; against a random 70%.
 
-1. A clean `webpairs sample` (training) plus a held-out one (another seed); a known share
-   of the training pairs get the caption of another example (planted mismatches, the truth).
+1. A clean `webpairs sample --mismatch-rate R` (training) plus a held-out one (another seed):
+   the sample gives a known share of the training pairs the caption of another image and
+   says which in truth.parquet (planted mismatches, the truth).
 2. The tiny SigLIP trains on all of it (`raw`), and `curate score` scores every pair.
 3. The 30% with the lowest score are dropped; the same number dropped at random (seeded).
    Precision / recall of each drop against the planted mismatches.
@@ -46,36 +47,6 @@ def _write(path: pathlib.Path, members: list[tuple[str, bytes]]) -> None:
       tar.addfile(info, io.BytesIO(data))
 
 
-def plant_mismatches(folder: pathlib.Path, rate: float, seed: int) -> set[str]:
-  """Gives `rate` of the examples the caption of another example (a derangement of the chosen); returns their keys."""
-  shards = sorted(folder.glob("*.tar"))
-  captions: dict[str, str] = {}
-  for shard in shards:
-    for name, data in _members(shard):
-      key, ext = split_key(name)
-      if ext == "txt":
-        captions[key] = data.decode("utf-8")
-  keys = sorted(captions)
-  rng = np.random.default_rng(seed)
-  chosen = sorted(rng.choice(len(keys), size=int(round(rate * len(keys))), replace=False).tolist())
-  new = {keys[i]: captions[keys[chosen[(j + 1) % len(chosen)]]] for j, i in enumerate(chosen)}
-  new = {k: v for k, v in new.items() if v != captions[k]}  # a reused caption text is no mismatch
-  for shard in shards:
-    out = []
-    for name, data in _members(shard):
-      key, ext = split_key(name)
-      if key in new and ext == "txt":
-        data = new[key].encode("utf-8")
-      elif key in new and ext == "json":
-        meta = json.loads(data)
-        if "caption" in meta:
-          meta["caption"] = new[key]
-        data = json.dumps(meta, ensure_ascii=False).encode("utf-8")
-      out.append((name, data))
-    _write(shard, out)
-  return set(new)
-
-
 def subset(src: pathlib.Path, dst: pathlib.Path, keep: set[str]) -> None:
   dst.mkdir(parents=True)
   for shard in sorted(src.glob("*.tar")):
@@ -100,10 +71,11 @@ def main() -> None:
   root = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="bootstrap_"))
   raw, held = root / "raw", root / "held_out"
   writer.write_sample(raw, args.examples, seed=1, rates=CLEAN, real_images_dir=None, truncated_tar=False,
-                      overwrite=True)
+                      overwrite=True, mismatch_rate=args.mismatch)
   writer.write_sample(held, args.held_out, seed=2, rates=CLEAN, real_images_dir=None, truncated_tar=False,
                       overwrite=True)
-  truth = plant_mismatches(raw, args.mismatch, seed=0)
+  truth = {r["key"] for r in pq.read_table(raw / writer.TRUTH_FILE, columns=["key", "mismatched"]).to_pylist()
+           if r["mismatched"]}
   tok = str(root / "tokenizer")
   train_tokenizer(str(raw), tok, 1000, num_threads=2)
   kw = dict(examples=0, held_out=args.held_out, steps=args.steps, batch=args.batch, eval_shards=str(held),

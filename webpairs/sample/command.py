@@ -39,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                  help="override a defect's share of examples, e.g. --rate near_dup=0.1 "
                  "(repeatable); "
                  f"defaults: {', '.join(f'{k}={v}' for k, v in defects.DEFAULT_RATES.items())}")
+  p.add_argument("--mismatch-rate", type=float, default=0.0, metavar="R",
+                 help="give round(R x examples) clean or duplicate examples the caption (and "
+                 "language) of another image, seeded; truth.parquet's `mismatched` and "
+                 "`caption_from` say which (default 0: none)")
   p.add_argument("--no-truncated-tar", dest="truncated_tar", action="store_false",
                  help="do not cut the last shard inside its last example")
   p.add_argument("--overwrite", action="store_true", help="replace a sample already in --output")
@@ -62,6 +66,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         real_images_dir=real_dir,
         truncated_tar=args.truncated_tar,
         overwrite=args.overwrite,
+        mismatch_rate=args.mismatch_rate,
     )
   except FileExistsError as e:
     print(f"webpairs sample: {e}; use --overwrite to replace it", file=sys.stderr)
@@ -77,6 +82,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
   if summary.truncated_shard:
     print(f"  truncated shard: {summary.truncated_shard} (cut inside its last example)")
   print("  defects: " + ", ".join(f"{k}={v}" for k, v in summary.defect_counts.items()))
+  if summary.num_mismatched:
+    print(f"  mismatched pairs: {summary.num_mismatched} (caption of another image)")
   print("  languages: " + ", ".join(f"{k}={v}" for k, v in summary.lang_counts.items()))
   if args.eval_set:
     from webpairs.eval import synthetic  # pylint: disable=import-outside-toplevel

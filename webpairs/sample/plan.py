@@ -73,10 +73,15 @@ class ExamplePlan:
   keep: float  # truncated image / truncated tar: share of the image bytes kept
   byte_seed: int
   objects: tuple[dict, ...]
+  caption_from: int | None = None  # mismatched pair: the example whose caption this one carries
 
   @property
   def is_real(self) -> bool:
     return self.photo is not None
+
+  @property
+  def mismatched(self) -> bool:
+    return self.caption_from is not None
 
 
 @dataclasses.dataclass(frozen=True)

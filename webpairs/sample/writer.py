@@ -20,6 +20,7 @@ from PIL import Image
 
 from webpairs.sample import defects
 from webpairs.sample import images
+from webpairs.sample import mismatch
 from webpairs.sample import plan as plan_lib
 from webpairs.sample import real
 from webpairs.sample import regions as regions_lib
@@ -51,6 +52,8 @@ TRUTH_SCHEMA = pa.schema([
     ("objects", pa.string()),  # JSON list of {shape, colour, box: [x0, y0, x1, y1]}
     ("url", pa.string()),
     ("sha256", pa.string()),  # of the whole image member (before a tar cut); null: none
+    ("mismatched", pa.bool_()),  # the caption is another image's (`sample --mismatch-rate`)
+    ("caption_from", pa.string()),  # key of the example whose caption it is; null: its own
 ])
 
 # img2dataset's parquet sidecar: additional columns, caption, url, then its own fields.
@@ -81,6 +84,7 @@ class SampleSummary:
   lang_counts: dict[str, int]
   num_real: int
   truncated_shard: str | None
+  num_mismatched: int = 0
 
 
 def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -247,6 +251,8 @@ def _truth_row(ex: plan_lib.ExamplePlan, image: bytes | None, keys: Sequence[str
       "objects": json.dumps(list(ex.objects), ensure_ascii=False),
       "url": ex.url,
       "sha256": hashlib.sha256(image).hexdigest() if image is not None else None,
+      "mismatched": ex.mismatched,
+      "caption_from": keys[ex.caption_from] if ex.mismatched else None,
   }
 
 
@@ -305,6 +311,7 @@ def write_plan(
       lang_counts=dict(lang_counts.most_common()),
       num_real=sum(ex.is_real for ex in plan.examples),
       truncated_shard=truncated_shard,
+      num_mismatched=sum(ex.mismatched for ex in plan.examples),
   )
 
 
@@ -317,18 +324,21 @@ def write_sample(
     real_images_dir: str | os.PathLike | None = AUTO,
     truncated_tar: bool = True,
     overwrite: bool = False,
+    mismatch_rate: float = 0.0,
 ) -> SampleSummary:
   """Plans and writes a sample; the same arguments always give byte-identical files.
 
   Refuses a folder that already holds a sample unless `overwrite`, which deletes only
   the sample's own files (NNNNN.tar, NNNNN.parquet, NNNNN_stats.json, truth.parquet).
   `real_images_dir`: a folder with captions.json and photos, None for none, or AUTO for
-  the shared data folder's real photos when present.
+  the shared data folder's real photos when present. `mismatch_rate`: the share of
+  examples given another image's caption (mismatch.py); 0 leaves the shards as without it.
   """
   if real_images_dir == AUTO:
     real_images_dir = real.default_real_images_dir()
   photos = real.load_real_photos(real_images_dir) if real_images_dir is not None else []
   plan = plan_lib.plan_sample(num_examples, seed, shard_size, rates, photos, truncated_tar)
+  plan = mismatch.plant_mismatches(plan, mismatch_rate)
   return write_plan(plan, output_dir, overwrite)
 
 
