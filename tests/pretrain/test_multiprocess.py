@@ -285,3 +285,93 @@ def test_a_non_finite_step_stops_every_process(curated, tokenizer_dir, tmp_path)
 ])
 def test_every_objective_on_two_processes_equals_one_process(config, tokenizer, over, request, curated, tmp_path):
   _two_against_four(curated, request.getfixturevalue(tokenizer), tmp_path, config, steps=4, **over)
+
+
+# Scheduled registry evals: every process runs them on the same eval data; process 0 writes.
+
+_EVAL_CONFIG = '''
+from webpairs.eval import suites
+from webpairs.pretrain import config_lib
+
+
+def get_config(arg):
+  c = config_lib.load({base!r} + ":" + arg)
+  for name, every in {every!r}.items():
+    c.evals[name] = dict(suites.EVALS[name], every_steps=every)
+  c.eval_data_root = {root!r}
+  return c
+'''
+
+# Loaded by every started process (on PYTHONPATH): records the scores each process computed and which
+# processes wrote eval files, in files named by process index.
+_SITECUSTOMIZE = '''
+import json, os
+import jax
+from webpairs.eval import registry, report
+
+_OUT = {out!r}
+_run_all, _write_results = registry.run_all, report.write_results
+
+
+def run_all(*args, **kwargs):
+  scores = _run_all(*args, **kwargs)
+  with open(os.path.join(_OUT, f"scores-{{jax.process_index()}}.jsonl"), "a") as f:
+    f.write(json.dumps({{k: v for k, v in scores.items() if not k.endswith("/seconds")}}) + "\\n")
+  return scores
+
+
+def write_results(workdir, step, *args, **kwargs):
+  with open(os.path.join(_OUT, f"wrote-{{jax.process_index()}}.txt"), "a") as f:
+    f.write(f"{{step}}\\n")
+  return _write_results(workdir, step, *args, **kwargs)
+
+
+registry.run_all, report.write_results = run_all, write_results
+'''
+
+
+def _scores(out: pathlib.Path, process: int) -> list[dict[str, float]]:
+  return [json.loads(line) for line in (out / f"scores-{process}.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+@SLOW
+@pytest.mark.parametrize("base,arg,zero_shot,every_4", [
+    ("siglip", "tiny,loss=ring", "synthetic_zeroshot", "synthetic_retrieval"),  # two towers: embeddings
+    ("cappa", "tiny", "synthetic_caption_zeroshot", "synthetic_perplexity"),  # a captioner: scores
+])
+def test_scheduled_registry_evals_on_two_processes_equal_one_process_and_process_0_writes(
+    base, arg, zero_shot, every_4, curated, tokenizer_dir, tmp_path):
+  from webpairs.eval import synthetic  # pylint: disable=g-import-not-at-top
+  synthetic.write_eval_set(tmp_path / "evaldata" / "synthetic", 24, seed=0)
+  config = tmp_path / "evals_config.py"
+  config.write_text(_EVAL_CONFIG.format(base=base, every={zero_shot: 2, every_4: 4}, root=str(tmp_path / "evaldata")))
+  steps = 4
+  runs = {}
+  for name, processes, devices in (("two", 2, 2), ("four", 1, 4)):
+    out = tmp_path / f"hook-{name}"
+    out.mkdir()
+    (out / "sitecustomize.py").write_text(_SITECUSTOMIZE.format(out=str(out)))
+    args = _args(curated, tokenizer_dir, tmp_path / name, f"{config}:{arg}", total_steps=steps)
+    if processes == 1:
+      args.append("--config.input.streams=2")
+    runs[name] = mp.run(processes, devices, args, log_dir=str(tmp_path / f"logs-{name}"), timeout=600,
+                        env={"PYTHONPATH": os.pathsep.join([str(out), str(mp.ROOT)])})
+
+  two, four = tmp_path / "hook-two", tmp_path / "hook-four"
+  evals_at = [2, 4]  # zero-shot every 2 steps; the other at step 4 (the end)
+  for process in (0, 1):
+    assert len(_scores(two, process)) == len(evals_at)
+  for s0, s1, s4 in zip(_scores(two, 0), _scores(two, 1), _scores(four, 0), strict=True):
+    assert s0 == s1  # the same numbers on every process, bit for bit
+    assert sorted(s0) == sorted(s4) and f"{zero_shot}/accuracy" in s0
+    np.testing.assert_allclose([s0[k] for k in sorted(s0)], [s4[k] for k in sorted(s4)], rtol=1e-4, atol=1e-5)
+  assert {k.split("/")[0] for k in _scores(two, 0)[-1]} == {zero_shot, every_4}
+  # Files from process 0 only, once per eval step; process 1 printed no eval line.
+  assert (two / "wrote-0.txt").read_text().split() == [str(s) for s in evals_at]
+  assert not (two / "wrote-1.txt").exists()
+  assert sorted(p.name for p in (tmp_path / "two" / "eval").glob("*.json")) == [f"{s}.json" for s in evals_at]
+  assert (tmp_path / "two" / "eval" / "report.html").exists()
+  assert "evals:" in runs["two"][0].output and "evals:" not in runs["two"][1].output
+  record = json.loads((tmp_path / "two" / "eval" / f"{steps}.json").read_text())
+  assert record["metrics"][f"{zero_shot}/accuracy"] == _scores(two, 0)[-1][f"{zero_shot}/accuracy"]

@@ -20,6 +20,7 @@ from flax import nnx
 
 from webpairs.eval import captioner
 from webpairs.pretrain import checkpoint as ckpt_lib
+from webpairs.pretrain import distributed
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.tokenizers import Tokenizer
 
@@ -52,7 +53,8 @@ class TwoTowerModel:
   """EmbeddingModel over a two-tower's parameters.
 
   The embedding functions are jitted once per (model graph, padded batch size): checkpoints
-  of one run, and every eval of a training run, share the compiled code.
+  of one run, and every eval of a training run, share the compiled code. In a multi-process
+  run every process calls them on the same eval batch (replicated) and gets the whole result.
   """
 
   def __init__(self, trainer: trainer_lib.Trainer, params: Any, tokenizer: Tokenizer, *, image_size: int,
@@ -72,7 +74,7 @@ class TwoTowerModel:
     size = _padded_size(n)
     if size > n:
       batch = np.concatenate([batch, np.full((size - n, *batch.shape[1:]), pad_value, batch.dtype)])
-    return np.asarray(jax.device_get(fn(batch)), np.float32)[:n]
+    return distributed.to_host(fn(batch)).astype(np.float32)[:n]
 
   def embed_images(self, images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
@@ -91,7 +93,7 @@ class TwoTowerModel:
   def scale_and_bias(self) -> tuple[np.float32, np.float32]:
     """(t, b) of the pair logit t * cos + b the model was trained with (the sigmoid loss's)."""
     t, b = self._scale_bias_fn()
-    return np.float32(jax.device_get(t)), np.float32(jax.device_get(b))
+    return np.float32(distributed.to_host(t)), np.float32(distributed.to_host(b))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from webpairs.pretrain import cappa
+from webpairs.pretrain import cappa, distributed
 from webpairs.pretrain.models import decoder as decoder_lib
 from webpairs.tokenizers import Tokenizer
 
@@ -73,6 +73,7 @@ class CaptionerModel:
   Every device call on text rows takes exactly max_rows rows (max_rows // beam_size when
   decoding), padded: one compilation however many texts a call brings. Each row holds a
   copy of its image's cross-attention keys/values, which bounds max_rows by memory.
+  In a multi-process run every process calls it on the same inputs and reads whole results.
   """
 
   def __init__(self, graphdef: Any, params: Any, consts: Any, tokenizer: Tokenizer, *, image_size: int,
@@ -133,7 +134,7 @@ class CaptionerModel:
       idx = _pad(index[rows], self.max_rows)
       s, c = _score(*self._args, [(k[idx], v[idx]) for k, v in memory], _pad(labels[rows], self.max_rows),
                     _pad(weights[rows].astype(np.float32), self.max_rows))
-      total[rows], count[rows] = np.asarray(s, np.float64)[:n], np.asarray(c, np.float64)[:n]
+      total[rows], count[rows] = distributed.to_host(s).astype(np.float64)[:n], distributed.to_host(c)[:n]
     return total, count
 
   def decode(self, images: np.ndarray, prefix: np.ndarray, prefix_len: np.ndarray | None = None, *, length: int,
@@ -159,7 +160,7 @@ class CaptionerModel:
       tokens = _decode(*self._args, encoded[_pad(index[rows], size)], _pad(prefix[rows], size),
                        _pad(prefix_len[rows], size), length=length, beam_size=int(beam_size),
                        length_penalty=float(length_penalty), eos_id=self.tokenizer.eos_id)
-      out[rows] = np.asarray(tokens)[:n]
+      out[rows] = distributed.to_host(tokens)[:n]
     return out
 
   # Texts.

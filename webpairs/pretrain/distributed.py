@@ -242,3 +242,12 @@ def check_agree(what: str, text: str) -> None:
     parts = "; ".join(f"processes {ps}" for ps in groups.values())
     raise ValueError(f"the processes disagree on the {what}: {parts} each hold a different one; "
                      "start every process with the same command line and data")
+
+
+def to_host(x: jax.Array | np.ndarray) -> np.ndarray:
+  """x's whole (global) value as numpy on every process: gathered from every process's devices where x is not
+  all on this one (a multi-process mesh; every process must call it), a plain copy where it is."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(jax.device_get(x))

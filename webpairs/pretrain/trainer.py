@@ -404,10 +404,6 @@ def _scheduled_evals(config: ml_collections.ConfigDict) -> dict[str, Any]:
   typed = {k: v for k, v in config.get("evals", {}).items() if hasattr(v, "get") and v.get("type")}
   if not typed:
     return {}
-  if jax.process_count() > 1:
-    # Their models read results back with device_get, which needs every shard on this host.
-    raise ValueError(f"config.evals has {sorted(typed)}: scheduled registry evals run in single-process runs only; "
-                     "drop them here and run `webpairs eval --workdir W` on the checkpoints")
   from webpairs.eval import registry  # pylint: disable=import-outside-toplevel  (eval imports this module)
   data_root = config.get("eval_data_root", "")
   if not data_root:
@@ -418,7 +414,11 @@ def _scheduled_evals(config: ml_collections.ConfigDict) -> dict[str, Any]:
 def _run_scheduled_evals(scheduled: dict[str, Any] | None, trainer: Trainer, params: Any, tokenizer: Tokenizer | None,
                          step: int, last: bool, writer: metrics_lib.MetricWriter,
                          workdir: str | None) -> dict[str, float]:
-  """Runs the registry evals due at `step` on the live parameters; writes metrics and W/eval/STEP.json."""
+  """Runs the registry evals due at `step` on the live parameters; writes metrics and W/eval/STEP.json.
+
+  In a multi-process run every process runs them on the same eval data (the adapters gather
+  each result from all processes' devices), so the scores are the same everywhere; process 0 writes.
+  """
   if not scheduled or tokenizer is None:
     return {}
   from webpairs.eval import adapters, registry, report  # pylint: disable=import-outside-toplevel
