@@ -9,26 +9,12 @@ device) this prints why and exits 0.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import statistics
 import sys
 import time
 
-
-@contextlib.contextmanager
-def _locked(path: str):
-  """As train_step.py's --timing-lock: compile freely, time only while holding the file."""
-  if not path:
-    yield
-    return
-  with open(path, "a", encoding="utf-8") as f:
-    fcntl.flock(f, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
+import timing_lock  # benchmarks/timing_lock.py: a script's folder is on sys.path
 
 
 def _make_step(torch, open_clip, model, image, text, *, compiled: bool):
@@ -91,7 +77,7 @@ def main() -> int:
     results["compile"]["dynamo"] = {"graph_breaks": sum(counters["graph_break"].values()),
                                     "unique_graphs": counters["stats"].get("unique_graphs", 0)}
   print("[peer] warm", flush=True)
-  with _locked(args.timing_lock):
+  with timing_lock.locked(args.timing_lock):
     for mode, step in steps.items():
       step()  # re-allocates what empty_cache freed, untimed
       times = []

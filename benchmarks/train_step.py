@@ -22,8 +22,6 @@ Speed levers (each selectable, to time against the previous settings in one run)
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import statistics
@@ -33,6 +31,7 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+import timing_lock  # benchmarks/timing_lock.py: a script's folder is on sys.path
 
 from webpairs.pretrain import config_lib, locca, metrics, trainer, xla_flags
 
@@ -120,20 +119,6 @@ class Row:
     return (time.perf_counter() - t0) / steps
 
 
-@contextlib.contextmanager
-def _locked(path: str):
-  """Holds an exclusive lock on `path` (none if empty): timing never overlaps another process's."""
-  if not path:
-    yield
-    return
-  with open(path, "a", encoding="utf-8") as f:
-    fcntl.flock(f, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--variant", default="B/16")
@@ -165,7 +150,7 @@ def main() -> None:
 
   rows = {name: Row(name, row_config(name, args), args.vocab) for name in names}
   print(f"[train_step] compiled {len(rows)} row(s) in {sum(r.setup_s for r in rows.values()):.0f}s", flush=True)
-  with _locked(args.timing_lock):
+  with timing_lock.locked(args.timing_lock):
     for row in rows.values():
       row.run(1)  # the first execution: allocations, autotuning
     for _ in range(args.rounds):
