@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/webpairs demo --output $(DEMO)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/annotate_throughput.py
