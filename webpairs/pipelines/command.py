@@ -9,18 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webpairs.pipelines import score_command
+from webpairs.pipelines import input_args, score_command
 
 
 def register(subparsers) -> None:
-  curate = subparsers.add_parser("curate", help="Beam curation jobs: annotate, detect, select, index-eval, materialize, run",
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  curate = subparsers.add_parser("curate", help="Beam curation jobs: annotate, detect, score, semdedup, select, "
+                                                 "index-eval, materialize, run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   jobs = curate.add_subparsers(dest="job", required=True, metavar="JOB")
 
   annotate = jobs.add_parser(
       "annotate", help="one parquet row per input example: status, sizes, hashes, language, text features",
       description="Annotate raw shards (webdataset tars or img2dataset parquet). Unknown flags are Beam options.")
-  _add_input_option(annotate)
+  input_args.add_input_option(annotate)
   annotate.add_argument("--output", required=True, help="output directory for annotations-*.parquet and summary.json")
   annotate.add_argument("--batch-size", type=int, default=256, help="examples per annotate batch (LID, hashes)")
   annotate.add_argument("--max-pixels", type=int, default=None, help="decompression-bomb limit (width*height)")
@@ -47,27 +47,12 @@ def _run_annotate(args: argparse.Namespace, pipeline_args: list[str]) -> int:
     overrides["max_pixels"] = args.max_pixels
   if args.max_caption_chars is not None:
     overrides["max_caption_chars"] = args.max_caption_chars
-  summary = run_annotate(shard_patterns(args.input), args.output, pipeline_args, config=AnnotateConfig(**overrides),
+  inputs = input_args.shard_patterns(args.input)
+  summary = run_annotate(inputs, args.output, pipeline_args, config=AnnotateConfig(**overrides),
                          batch_size=args.batch_size, overwrite=args.overwrite, show_progress=not args.no_progress,
                          regions_dir=args.regions, scores_dir=args.scores)
   print_summary(summary, args.output)
   return 0
-
-
-def _add_input_option(parser: argparse.ArgumentParser, required: bool = True) -> None:
-  # Several values, so that an unquoted glob the shell expanded is read whole; shard
-  # paths given elsewhere on the line are added by the cli (see cli._check_pipeline_args).
-  parser.add_argument("--input", nargs="+", action="extend", default=None, metavar="GLOB",
-                      help="raw shards: globs or paths, several or comma-separated (local, gs://, s3://)"
-                           + ("" if required else "; default: the annotate job's inputs"))
-  parser.set_defaults(shard_paths="input", shard_paths_required=required)
-
-
-def shard_patterns(values: list[str] | None) -> list[str] | None:
-  """--input values as a list of globs (each value may hold several, comma-separated)."""
-  if values is None:
-    return None
-  return [p for value in values for p in value.split(",") if p]
 
 
 def _add_regions_option(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +67,7 @@ def _register_detect(jobs) -> None:
       description="Run a detector over raw shards with Beam RunInference and write one regions-*.parquet per "
                   "shard (offset, key, regions as a JSON list of {text, box: [ymin, xmin, ymax, xmax]}) and "
                   "summary.json. Feed the directory to `curate annotate --regions`. Unknown flags are Beam options.")
-  _add_input_option(parser)
+  input_args.add_input_option(parser)
   parser.add_argument("--output", required=True, help="output directory for regions-*.parquet and summary.json")
   parser.add_argument("--detector", required=True, metavar="MODULE:FACTORY",
                       help="a function returning a RunInference ModelHandler whose inference per image is a list "
@@ -97,7 +82,7 @@ def _run_detect(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.pipelines.detect import load_detector, run_detect  # pylint: disable=import-outside-toplevel
 
   kwargs = {} if args.max_pixels is None else {"max_pixels": args.max_pixels}
-  summary = run_detect(shard_patterns(args.input), args.output, load_detector(args.detector), pipeline_args,
+  summary = run_detect(input_args.shard_patterns(args.input), args.output, load_detector(args.detector), pipeline_args,
                        overwrite=args.overwrite, show_progress=not args.no_progress, **kwargs)
   out = sys.stdout
   print(f"detected {summary['regions']:,} regions in {summary['detected']:,} of {summary['examples']:,} examples "
@@ -139,7 +124,7 @@ def _register_materialize(jobs) -> None:
       description="Join a selection with the raw shards and write curated shards, parquet sidecars, "
                   "manifest.json and report.html. Finished shards are kept on a rerun. Unknown flags are Beam options.")
   parser.add_argument("--selection", required=True, help="output directory of `curate select`")
-  _add_input_option(parser, required=False)
+  input_args.add_input_option(parser, required=False)
   parser.add_argument("--output", required=True, help="output directory for the curated shards")
   parser.add_argument("--annotations", default=None, help="annotation directory (default: from the selection)")
   parser.add_argument("--prefix", default="shard", help="shard file name prefix (default: shard)")
@@ -153,7 +138,8 @@ def _run_materialize(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.pipelines.materialize import run_materialize  # pylint: disable=import-outside-toplevel
   from webpairs.pipelines.report import write_report  # pylint: disable=import-outside-toplevel
 
-  manifest = run_materialize(args.selection, args.output, shard_patterns(args.input), pipeline_args, shard_size=args.shard_size,
+  inputs = input_args.shard_patterns(args.input)
+  manifest = run_materialize(args.selection, args.output, inputs, pipeline_args, shard_size=args.shard_size,
                              resize=args.resize, fmt=args.format, prefix=args.prefix,
                              annotations_dir=args.annotations, overwrite=args.overwrite,
                              show_progress=not args.no_progress)
@@ -196,7 +182,7 @@ def _register_run(jobs) -> None:
       description="Runs annotate -> select -> materialize into OUTPUT/annotations, OUTPUT/selection and "
                   "OUTPUT/shards, then writes OUTPUT/report.html. Each stage resumes. Config overrides: "
                   "--config.KEY=VALUE (e.g. --config.filters.min_side=64). Unknown flags are Beam options.")
-  _add_input_option(parser)
+  input_args.add_input_option(parser)
   parser.add_argument("--config", required=True,
                       help="curation config: a shipped name (raw, quality, lang_rebalanced, en90, m4_balanced) "
                            "or a .py file")
@@ -214,7 +200,8 @@ def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
 
   overrides, pipeline_args = parse_overrides(pipeline_args)
   try:
-    result = run_curation(shard_patterns(args.input), args.config, args.output, pipeline_args, overrides=overrides,
+    inputs = input_args.shard_patterns(args.input)
+    result = run_curation(inputs, args.config, args.output, pipeline_args, overrides=overrides,
                           shard_size=args.shard_size, resize=args.resize, fmt=args.format,
                           show_progress=not args.no_progress, regions_dir=args.regions, scores_dir=args.scores)
   except m4.InfeasibleError as e:

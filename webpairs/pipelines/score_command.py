@@ -6,17 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from webpairs.pipelines import input_args
+
 
 def register(jobs) -> None:
-  from webpairs.pipelines import command  # pylint: disable=import-outside-toplevel  (command imports this module)
-
   parser = jobs.add_parser(
       "score", help="pair scores (and embeddings) of raw examples from a trained two-tower checkpoint",
       description="Score raw shards with a `webpairs pretrain` two-tower checkpoint through Beam RunInference and "
                   "write one scores-*.parquet per shard (offset, key, score = t*cos+b, score_sigmoid, error; "
                   "image/text embeddings with --embeddings) and summary.json. Feed the directory to "
                   "`curate annotate --scores`. Unknown flags are Beam options.")
-  command._add_input_option(parser)  # pylint: disable=protected-access  (one --input for every job)
+  input_args.add_input_option(parser)
   parser.add_argument("--output", required=True, help="output directory for scores-*.parquet and summary.json")
   parser.add_argument("--checkpoint", required=True, metavar="WORKDIR", help="a `webpairs pretrain` workdir")
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
@@ -49,9 +49,8 @@ def _run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.pipelines.score import TwoTowerScorer, run_score  # pylint: disable=import-outside-toplevel
 
   handler = TwoTowerScorer(args.checkpoint, args.step, batch_size=args.batch_size, tokenizer=args.tokenizer)
-  from webpairs.pipelines.command import shard_patterns  # pylint: disable=import-outside-toplevel
-
-  summary = run_score(shard_patterns(args.input), args.output, handler, pipeline_args, embeddings=args.embeddings,
+  inputs = input_args.shard_patterns(args.input)
+  summary = run_score(inputs, args.output, handler, pipeline_args, embeddings=args.embeddings,
                       overwrite=args.overwrite, show_progress=not args.no_progress)
   out = sys.stdout
   print(f"scored {summary['scored']:,} of {summary['examples']:,} examples from {summary['shards']} shards in "
