@@ -35,7 +35,6 @@ import hashlib
 import importlib
 import json
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -48,7 +47,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from webpairs.curation import image, reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files, options, progress, readers, region_files, shard_inference
+from webpairs.pipelines import files, readers, region_files, shard_inference
 
 log = logging.getLogger(__name__)
 
@@ -219,23 +218,12 @@ def run_detect(inputs: str | list[str], output_dir: str, model_handler: ModelHan
   """
   patterns = [p for p in inputs.split(",") if p] if isinstance(inputs, str) else list(inputs)
   shards = readers.match_shards(patterns)
-  pipeline_args = list(pipeline_args or [])
   log.info("detect: %d shards with %s -> %s", len(shards), describe_detector(model_handler), output_dir)
-  monitor = None
-  if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
-    monitor = progress.ShardProgress("detect", [region_files.regions_path(output_dir, s) for s in shards])
-  start = time.time()
-  pipeline = options.make_pipeline(pipeline_args)
-  _ = (
-      pipeline
-      | "Shards" >> beam.Create(shards)
-      | "Detect" >> DetectRegions(model_handler, output_dir, max_pixels=max_pixels, overwrite=overwrite)
-      | "SumCounts" >> beam.CombineGlobally(sum_counts)
-      | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, shards=len(shards),
-                                   detector=describe_detector(model_handler), max_pixels=max_pixels,
-                                   fingerprint=detector_fingerprint(model_handler, max_pixels)))
-  progress.run_pipeline(pipeline, monitor)
-  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
-  summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
-  summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
-  return summary
+  return shard_inference.run_job(
+      "detect", shards, output_dir,
+      DetectRegions(model_handler, output_dir, max_pixels=max_pixels, overwrite=overwrite),
+      region_files.regions_path, sum_counts,
+      functools.partial(_write_summary, output_dir=output_dir, inputs=patterns, shards=len(shards),
+                        detector=describe_detector(model_handler), max_pixels=max_pixels,
+                        fingerprint=detector_fingerprint(model_handler, max_pixels)),
+      SUMMARY_FILE, pipeline_args, show_progress)

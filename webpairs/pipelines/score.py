@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -41,7 +40,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files, options, progress, readers, score_files, shard_inference
+from webpairs.pipelines import files, readers, score_files, shard_inference
 
 log = logging.getLogger(__name__)
 
@@ -274,23 +273,11 @@ def run_score(inputs: str | list[str], output_dir: str, handler: TwoTowerScorer,
   patterns = [p for p in inputs.split(",") if p] if isinstance(inputs, str) else list(inputs)
   patterns = [readers.resolve_pattern(p) for p in patterns]  # as annotate names its shards
   shards = readers.match_shards(patterns)
-  pipeline_args = list(pipeline_args or [])
   log.info("score: %d shards with %r -> %s", len(shards), handler, output_dir)
-  monitor = None
-  if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
-    monitor = progress.ShardProgress("score", [score_files.scores_path(output_dir, s) for s in shards])
-  start = time.time()
-  pipeline = options.make_pipeline(pipeline_args)
-  _ = (
-      pipeline
-      | "Shards" >> beam.Create(shards)
-      | "Score" >> ScoreShards(handler, output_dir, embeddings=embeddings, overwrite=overwrite)
-      | "SumCounts" >> beam.CombineGlobally(sum_counts)
-      | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, shards=len(shards),
-                                   scorer=repr(handler), embeddings=embeddings,
-                                   fingerprint=score_fingerprint(handler, embeddings)))
-  progress.run_pipeline(pipeline, monitor)
-  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
-  summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
-  summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
-  return summary
+  return shard_inference.run_job(
+      "score", shards, output_dir, ScoreShards(handler, output_dir, embeddings=embeddings, overwrite=overwrite),
+      score_files.scores_path, sum_counts,
+      functools.partial(_write_summary, output_dir=output_dir, inputs=patterns, shards=len(shards),
+                        scorer=repr(handler), embeddings=embeddings,
+                        fingerprint=score_fingerprint(handler, embeddings)),
+      SUMMARY_FILE, pipeline_args, show_progress)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -152,3 +153,30 @@ class ShardInference(beam.PTransform):
                | "GroupByShard" >> beam.GroupByKey()  # results and ids only: metadata, never pixels
                | "WriteShard" >> beam.ParDo(self._write))
     return (written, decoded[DONE]) | "AllShards" >> beam.Flatten()
+
+
+def run_job(job: str, shards: list[str], output_dir: str, transform: beam.PTransform,
+            output_path: Callable[[str, str], str], combine: Callable[[Iterable[dict]], dict],
+            write_summary: Callable[[dict], None], summary_file: str, pipeline_args: list[str] | None = None,
+            show_progress: bool = True) -> dict:
+  """Runs `transform` over the shards, sums its counts into write_summary; returns the summary it wrote.
+
+  output_path(output_dir, shard) names a shard's file, for the progress line.
+  """
+  from webpairs.pipelines import options, progress  # pylint: disable=import-outside-toplevel  (Beam runner set-up)
+  pipeline_args = list(pipeline_args or [])
+  monitor = None
+  if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
+    monitor = progress.ShardProgress(job, [output_path(output_dir, s) for s in shards])
+  start = time.time()
+  pipeline = options.make_pipeline(pipeline_args)
+  _ = (pipeline
+       | "Shards" >> beam.Create(shards)
+       | job.title() >> transform
+       | "SumCounts" >> beam.CombineGlobally(combine)
+       | "WriteSummary" >> beam.Map(write_summary))
+  progress.run_pipeline(pipeline, monitor)
+  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
+  summary = files.read_json(FileSystems.join(output_dir, summary_file))
+  summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
+  return summary
