@@ -21,7 +21,7 @@ from webpairs.curation.lid import LanguageIdentifier
 from webpairs.curation.schema import ANNOTATION_SCHEMA
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import files, readers
-from webpairs.sample import writer
+from webpairs.demo.sample import writer
 
 
 def plain_loop(shards: list[str], output_dir: str, batch_size: int) -> int:

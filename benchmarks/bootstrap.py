@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from benchmarks.learn_tiny import run as train_and_eval
 from webpairs.curation.example import split_key
 from webpairs.pipelines import readers, score, score_files
-from webpairs.sample import defects, writer
+from webpairs.demo.sample import defects, writer
 from webpairs.tokenizers import train_tokenizer
 
 CLEAN = {d: 0.0 for d in defects.DEFAULT_RATES}

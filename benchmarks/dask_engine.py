@@ -23,7 +23,7 @@ from dask.distributed import LocalCluster
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import materialize as materialize_job
 from webpairs.pipelines import select as select_job
-from webpairs.sample import writer
+from webpairs.demo.sample import writer
 
 RUNNER = "--runner=webpairs.pipelines.dask_runner.DaskRunner"
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from webpairs.curation.detectors import find_blobs
 from webpairs.eval.metrics import box_iou
-from webpairs.sample import defects, images, regions, scenes
-from webpairs.sample.plan import plan_sample
+from webpairs.demo.sample import defects, images, regions, scenes
+from webpairs.demo.sample.plan import plan_sample
 
 CLEAN = {d: 0.0 for d in defects.DEFAULT_RATES}
 

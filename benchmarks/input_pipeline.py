@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from webpairs.pretrain import input as inp
-from webpairs.sample import defects, writer
+from webpairs.demo.sample import defects, writer
 from webpairs.tokenizers import Tokenizer, train_tokenizer
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp")

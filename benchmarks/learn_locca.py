@@ -33,7 +33,7 @@ from webpairs.eval import metrics
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import config_lib, locca_boxes, locca_decode, trainer
 from webpairs.pretrain.input import decode_image, make_source
-from webpairs.sample import defects, writer
+from webpairs.demo.sample import defects, writer
 from webpairs.tokenizers import Tokenizer, train_tokenizer
 
 CLEAN = {d: 0.0 for d in defects.DEFAULT_RATES}

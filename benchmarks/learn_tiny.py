@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from webpairs.pretrain import config_lib, trainer
-from webpairs.sample import defects, writer
+from webpairs.demo.sample import defects, writer
 from webpairs.tokenizers import train_tokenizer
 
 CLEAN = {d: 0.0 for d in defects.DEFAULT_RATES}

@@ -24,7 +24,7 @@ from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import materialize as materialize_job
 from webpairs.pipelines import readers
 from webpairs.pipelines import select as select_job
-from webpairs.sample import writer
+from webpairs.demo.sample import writer
 
 
 def tar_copy(shards: list[str], out_dir: str) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from webpairs.curation import dedup, hashes, image
-from webpairs.sample import real
+from webpairs.demo.sample import real
 
 JPEG_QUALITY = 85  # edits other than re-encode are saved as this JPEG
 

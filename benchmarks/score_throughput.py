@@ -29,7 +29,7 @@ from webpairs.curation import reasons  # noqa: E402
 from webpairs.curation import annotate as annotate_lib  # noqa: E402
 from webpairs.pipelines import readers, score  # noqa: E402
 from webpairs.pretrain.input import preprocess  # noqa: E402
-from webpairs.sample import writer as sample_writer  # noqa: E402
+from webpairs.demo.sample import writer as sample_writer  # noqa: E402
 
 
 def plain_loop(shards: list[str], handler: score.TwoTowerScorer, model) -> tuple[int, np.ndarray]:

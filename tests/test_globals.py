@@ -12,7 +12,7 @@ def test_imports_leave_pil_alone():
       "import PIL.Image as I; from PIL import ImageFile;"
       "before = (I.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES);"
       "import webpairs.pipelines.annotate, webpairs.pipelines.select, webpairs.pipelines.materialize,"
-      " webpairs.pretrain.trainer, webpairs.eval.registry, webpairs.tokenizers, webpairs.sample.writer;"
+      " webpairs.pretrain.trainer, webpairs.eval.registry, webpairs.tokenizers, webpairs.demo.sample.writer;"
       "after = (I.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES);"
       "print(before == after, before, after)")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -10,12 +10,12 @@ import sys
 # Top-level command -> module with `register(subparsers)`; imported lazily so that
 # `webpairs sample` never pays for importing Beam or JAX.
 COMMANDS: dict[str, str] = {
-    "sample": "webpairs.sample.command",
+    "sample": "webpairs.demo.sample.command",
     "curate": "webpairs.pipelines.command",
-    "demo": "webpairs.demo",
+    "demo": "webpairs.demo.run",
     "tokenizer": "webpairs.tokenizers.command",
     "pretrain": "webpairs.pretrain.command",
-    "eval": "webpairs.eval.command",
+    "eval": "webpairs.commands.eval",
 }
 
 

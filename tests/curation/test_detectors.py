@@ -8,19 +8,19 @@ from PIL import Image, ImageDraw
 from tests.curation import samples
 from webpairs.curation import detectors, image, reasons
 from webpairs.eval.metrics import box_iou
-from webpairs.sample import scenes
+from webpairs.demo.sample import scenes
 
 
 def _canvas(width: int, height: int, colour: str) -> tuple[Image.Image, ImageDraw.ImageDraw]:
-  img = Image.new("RGB", (width, height), scenes.COLOURS[colour])
+  img = Image.new("RGB", (width, height), detectors.NAMED_COLOURS[colour])
   return img, ImageDraw.Draw(img)
 
 
 def test_blobs_of_named_colours_get_their_exact_boxes():
   img, draw = _canvas(200, 100, "white")
-  draw.rectangle((20, 10, 59, 49), fill=scenes.COLOURS["red"])  # x0, y0, x1, y1 inclusive
-  draw.ellipse((120, 40, 179, 89), fill=scenes.COLOURS["blue"])
-  draw.rectangle((100, 5, 101, 6), fill=scenes.COLOURS["green"])  # 4 pixels: a speck, not a shape
+  draw.rectangle((20, 10, 59, 49), fill=detectors.NAMED_COLOURS["red"])  # x0, y0, x1, y1 inclusive
+  draw.ellipse((120, 40, 179, 89), fill=detectors.NAMED_COLOURS["blue"])
+  draw.rectangle((100, 5, 101, 6), fill=detectors.NAMED_COLOURS["green"])  # 4 pixels: a speck, not a shape
   found = detectors.find_blobs(np.asarray(img))
   assert found == [
       {"text": "blue shape", "box": [0.4, 0.6, 0.9, 0.9]},
@@ -31,17 +31,17 @@ def test_blobs_of_named_colours_get_their_exact_boxes():
 def test_background_tones_are_not_shapes():
   img, draw = _canvas(160, 160, "white")
   for x in range(0, 160, 40):  # stripes of white and gray, as a striped sample background
-    draw.rectangle((x, 0, x + 19, 159), fill=scenes.COLOURS["gray"])
-  draw.rectangle((50, 50, 109, 109), fill=scenes.COLOURS["orange"])
+    draw.rectangle((x, 0, x + 19, 159), fill=detectors.NAMED_COLOURS["gray"])
+  draw.rectangle((50, 50, 109, 109), fill=detectors.NAMED_COLOURS["orange"])
   assert detectors.background_colours(
-      detectors.nearest_colour(np.asarray(img), tuple(scenes.COLOURS.items()), 40.0), len(scenes.COLOURS),
-      0.25) == {list(scenes.COLOURS).index("white"), list(scenes.COLOURS).index("gray")}
+      detectors.nearest_colour(np.asarray(img), tuple(detectors.NAMED_COLOURS.items()), 40.0), len(detectors.NAMED_COLOURS),
+      0.25) == {list(detectors.NAMED_COLOURS).index("white"), list(detectors.NAMED_COLOURS).index("gray")}
   assert detectors.find_blobs(np.asarray(img)) == [{"text": "orange shape", "box": [0.3125, 0.3125, 0.6875, 0.6875]}]
 
 
 def test_large_images_are_subsampled_within_one_step_of_the_box():
   img, draw = _canvas(1000, 600, "black")
-  draw.rectangle((301, 97, 702, 480), fill=scenes.COLOURS["yellow"])
+  draw.rectangle((301, 97, 702, 480), fill=detectors.NAMED_COLOURS["yellow"])
   (found,) = detectors.find_blobs(np.asarray(img))
   step = 4  # ceil(1000 / 256)
   assert found["text"] == "yellow shape"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.eval import fakes
-from webpairs.eval import datasets, registry, suites, synthetic
+from webpairs.demo import synthetic
+from webpairs.eval import datasets, registry, suites
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,14 @@ def test_written_in_published_formats(data_root):
   assert caps.paths == tuple(f"images/{p}" for p in ds.paths)
   assert caps.languages() == sorted(synthetic.LANGUAGES)
   assert len(caps.captions) == 96 * len(synthetic.LANGUAGES) * synthetic.CAPTIONS_PER_LANGUAGE
+
+
+def test_builtin_synthetic_evals_prompt_what_the_demo_draws():
+  # eval/suites spells the synthetic set's prompts out (eval never imports the demo): they must stay in step.
+  for name in ("synthetic_zeroshot", "synthetic_caption_zeroshot"):
+    cfg = suites.EVALS[name]
+    assert cfg["templates"] == list(synthetic.TEMPLATES)
+    assert cfg["aliases"] == synthetic.class_aliases()
 
 
 def test_deterministic(tmp_path):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from webpairs.sample import scenes
+from webpairs.demo.sample import scenes
 
 NAMES = tuple(scenes.COLOURS)
 PALETTE = np.asarray([scenes.COLOURS[c] for c in NAMES], np.float32)

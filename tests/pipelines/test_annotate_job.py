@@ -17,7 +17,7 @@ from webpairs.balancing import keywords
 from webpairs.curation import reasons
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import readers
-from webpairs.sample import writer as sample_writer
+from webpairs.demo.sample import writer as sample_writer
 
 LOCAL_ARGS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
 

@@ -11,7 +11,7 @@ import pytest
 
 from webpairs import cli
 from webpairs.pipelines.curate import run_curation
-from webpairs.sample import writer as sample_writer
+from webpairs.demo.sample import writer as sample_writer
 
 ONE_WORKER = ["--direct_num_workers=1"]
 

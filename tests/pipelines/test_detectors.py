@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from webpairs.curation.detectors import find_blobs
 from webpairs.pipelines import detectors as handlers
-from webpairs.sample import scenes
+from webpairs.demo.sample import scenes
 
 
 def _canvas(width: int, height: int, colour: str) -> tuple[Image.Image, ImageDraw.ImageDraw]:

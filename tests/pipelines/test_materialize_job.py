@@ -25,7 +25,7 @@ from webpairs.curation import reasons
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import curated_plan, curated_write, layout, readers
 from webpairs.pipelines.materialize import run_materialize
-from webpairs.sample import writer as sample_writer
+from webpairs.demo.sample import writer as sample_writer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ONE_WORKER = ["--direct_num_workers=1"]

@@ -30,9 +30,9 @@ from webpairs.eval.metrics import box_iou
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import curate, detect, readers, region_files
 from webpairs.pipelines.materialize import run_materialize
-from webpairs.sample import defects
-from webpairs.sample import regions as sample_regions
-from webpairs.sample import writer as sample_writer
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import regions as sample_regions
+from webpairs.demo.sample import writer as sample_writer
 
 ONE_WORKER = ["--direct_num_workers=1"]
 RATES = {defects.CORRUPT_IMAGE: 0.04, defects.DECOMPRESSION_BOMB: 0.04, defects.TRUNCATED_IMAGE: 0.04,

@@ -27,8 +27,8 @@ from webpairs.pipelines.select import run_select
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.input import preprocess
-from webpairs.sample import defects
-from webpairs.sample import writer as sample_writer
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import writer as sample_writer
 from webpairs.tokenizers import Tokenizer
 
 ONE_WORKER = ["--direct_num_workers=1"]

@@ -21,7 +21,7 @@ from webpairs.pipelines import readers
 from webpairs.pipelines import select as select_job
 from webpairs.pipelines.eval_index import build_eval_index
 from webpairs.pipelines.selection import SELECTION_SCHEMA
-from webpairs.sample import writer as sample_writer
+from webpairs.demo.sample import writer as sample_writer
 
 
 ONE_WORKER = ["--direct_num_workers=1"]

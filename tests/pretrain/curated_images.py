@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webpairs.sample import defects, images, regions, scenes
-from webpairs.sample import plan as plan_lib
+from webpairs.demo.sample import defects, images, regions, scenes
+from webpairs.demo.sample import plan as plan_lib
 
 CLEAN = {d: 0.0 for d in defects.DEFAULT_RATES}
 

@@ -16,7 +16,7 @@ from tests.pipelines import selections
 from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import report, report_stats
 from webpairs.pipelines.materialize import run_materialize
-from webpairs.sample import writer as sample_writer
+from webpairs.demo.sample import writer as sample_writer
 
 ONE_WORKER = ["--direct_num_workers=1"]
 CONFIG = {"name": "test", "filters": {"min_side": 200, "max_digit_ratio": 1.0, "min_words": 3, "max_words": 0,

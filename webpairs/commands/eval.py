@@ -57,7 +57,8 @@ def _error(message: str) -> int:
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
   del extra  # argparse rejected unknown flags already
-  from webpairs.eval import report, suites, synthetic  # pylint: disable=import-outside-toplevel
+  from webpairs.demo import synthetic  # pylint: disable=import-outside-toplevel
+  from webpairs.eval import report, suites  # pylint: disable=import-outside-toplevel
 
   if args.write_synthetic:
     s = synthetic.write_eval_set(args.write_synthetic, args.examples, args.seed)

@@ -16,7 +16,21 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from webpairs.sample.scenes import COLOURS
+# The default palette: basic colour terms at typical flat-print RGB values. The demo's scenes are drawn in
+# it (webpairs.demo.sample.scenes), so the shipped detector finds their shapes; pass another palette for other art.
+NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (215, 30, 35),
+    "blue": (35, 75, 210),
+    "green": (40, 150, 60),
+    "yellow": (245, 210, 40),
+    "black": (20, 20, 20),
+    "white": (245, 245, 245),
+    "orange": (240, 130, 25),
+    "purple": (125, 50, 165),
+    "pink": (240, 125, 175),
+    "gray": (128, 128, 128),
+    "brown": (115, 70, 35),
+}
 
 DEFAULT_TOLERANCE = 40.0  # RGB distance to a palette colour; half the closest pair's (yellow-orange 81.5)
 DEFAULT_MIN_AREA = 0.002  # smallest blob kept, as a share of the image's pixels
@@ -30,7 +44,7 @@ _STRUCTURE = np.ones((3, 3), bool)  # 8-connectivity, and the opening that remov
 class BlobSettings:
   """What `find_blobs` needs: the palette and its thresholds (load_model's "model")."""
 
-  palette: tuple[tuple[str, tuple[int, int, int]], ...] = tuple(COLOURS.items())
+  palette: tuple[tuple[str, tuple[int, int, int]], ...] = tuple(NAMED_COLOURS.items())
   tolerance: float = DEFAULT_TOLERANCE
   min_area: float = DEFAULT_MIN_AREA
   min_pixels: int = DEFAULT_MIN_PIXELS

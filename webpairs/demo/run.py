@@ -28,7 +28,7 @@ def _stage(title: str) -> float:
 def run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.pipelines import command  # pylint: disable=import-outside-toplevel
   from webpairs.pipelines.curate import run_curation  # pylint: disable=import-outside-toplevel
-  from webpairs.sample import writer  # pylint: disable=import-outside-toplevel
+  from webpairs.demo.sample import writer  # pylint: disable=import-outside-toplevel
 
   out = os.path.abspath(args.output)
   raw = os.path.join(out, "raw")
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
 
 def _pretrain_and_evaluate(out: str, shards: str, args: argparse.Namespace) -> list[tuple[str, str]]:
   """Tokenizer from the curated shards, a tiny SigLIP on them, evals on a synthetic labelled set."""
-  from webpairs.eval import report, suites, synthetic  # pylint: disable=import-outside-toplevel
+  from webpairs.demo import synthetic
+  from webpairs.eval import report, suites  # pylint: disable=import-outside-toplevel
   from webpairs.pretrain import config_lib, trainer  # pylint: disable=import-outside-toplevel
   from webpairs.tokenizers import train_tokenizer  # pylint: disable=import-outside-toplevel
 

@@ -23,7 +23,7 @@ import pathlib
 import numpy as np
 
 from webpairs.eval.datasets import dollarstreet, xm3600
-from webpairs.sample import captions, images, scenes
+from webpairs.demo.sample import captions, images, scenes
 
 CLASS_COLOURS = ("red", "blue", "green", "yellow", "purple")
 # country -> (region, background colour). Fictional names: nothing here is about real places.

@@ -136,7 +136,7 @@ def _register_materialize(jobs) -> None:
 
 def _run_materialize(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.pipelines.materialize import run_materialize  # pylint: disable=import-outside-toplevel
-  from webpairs.pipelines.report import write_report  # pylint: disable=import-outside-toplevel
+  from webpairs.report.html import write_report  # pylint: disable=import-outside-toplevel
 
   inputs = input_args.shard_patterns(args.input)
   manifest = run_materialize(args.selection, args.output, inputs, pipeline_args, shard_size=args.shard_size,

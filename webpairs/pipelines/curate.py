@@ -16,7 +16,8 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.pipelines import annotate, files, materialize, report, selection_io, sinks
+from webpairs.pipelines import annotate, files, materialize, selection_io, sinks
+from webpairs.report import html as report
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The curation report's balancing section: M4 bias before and after (the plot is report_plots.bias).
+"""The curation report's balancing section: M4 bias before and after (the plot is report.plots.bias).
 
 Everything comes from the `balance` section of SEL/summary.json (exact, from cell statistics).
 """

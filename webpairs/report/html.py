@@ -9,8 +9,9 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from webpairs.pipelines import files, report_bias, report_plots
-from webpairs.pipelines.report_stats import DEFAULT_MAX_ROWS, ReportStats, gather
+from webpairs.pipelines import files
+from webpairs.report import bias as report_bias, plots as report_plots
+from webpairs.report.stats import DEFAULT_MAX_ROWS, ReportStats, gather
 
 REPORT_FILE = "report.html"
 PLOTS_DIR = "report"

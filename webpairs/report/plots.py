@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from webpairs.pipelines import report_bias
-from webpairs.pipelines.report_stats import DEFAULT_FEATURES, FEATURE_LABELS, ReportStats
+from webpairs.report import bias as report_bias
+from webpairs.report.stats import DEFAULT_FEATURES, FEATURE_LABELS, ReportStats
 
 ANNOTATE_COLOUR = "#c0504d"
 SELECT_COLOUR = "#4f81bd"

@@ -8,8 +8,8 @@ import fasttext
 import numpy as np
 import pytest
 
-from webpairs.sample import captions
-from webpairs.sample import scenes
+from webpairs.demo.sample import captions
+from webpairs.demo.sample import scenes
 
 
 @pytest.fixture(scope="module")

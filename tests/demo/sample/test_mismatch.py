@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webpairs import cli
-from webpairs.sample import defects
-from webpairs.sample import mismatch
-from webpairs.sample import plan as plan_lib
-from webpairs.sample import writer
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import mismatch
+from webpairs.demo.sample import plan as plan_lib
+from webpairs.demo.sample import writer
 
 CLEAN = {d: 0.0 for d in defects.DEFAULT_RATES}
 

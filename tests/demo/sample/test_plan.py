@@ -5,8 +5,8 @@ import collections
 import pytest
 
 from webpairs.curation import reasons
-from webpairs.sample import defects
-from webpairs.sample import plan as plan_lib
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import plan as plan_lib
 
 
 def test_keys_follow_img2dataset():

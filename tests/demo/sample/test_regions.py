@@ -2,8 +2,8 @@
 
 import pytest
 
-from webpairs.sample import regions
-from webpairs.sample.plan import plan_sample
+from webpairs.demo.sample import regions
+from webpairs.demo.sample.plan import plan_sample
 
 
 def test_normalised_box_order_and_scale():

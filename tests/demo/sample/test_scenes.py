@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from webpairs.sample import images
-from webpairs.sample import scenes
+from webpairs.demo.sample import images
+from webpairs.demo.sample import scenes
 
 
 def test_render_is_deterministic():

@@ -18,10 +18,10 @@ import webdataset
 from PIL import Image
 
 from webpairs import cli
-from webpairs.sample import defects
-from webpairs.sample import regions
-from webpairs.sample import scenes
-from webpairs.sample import writer
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import regions
+from webpairs.demo.sample import scenes
+from webpairs.demo.sample import writer
 
 
 def _read_shard(path: pathlib.Path) -> tuple[dict[str, dict[str, bytes]], list[str], str | None]:

@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from webpairs.sample import scenes
+from webpairs.demo.sample import scenes
 
 # Web-like language mix: half English, low-resource languages at a few percent.
 LANGUAGE_WEIGHTS: dict[str, float] = {

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from webpairs.sample import defects
-from webpairs.sample import writer
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import writer
 
 
 def _rate(text: str) -> tuple[str, float]:
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"  mismatched pairs: {summary.num_mismatched} (caption of another image)")
   print("  languages: " + ", ".join(f"{k}={v}" for k, v in summary.lang_counts.items()))
   if args.eval_set:
-    from webpairs.eval import synthetic  # pylint: disable=import-outside-toplevel
+    from webpairs.demo import synthetic  # pylint: disable=import-outside-toplevel
     synthetic.write_eval_set(args.eval_set, args.eval_examples, seed=args.seed)
     print(f"  eval set: {args.eval_set} ({args.eval_examples} labelled images; "
           f"`webpairs eval --evals synthetic --data-root {os.path.dirname(os.path.abspath(args.eval_set))}`)")

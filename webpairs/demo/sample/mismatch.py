@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from webpairs.sample import defects
-from webpairs.sample import plan as plan_lib
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import plan as plan_lib
 
 # Only pairs annotate keeps can be mismatched: a rejected example is no test of a score filter.
 ELIGIBLE = (defects.NONE, defects.EXACT_DUP, defects.NEAR_DUP)

@@ -8,11 +8,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from webpairs.sample import captions
-from webpairs.sample import defects
-from webpairs.sample import images
-from webpairs.sample import real
-from webpairs.sample import scenes
+from webpairs.demo.sample import captions
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import images
+from webpairs.demo.sample import real
+from webpairs.demo.sample import scenes
 
 OOM_SHARD_COUNT = 5  # img2dataset's default: shard files 00000.tar, 00001.tar, ...
 _FORMAT_WEIGHTS = (0.75, 0.15, 0.10)  # jpeg, png, webp

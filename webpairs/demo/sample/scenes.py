@@ -8,20 +8,11 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-# Named colours; captions only ever use these names.
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (215, 30, 35),
-    "blue": (35, 75, 210),
-    "green": (40, 150, 60),
-    "yellow": (245, 210, 40),
-    "black": (20, 20, 20),
-    "white": (245, 245, 245),
-    "orange": (240, 130, 25),
-    "purple": (125, 50, 165),
-    "pink": (240, 125, 175),
-    "gray": (128, 128, 128),
-    "brown": (115, 70, 35),
-}
+from webpairs.curation.detectors import NAMED_COLOURS
+
+# Named colours; captions only ever use these names. The colour detector's default palette, so
+# `webpairs curate detect` finds the drawn shapes (the demo may import the core, never the reverse).
+COLOURS: dict[str, tuple[int, int, int]] = NAMED_COLOURS
 SHAPES = ("circle", "square", "triangle", "star", "ellipse", "rectangle", "diamond", "hexagon")
 BACKGROUNDS = ("flat", "gradient", "stripes", "checker", "noise")
 _BACKGROUND_WEIGHTS = (0.3, 0.2, 0.2, 0.1, 0.2)

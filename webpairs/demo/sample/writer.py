@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from webpairs.sample import defects
-from webpairs.sample import images
-from webpairs.sample import mismatch
-from webpairs.sample import plan as plan_lib
-from webpairs.sample import real
-from webpairs.sample import regions as regions_lib
-from webpairs.sample import scenes
+from webpairs.demo.sample import defects
+from webpairs.demo.sample import images
+from webpairs.demo.sample import mismatch
+from webpairs.demo.sample import plan as plan_lib
+from webpairs.demo.sample import real
+from webpairs.demo.sample import regions as regions_lib
+from webpairs.demo.sample import scenes
 
 # webdataset.TarWriter's member attributes, with a fixed mtime so reruns are byte-identical.
 TAR_MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z
