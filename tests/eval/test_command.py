@@ -9,7 +9,8 @@ from PIL import Image
 
 from tests.eval import fakes
 from webpairs import cli
-from webpairs.eval import command, report
+from webpairs.commands import eval as command
+from webpairs.eval import report
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ from webpairs import cli
 from webpairs.balancing import m4
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.configs.curation import load_curation_config
-from webpairs.pipelines import report
+from webpairs.report import html as report
 from webpairs.pipelines import select as select_job
 from webpairs.pipelines import select_balance
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.pipelines import selections
 from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import report, report_stats
+from webpairs.report import html as report, stats as report_stats
 from webpairs.pipelines.materialize import run_materialize
 from webpairs.demo.sample import writer as sample_writer
 
