@@ -15,7 +15,8 @@ import pytest
 
 from tests.pretrain.curated_images import write_curated_images
 from webpairs import cli
-from webpairs.eval import adapters, images, registry, suites, synthetic
+from webpairs.demo import synthetic
+from webpairs.eval import adapters, images, registry, suites
 from webpairs.pretrain import config_lib, trainer
 from webpairs.tokenizers import train_tokenizer
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from tests.pretrain.curated_images import write_curated_images
 from webpairs import cli
-from webpairs.eval import adapters, images, synthetic
+from webpairs.demo import synthetic
+from webpairs.eval import adapters, images
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import config_lib, trainer
 from webpairs.pretrain.silc.model import with_teacher

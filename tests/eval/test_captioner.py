@@ -17,7 +17,8 @@ from PIL import Image
 from tests.eval import schemas
 from tests.pretrain.curated_images import Example, write_curated_images, write_shards
 from webpairs import cli
-from webpairs.eval import adapters, captioner, metrics, registry, synthetic
+from webpairs.demo import synthetic
+from webpairs.eval import adapters, captioner, metrics, registry
 from webpairs.pretrain import cappa, config_lib, locca_boxes, models, trainer
 from webpairs.tokenizers import Tokenizer, train_tokenizer
 

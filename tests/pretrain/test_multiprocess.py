@@ -342,7 +342,7 @@ def _scores(out: pathlib.Path, process: int) -> list[dict[str, float]]:
 ])
 def test_scheduled_registry_evals_on_two_processes_equal_one_process_and_process_0_writes(
     base, arg, zero_shot, every_4, curated, tokenizer_dir, tmp_path):
-  from webpairs.eval import synthetic  # pylint: disable=g-import-not-at-top
+  from webpairs.demo import synthetic  # pylint: disable=g-import-not-at-top
   synthetic.write_eval_set(tmp_path / "evaldata" / "synthetic", 24, seed=0)
   config = tmp_path / "evals_config.py"
   config.write_text(_EVAL_CONFIG.format(base=base, every={zero_shot: 2, every_4: 4}, root=str(tmp_path / "evaldata")))

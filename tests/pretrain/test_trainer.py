@@ -106,7 +106,8 @@ def test_cli_reports_config_errors(capsys, tmp_path):
 
 
 def test_registry_evals_run_on_schedule_and_at_the_end(curated, tokenizer_dir, tmp_path):
-  from webpairs.eval import suites, synthetic  # pylint: disable=import-outside-toplevel
+  from webpairs.demo import synthetic  # pylint: disable=import-outside-toplevel
+  from webpairs.eval import suites  # pylint: disable=import-outside-toplevel
 
   synthetic.write_eval_set(tmp_path / "evaldata" / "synthetic", 48, seed=0)
   config = tiny_config(curated, tokenizer_dir, total_steps=6, ckpt_every=100)
