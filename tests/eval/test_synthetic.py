@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.eval import fakes
-from webpairs.eval import datasets, registry, suites, synthetic
+from webpairs.configs import evals
+from webpairs.eval import datasets, registry, synthetic
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_deterministic(tmp_path):
 
 def test_cues_are_learnable_and_income_matters(data_root):
   """A model that sees only colours beats chance on all three evals; clutter makes poor homes harder."""
-  configs = suites.resolve(["synthetic"])
+  configs = evals.resolve(["synthetic"])
   out = registry.run_all(registry.from_config(configs, data_root=str(data_root)), fakes.ColourModel())
   assert out["synthetic_zeroshot/accuracy"] > 2 * out["synthetic_zeroshot/chance"]
   assert out["synthetic_zeroshot/accuracy/income/>1998"] > out["synthetic_zeroshot/accuracy/income/0-200"]
