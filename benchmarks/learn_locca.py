@@ -31,7 +31,8 @@ from flax import nnx
 
 from webpairs.eval import metrics
 from webpairs.pretrain import checkpoint as ckpt_lib
-from webpairs.pretrain import config_lib, locca_boxes, locca_decode, trainer
+from webpairs.configs import loader
+from webpairs.pretrain import locca_boxes, locca_decode, trainer
 from webpairs.pretrain.input import decode_image, make_source
 from webpairs.demo.sample import defects, writer
 from webpairs.tokenizers import Tokenizer, train_tokenizer
@@ -101,12 +102,13 @@ def run(workdir: str, *, examples: int, held_out: int, steps: int, batch: int, b
   mean_box, region_texts = training_regions(train_shards)
   data_s = time.perf_counter() - start
 
-  config = config_lib.load(f"locca:tiny,steps={steps},batch={batch},bins={bins},res={res},variant={variant},"
-                           f"dec_depth={dec_depth}")
+  config = loader.load_config(loader.PRETRAIN,
+                              f"locca:tiny,steps={steps},batch={batch},bins={bins},res={res},variant={variant},"
+                              f"dec_depth={dec_depth}")
   row_len = region_len(tok, region_texts, bins)
-  config_lib.override(config, [f"input.shards={train_shards}", f"input.tokenizer={tokenizer}", f"optax.lr={lr}",
-                               f"input.augment={augment}", f"input.region_max_len={row_len}", "log_every=100",
-                               f"ckpt_every={steps}", *overrides])
+  loader.apply_overrides(config, [f"input.shards={train_shards}", f"input.tokenizer={tokenizer}", f"optax.lr={lr}",
+                                  f"input.augment={augment}", f"input.region_max_len={row_len}", "log_every=100",
+                                  f"ckpt_every={steps}", *overrides])
   if width:  # a wider encoder (and decoder: it takes the encoder's sizes) than the variant's
     config.model.image.update(width=width, mlp_dim=4 * width, num_heads=max(1, width // 32))
   if depth:

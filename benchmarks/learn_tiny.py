@@ -17,8 +17,9 @@ import os
 import tempfile
 import time
 
-from webpairs.pretrain import config_lib, trainer
+from webpairs.configs import loader
 from webpairs.demo.sample import defects, writer
+from webpairs.pretrain import trainer
 from webpairs.tokenizers import train_tokenizer
 
 CLEAN = {d: 0.0 for d in defects.DEFAULT_RATES}
@@ -38,10 +39,10 @@ def run(workdir: str, *, examples: int, held_out: int, steps: int, batch: int, t
     train_tokenizer(train_shards, tokenizer, 1000, num_threads=2)
   data_s = time.perf_counter() - start
 
-  config = config_lib.load(f"siglip:tiny,steps={steps},batch={batch}")
-  config_lib.override(config, [f"input.shards={train_shards}", f"input.tokenizer={tokenizer}",
-                               f"evals.retrieval.shards={eval_shards}", f"evals.retrieval.max_examples={held_out}",
-                               "log_every=50", "ckpt_every=1000", *overrides])
+  config = loader.load_config(loader.PRETRAIN, f"siglip:tiny,steps={steps},batch={batch}")
+  loader.apply_overrides(config, [f"input.shards={train_shards}", f"input.tokenizer={tokenizer}",
+                                  f"evals.retrieval.shards={eval_shards}", f"evals.retrieval.max_examples={held_out}",
+                                  "log_every=50", "ckpt_every=1000", *overrides])
   start = time.perf_counter()
   final = trainer.train(config, os.path.join(workdir, "run"))
   train_s = time.perf_counter() - start

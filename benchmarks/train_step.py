@@ -33,7 +33,8 @@ import ml_collections
 import numpy as np
 import timing_lock  # benchmarks/timing_lock.py: a script's folder is on sys.path
 
-from webpairs.pretrain import config_lib, locca, metrics, trainer, xla_flags
+from webpairs.configs import loader
+from webpairs.pretrain import locca, metrics, trainer, xla_flags
 
 ROWS = ("siglip", "cappa", "locca", "silc", "siglip2_before", "siglip2_after")
 _CONFIG_FILE = {"siglip": "siglip", "cappa": "cappa", "locca": "locca", "silc": "silc", "siglip2_before": "siglip2",
@@ -61,9 +62,9 @@ def row_config(row: str, args: argparse.Namespace) -> ml_collections.ConfigDict:
     spec = f"variant={args.variant},res={args.res},batch={args.batch},max_len={args.max_len}"
     if row in _SIGMOID:
       spec += f",loss={args.loss}" + (f",txt={args.txt}" if args.txt else "")
-  config = config_lib.load(f"{_CONFIG_FILE[row]}:{spec}")
+  config = loader.load_config(loader.PRETRAIN, f"{_CONFIG_FILE[row]}:{spec}")
   # The presets differ in caption length (cappa:tiny's 16): every row takes SigLIP's.
-  base = config_lib.load("siglip:tiny") if args.tiny else config
+  base = loader.load_config(loader.PRETRAIN, "siglip:tiny") if args.tiny else config
   config.input.max_len = base.input.max_len
   if config.get("silc") is not None and row.startswith("siglip2"):
     config.silc.switch_step = 0 if row == "siglip2_after" else 2**30  # time the step after, or long before, it

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from webpairs.configs import loader
 from webpairs.configs.curation import load_curation_config, shipped_configs
 
 
@@ -62,8 +61,3 @@ def test_config_files_by_path_and_typos_in_them(tmp_path):
     load_curation_config(str(typo))
   with pytest.raises(ValueError, match="no shipped config"):
     load_curation_config("nosuch")
-
-
-def test_parse_overrides_splits_config_flags_from_beam_flags():
-  overrides, rest = loader.parse_overrides(["--runner=X", "--config.filters.min_side=3", "--direct_num_workers=2"])
-  assert overrides == ["filters.min_side=3"] and rest == ["--runner=X", "--direct_num_workers=2"]

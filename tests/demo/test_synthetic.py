@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.eval import fakes
+from webpairs.configs import evals
 from webpairs.demo import synthetic
-from webpairs.eval import datasets, registry, suites
+from webpairs.eval import datasets, registry
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,9 @@ def test_written_in_published_formats(data_root):
 
 
 def test_builtin_synthetic_evals_prompt_what_the_demo_draws():
-  # eval/suites spells the synthetic set's prompts out (eval never imports the demo): they must stay in step.
+  # configs/evals spells the synthetic set's prompts out (eval never imports the demo): they must stay in step.
   for name in ("synthetic_zeroshot", "synthetic_caption_zeroshot"):
-    cfg = suites.EVALS[name]
+    cfg = evals.EVALS[name]
     assert cfg["templates"] == list(synthetic.TEMPLATES)
     assert cfg["aliases"] == synthetic.class_aliases()
 
@@ -49,7 +50,7 @@ def test_deterministic(tmp_path):
 
 def test_cues_are_learnable_and_income_matters(data_root):
   """A model that sees only colours beats chance on all three evals; clutter makes poor homes harder."""
-  configs = suites.resolve(["synthetic"])
+  configs = evals.resolve(["synthetic"])
   out = registry.run_all(registry.from_config(configs, data_root=str(data_root)), fakes.ColourModel())
   assert out["synthetic_zeroshot/accuracy"] > 2 * out["synthetic_zeroshot/chance"]
   assert out["synthetic_zeroshot/accuracy/income/>1998"] > out["synthetic_zeroshot/accuracy/income/0-200"]

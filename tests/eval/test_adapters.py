@@ -15,9 +15,10 @@ import pytest
 
 from tests.pretrain.curated_images import write_curated_images
 from webpairs import cli
+from webpairs.configs import evals, loader
 from webpairs.demo import synthetic
-from webpairs.eval import adapters, images, registry, suites
-from webpairs.pretrain import config_lib, trainer
+from webpairs.eval import adapters, images, registry
+from webpairs.pretrain import trainer
 from webpairs.tokenizers import train_tokenizer
 
 SLOW = pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")
@@ -27,7 +28,7 @@ def train_tiny(root, *, examples: int, steps: int, ckpt_every: int, batch_size: 
                max_len: int | None = None):
   write_curated_images(root / "train", examples, seed=0, shard_size=max(32, examples // 8))
   train_tokenizer(str(root / "train"), root / "tok", vocab_size, num_threads=2)
-  config = config_lib.load("siglip:tiny")
+  config = loader.load_config(loader.PRETRAIN, "siglip:tiny")
   if max_len:
     config.input.max_len = max_len
   config.input.shards = str(root / "train")
@@ -90,7 +91,7 @@ def test_tiny_model_trained_on_sample_scenes_beats_chance(tmp_path):
                     max_len=48)
   synthetic.write_eval_set(tmp_path / "data" / "synthetic", 240, seed=0)
   model, _ = adapters.load_checkpoint(str(work))
-  out = registry.run_all(registry.from_config(suites.resolve(["synthetic"]), data_root=str(tmp_path / "data")), model)
+  out = registry.run_all(registry.from_config(evals.resolve(["synthetic"]), data_root=str(tmp_path / "data")), model)
   print(json.dumps({k: round(v, 4) for k, v in out.items() if k.count("/") <= 2}, indent=1))
   # Measured (1,500 steps, two CPU cores, about 2.5 minutes): zero-shot 0.65 (chance 0.22), R@1 0.15 / 0.13
   # (chance 0.004), 10-shot country 0.67 (chance 0.17), income disparity 0.5.

@@ -13,7 +13,8 @@ from webpairs import cli
 from webpairs.demo import synthetic
 from webpairs.eval import adapters, images
 from webpairs.pretrain import checkpoint as ckpt_lib
-from webpairs.pretrain import config_lib, trainer
+from webpairs.configs import loader
+from webpairs.pretrain import trainer
 from webpairs.pretrain.silc.model import with_teacher
 from webpairs.pretrain.silc.trainer import SilcTrainer
 from webpairs.tokenizers import Tokenizer, train_tokenizer
@@ -22,8 +23,9 @@ from webpairs.tokenizers import Tokenizer, train_tokenizer
 def test_silc_checkpoint_through_the_adapter_and_cli(tmp_path, capsys):
   write_curated_images(tmp_path / "train", 32, seed=0, shard_size=32)
   train_tokenizer(str(tmp_path / "train"), tmp_path / "tok", 400, num_threads=2)
-  config = config_lib.load(f"silc:tiny,batch=8,steps=2,num_local=1,max_len=16,shards={tmp_path / 'train'},"
-                           f"tokenizer={tmp_path / 'tok'}")
+  config = loader.load_config(loader.PRETRAIN,
+                              f"silc:tiny,batch=8,steps=2,num_local=1,max_len=16,shards={tmp_path / 'train'},"
+                              f"tokenizer={tmp_path / 'tok'}")
   config.input.num_workers = 0
   config.ckpt_every, config.log_every = 2, 1
   config.silc.update(teacher_momentum=0.5)  # the teacher then differs from the student after a step

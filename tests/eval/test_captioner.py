@@ -17,9 +17,10 @@ from PIL import Image
 from tests.eval import schemas
 from tests.pretrain.curated_images import Example, write_curated_images, write_shards
 from webpairs import cli
+from webpairs.configs import loader
 from webpairs.demo import synthetic
 from webpairs.eval import adapters, captioner, metrics, registry
-from webpairs.pretrain import cappa, config_lib, locca_boxes, models, trainer
+from webpairs.pretrain import cappa, locca_boxes, models, trainer
 from webpairs.tokenizers import Tokenizer, train_tokenizer
 
 BINS = 32
@@ -258,11 +259,12 @@ def test_the_adapter_scores_and_decodes_as_the_decoder_does(tok, module):
 
 def test_a_captioner_run_evaluates_on_schedule_and_from_its_checkpoint(root, tmp_path, capsys):
   synthetic.write_eval_set(tmp_path / "data" / "synthetic", 24, seed=0, image_size=32, languages=("en",))
-  config = config_lib.load(f"cappa:tiny,eval_root={tmp_path / 'data'},eval_shards={root / 'held_out'}")
+  config = loader.load_config(loader.PRETRAIN,
+                              f"cappa:tiny,eval_root={tmp_path / 'data'},eval_shards={root / 'held_out'}")
   config.input.shards = str(root / "train")
   config.input.tokenizer = str(root / "tok")
-  config_lib.override(config, ["input.batch_size=16", "input.num_workers=0", "total_steps=2", "optax.warmup_steps=1",
-                               "log_every=1", "ckpt_every=2"])
+  loader.apply_overrides(config, ["input.batch_size=16", "input.num_workers=0", "total_steps=2", "optax.warmup_steps=1",
+                                  "log_every=1", "ckpt_every=2"])
   config.evals.aref = dict(type="aref", dataset="curated", data_dir=str(root / "held_out"), bins=BINS)
   final = trainer.train(config, str(tmp_path / "work"))
   for name in ("synthetic_caption_zeroshot/accuracy", "synthetic_perplexity/ppl", "held_out_perplexity/ppl",

@@ -6,7 +6,8 @@ import ml_collections
 import pytest
 
 from tests.eval import fakes, schemas
-from webpairs.eval import registry, suites
+from webpairs.configs import evals
+from webpairs.eval import registry
 
 ROWS = [dict(country="A", region="R1", income=100, labels=["red"], colour="red"),
         dict(country="A", region="R1", income=150, labels=["red"], colour="red", spot="white"),
@@ -54,19 +55,19 @@ def test_missing_data_fails_at_build_time(tmp_path, data_root):
 
 
 def test_suites_resolve():
-  configs = suites.resolve(["synthetic", "xm3600"])
+  configs = evals.resolve(["synthetic", "xm3600"])
   assert list(configs) == ["synthetic_zeroshot", "synthetic_retrieval", "synthetic_geo", "xm3600"]
   own = {"xm3600": dict(type="retrieval", dataset="xm3600", ks=[1])}
-  assert suites.resolve(["xm3600"], own)["xm3600"]["ks"] == [1]
+  assert evals.resolve(["xm3600"], own)["xm3600"]["ks"] == [1]
   with pytest.raises(KeyError, match="unknown eval"):
-    suites.resolve(["imagenet"])
-  for name, cfg in suites.EVALS.items():
+    evals.resolve(["imagenet"])
+  for name, cfg in evals.EVALS.items():
     assert cfg["type"] in registry.EVALUATORS, name
 
 
 @pytest.mark.parametrize("name,folder", [("dollarstreet", "dollarstreet"), ("dollarstreet_geo", "dollarstreet"),
                                          ("marvl", "marvl")])
 def test_built_in_configs_build_on_the_real_metadata(shared_data, name, folder):
-  config = dict(suites.EVALS[name], data_dir=str(shared_data / "eval_metadata" / folder), loader={"check": False})
+  config = dict(evals.EVALS[name], data_dir=str(shared_data / "eval_metadata" / folder), loader={"check": False})
   ev = registry.build(config, data_root="/nonexistent")
   assert len(ev.dataset) > 3000

@@ -26,7 +26,8 @@ from webpairs.pipelines import annotate as annotate_job
 from webpairs.pipelines import score
 from webpairs.pipelines.eval_embed_index import load_embedding_index
 from webpairs.pipelines.select import run_select
-from webpairs.pretrain import config_lib, trainer
+from webpairs.configs import loader
+from webpairs.pretrain import trainer
 from webpairs.tokenizers import train_tokenizer
 
 ONE_WORKER = ["--direct_num_workers=1"]
@@ -56,7 +57,7 @@ def root(tmp_path_factory, photos_dir) -> pathlib.Path:
   train = [ex for k, photo in enumerate(train) for ex in (photo, scenes[2 * k], scenes[2 * k + 1])]
   write_shards(root / "train", train, 32)
   train_tokenizer(str(root / "train"), root / "tok", 600, num_threads=2)
-  config = config_lib.load("siglip:tiny")
+  config = loader.load_config(loader.PRETRAIN, "siglip:tiny")
   config.input.shards = str(root / "train")
   config.input.tokenizer = str(root / "tok")
   config.input.batch_size = 16

@@ -220,10 +220,12 @@ def test_cli_override_reaches_the_config(annotations, tmp_path, capsys):
   summary = select_job.files.read_json(str(out / "summary.json"))
   assert summary["config"]["filters"]["min_side"] == 300 and summary["reason_counts"]["min_side"] > 0
   assert "near_dup" not in summary["reason_counts"] and summary["near_dup"]["enabled"] is False
-  with pytest.raises(KeyError, match="min_sid"):
-    cli.main(["curate", "select", "--annotations", str(annotations), "--config", "raw", "--output", str(out),
-              "--config.filters.min_sid=3"])
   capsys.readouterr()
+  with pytest.raises(SystemExit) as info:  # a usage error: exit 2 naming the key and its close match
+    cli.main(["curate", "select", "--annotations", str(annotations), "--config", "raw", "--output", str(out),
+              "--config.filters.min_sid", "3"])
+  assert info.value.code == 2
+  assert "'filters.min_sid'; did you mean min_side" in capsys.readouterr().err
 
 
 def test_selection_files_of_other_annotations_are_refused(annotations, tmp_path):

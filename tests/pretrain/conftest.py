@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from tests.pretrain.curated_images import write_curated_images
-from webpairs.pretrain import config_lib
+from webpairs.configs import loader
 from webpairs.tokenizers import train_tokenizer
 
 TRAIN_EXAMPLES = 192
@@ -62,11 +62,11 @@ def saved_state(workdir: pathlib.Path, step: int):
 
 def tiny_config(curated: pathlib.Path, tokenizer_dir: pathlib.Path, **overrides):
   """The `tiny` preset on the fixture shards."""
-  config = config_lib.load("siglip:tiny")
+  config = loader.load_config(loader.PRETRAIN, "siglip:tiny")
   config.input.shards = str(curated / "train")
   config.input.tokenizer = str(tokenizer_dir)
   config.log_every = 2
-  config_lib.override(config, [f"{k}={v}" for k, v in {**TINY, **overrides}.items()])
+  loader.apply_overrides(config, [f"{k}={v}" for k, v in {**TINY, **overrides}.items()])
   return config
 
 

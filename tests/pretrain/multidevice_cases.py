@@ -49,17 +49,18 @@ def sharded_training_matches_one_device(steps: int = 2) -> None:
   Momentum SGD, so parameters differ by lr times the gradients' rounding differences
   (Adam's first steps turn near-zero gradients into full-size steps of either sign).
   """
-  from webpairs.pretrain import config_lib, trainer  # pylint: disable=g-import-not-at-top
+  from webpairs.configs import loader  # pylint: disable=g-import-not-at-top
+  from webpairs.pretrain import trainer  # pylint: disable=g-import-not-at-top
 
   rng = np.random.default_rng(0)
   batches = [{"image": rng.integers(0, 256, (16, 32, 32, 3)).astype(np.uint8),
               "text": rng.integers(3, 100, (16, 64)).astype(np.int32)} for _ in range(steps)]
   results = {}
   for devices, loss, strategy in ((1, "dense", "replicate"), (4, "ring", "fsdp")):
-    config = config_lib.load("siglip:tiny")
-    config_lib.override(config, [f"loss.name={loss}", f"sharding={strategy}", f"mesh.data={devices}",
-                                 "total_steps=10", "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1",
-                                 "optax.warmup_steps=0", "optax.decay=constant"])
+    config = loader.load_config(loader.PRETRAIN, "siglip:tiny")
+    loader.apply_overrides(config, [f"loss.name={loss}", f"sharding={strategy}", f"mesh.data={devices}",
+                                    "total_steps=10", "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1",
+                                    "optax.warmup_steps=0", "optax.decay=constant"])
     tr = trainer.Trainer(config, vocab_size=100)
     if strategy == "fsdp":
       # Large leaves are split over the 4 devices, small ones replicated.
@@ -83,7 +84,7 @@ def sharded_training_matches_one_device(steps: int = 2) -> None:
 def silc_sharded_matches_one_device(steps: int = 2) -> None:
   """The SILC step (crops, EMA teacher, centring, masked prediction) on 4 devices with ring loss and FSDP equals
   1 device with the dense loss: batch means (centre, losses) must be global, not per device."""
-  from webpairs.pretrain import config_lib  # pylint: disable=g-import-not-at-top
+  from webpairs.configs import loader  # pylint: disable=g-import-not-at-top
   from webpairs.pretrain.silc.trainer import SilcTrainer  # pylint: disable=g-import-not-at-top
 
   rng = np.random.default_rng(0)
@@ -91,10 +92,10 @@ def silc_sharded_matches_one_device(steps: int = 2) -> None:
               "text": rng.integers(3, 100, (8, 16)).astype(np.int32)} for _ in range(steps)]
   results = {}
   for devices, loss, strategy in ((1, "dense", "replicate"), (4, "ring", "fsdp")):
-    config = config_lib.load("silc:tiny,batch=8,steps=10,num_local=2,max_len=16")
-    config_lib.override(config, [f"loss.name={loss}", f"sharding={strategy}", f"mesh.data={devices}",
-                                 "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1", "optax.warmup_steps=0",
-                                 "optax.decay=constant"])
+    config = loader.load_config(loader.PRETRAIN, "silc:tiny,batch=8,steps=10,num_local=2,max_len=16")
+    loader.apply_overrides(config, [f"loss.name={loss}", f"sharding={strategy}", f"mesh.data={devices}",
+                                    "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1", "optax.warmup_steps=0",
+                                    "optax.decay=constant"])
     config.silc.update(switch_step=0, masked_weight=0.5, teacher_momentum=0.5)
     tr = SilcTrainer(config, vocab_size=100)
     state = tr.init_state()
@@ -115,7 +116,8 @@ def silc_sharded_matches_one_device(steps: int = 2) -> None:
 def siglip2_sharded_matches_one_device() -> None:
   """SigLIP 2's step (ring sigmoid + LocCa from one tower pass, then the switch to self-distillation) on 4 devices
   with FSDP equals 1 device with the dense loss, on both sides of the switch."""
-  from webpairs.pretrain import config_lib, locca  # pylint: disable=g-import-not-at-top
+  from webpairs.configs import loader  # pylint: disable=g-import-not-at-top
+  from webpairs.pretrain import locca  # pylint: disable=g-import-not-at-top
   from webpairs.pretrain.silc.trainer import SilcTrainer  # pylint: disable=g-import-not-at-top
 
   rng = np.random.default_rng(0)
@@ -129,10 +131,11 @@ def siglip2_sharded_matches_one_device() -> None:
   keys = ("loss", "sigmoid_loss", "locca_loss", "distill_loss", "masked_loss")
   results = {}
   for devices, loss, strategy in ((1, "dense", "replicate"), (4, "ring", "fsdp")):
-    config = config_lib.load("siglip2:tiny,batch=8,steps=10,num_local=2,max_len=16,region_max_len=16")
-    config_lib.override(config, [f"loss.sigmoid={loss}", f"sharding={strategy}", f"mesh.data={devices}",
-                                 "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1", "optax.warmup_steps=0",
-                                 "optax.decay=constant"])
+    config = loader.load_config(loader.PRETRAIN,
+                                "siglip2:tiny,batch=8,steps=10,num_local=2,max_len=16,region_max_len=16")
+    loader.apply_overrides(config, [f"loss.sigmoid={loss}", f"sharding={strategy}", f"mesh.data={devices}",
+                                    "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1", "optax.warmup_steps=0",
+                                    "optax.decay=constant"])
     config.silc.update(switch_step=1, teacher_momentum=0.5)
     tr = SilcTrainer(config, vocab_size=100)
     state = tr.init_state()

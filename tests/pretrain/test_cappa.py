@@ -13,7 +13,8 @@ from flax import nnx
 
 from tests.pretrain.captioners import LEN, VOCAB, tiny_captioner
 from tests.pretrain.conftest import TINY
-from webpairs.pretrain import cappa, config_lib, models, objectives, trainer
+from webpairs.configs import loader
+from webpairs.pretrain import cappa, models, objectives, trainer
 from webpairs.pretrain.models import decoder as decoder_lib
 from webpairs.tokenizers import Tokenizer
 
@@ -181,11 +182,11 @@ def test_cached_greedy_decode_is_the_argmax_of_a_teacher_forced_pass_over_its_ou
 
 
 def test_cappa_config_trains_through_the_trainer_and_the_loss_falls(curated, tokenizer_dir, tmp_path):
-  config = config_lib.load("cappa:tiny")
+  config = loader.load_config(loader.PRETRAIN, "cappa:tiny")
   config.input.shards = str(curated / "train")
   config.input.tokenizer = str(tokenizer_dir)
-  config_lib.override(config, [f"{k}={v}" for k, v in {**TINY, "total_steps": 80, "log_every": 4,
-                                                       "ckpt_every": 100}.items()])
+  loader.apply_overrides(config, [f"{k}={v}" for k, v in {**TINY, "total_steps": 80, "log_every": 4,
+                                                          "ckpt_every": 100}.items()])
   final = trainer.train(config, str(tmp_path))
   assert final["step"] == 80
   rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -217,7 +218,7 @@ def test_greedy_decode_continues_a_forced_prefix_of_any_length_per_row():
 
 
 def test_cappa_config_arguments_reach_the_model_and_the_objective():
-  config = config_lib.load("cappa:variant=B/16,dec_depth=3,p=0.5,res=224")
+  config = loader.load_config(loader.PRETRAIN, "cappa:variant=B/16,dec_depth=3,p=0.5,res=224")
   assert config.model_name == "captioner" and config.loss.parallel_prob == 0.5
   kwargs = trainer.model_kwargs(config, vocab_size=32_000)
   model = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0), **kwargs))
@@ -225,6 +226,6 @@ def test_cappa_config_arguments_reach_the_model_and_the_objective():
   assert model.decoder.embedding.embedding.shape == (32_001, 768)  # one extra row: the [MASK] id 32000
   assert model.decoder.head.kernel.shape == (768, 32_000)
   default = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0), **trainer.model_kwargs(
-      config_lib.load("cappa:variant=B/16"), vocab_size=100)))
+      loader.load_config(loader.PRETRAIN, "cappa:variant=B/16"), vocab_size=100)))
   assert len(default.decoder.blocks) == 6  # half of B's 12 encoder blocks
   assert isinstance(objectives.build(config.loss), cappa.CapPa)

@@ -15,7 +15,8 @@ from flax import nnx
 
 from tests.conftest import ROOT
 from tests.pretrain.conftest import LOC_BINS, TINY, saved_state
-from webpairs.pretrain import config_lib, locca, models, objectives, trainer
+from webpairs.configs import loader
+from webpairs.pretrain import locca, models, objectives, trainer
 from webpairs.pretrain.input import regions as regions_lib
 
 SLOW = pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")
@@ -23,19 +24,20 @@ STEPS = 36
 
 
 def _config(curated, loc_tokenizer_dir, **overrides):
-  config = config_lib.load("locca:tiny")
+  config = loader.load_config(loader.PRETRAIN, "locca:tiny")
   config.input.shards = str(curated / "train")
   config.input.tokenizer = str(loc_tokenizer_dir)
   config.input.augment = "inception_crop"  # boxes follow random crops, and a resume must repeat them
-  config_lib.override(config, [f"{k}={v}" for k, v in {**TINY, "total_steps": STEPS, "log_every": 1,
-                                                       "ckpt_every": 6, "keep_ckpts": 10, **overrides}.items()])
+  loader.apply_overrides(config, [f"{k}={v}" for k, v in {**TINY, "total_steps": STEPS, "log_every": 1,
+                                                          "ckpt_every": 6, "keep_ckpts": 10, **overrides}.items()])
   return config
 
 
 
 
 def test_locca_config_arguments_reach_the_input_the_model_and_the_objective():
-  config = config_lib.load("locca:variant=B/16,p=0.25,bins=100,style=int,loss_on=all,region_max_len=80")
+  config = loader.load_config(loader.PRETRAIN,
+                              "locca:variant=B/16,p=0.25,bins=100,style=int,loss_on=all,region_max_len=80")
   assert config.model_name == "captioner" and config.input.regions is True
   assert (config.input.res, config.input.batch_size, config.input.max_len, config.model.dtype) == (
       224, 8192, 64, "bfloat16")
@@ -49,14 +51,14 @@ def test_locca_config_arguments_reach_the_input_the_model_and_the_objective():
   model = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0),
                                               **trainer.model_kwargs(config, vocab_size=1000)))
   assert model.decoder.max_len == 80 and len(model.decoder.blocks) == 6
-  default = config_lib.load("locca:shards=/data/curated")
+  default = loader.load_config(loader.PRETRAIN, "locca:shards=/data/curated")
   assert default.loss.parallel_prob == 0.5 and default.loss.bins == 500 and default.loss.style == "loc"
   assert default.input.region_max_len == 64 and default.input.shards == "/data/curated"
-  tiny = config_lib.load("locca:tiny")
+  tiny = loader.load_config(loader.PRETRAIN, "locca:tiny")
   assert (tiny.model.image["variant"], tiny.input.res, tiny.input.batch_size, tiny.loss.bins,
           tiny.input.region_max_len, tiny.model.dtype) == ("mu/8", 32, 64, LOC_BINS, 24, "float32")
-  assert config_lib.load("locca:tiny,bins=100,res=48").loss.bins == 100  # explicit arguments win
-  plain = config_lib.load("cappa:tiny,shards=/data/curated,tokenizer=/data/spm.model")
+  assert loader.load_config(loader.PRETRAIN, "locca:tiny,bins=100,res=48").loss.bins == 100  # explicit arguments win
+  plain = loader.load_config(loader.PRETRAIN, "cappa:tiny,shards=/data/curated,tokenizer=/data/spm.model")
   plain.loss.name = "locca"
   with pytest.raises(ValueError, match="config.input.regions=True"):
     trainer.train(plain, "unused")

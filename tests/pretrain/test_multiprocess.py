@@ -173,10 +173,10 @@ def _two_against_four(curated, tokenizer_dir, tmp_path, config: str, steps: int 
   mp.run(2, 2, args("two"), log_dir=str(tmp_path / "logs-two"), timeout=600)
   mp.run(1, 4, [*args("four"), "--config.input.streams=2"], log_dir=str(tmp_path / "logs-four"), timeout=600)
   _assert_same_curve(_losses(tmp_path / "two"), _losses(tmp_path / "four"), steps)
-  from webpairs.pretrain import config_lib  # pylint: disable=g-import-not-at-top
-  cfg = config_lib.load(config)
-  config_lib.override(cfg, [f"input.shards={curated / 'train'}", f"input.tokenizer={tokenizer_dir}",
-                            *(f"{k}={v}" for k, v in {**RING_FSDP, "total_steps": steps, **over}.items())])
+  from webpairs.configs import loader  # pylint: disable=g-import-not-at-top
+  cfg = loader.load_config(loader.PRETRAIN, config)
+  loader.apply_overrides(cfg, [f"input.shards={curated / 'train'}", f"input.tokenizer={tokenizer_dir}",
+                               *(f"{k}={v}" for k, v in {**RING_FSDP, "total_steps": steps, **over}.items())])
   two, _ = _restore(cfg, tmp_path / "two", steps)
   four, _ = _restore(cfg, tmp_path / "four", steps)
   _assert_close(two, four)
@@ -290,14 +290,14 @@ def test_every_objective_on_two_processes_equals_one_process(config, tokenizer, 
 # Scheduled registry evals: every process runs them on the same eval data; process 0 writes.
 
 _EVAL_CONFIG = '''
-from webpairs.eval import suites
-from webpairs.pretrain import config_lib
+from webpairs.configs import evals
+from webpairs.configs import loader
 
 
 def get_config(arg):
-  c = config_lib.load({base!r} + ":" + arg)
+  c = loader.load_config(loader.PRETRAIN, {base!r} + ":" + arg)
   for name, every in {every!r}.items():
-    c.evals[name] = dict(suites.EVALS[name], every_steps=every)
+    c.evals[name] = dict(evals.EVALS[name], every_steps=every)
   c.eval_data_root = {root!r}
   return c
 '''

@@ -12,7 +12,8 @@ import pytest
 from flax import nnx
 
 from tests.pretrain.conftest import TINY, saved_state
-from webpairs.pretrain import config_lib, locca, losses, models, objectives
+from webpairs.configs import loader
+from webpairs.pretrain import locca, losses, models, objectives
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.models.decoder import Decoder
 from webpairs.pretrain.models.text import TextTransformer
@@ -130,7 +131,7 @@ def test_objective_is_the_weighted_sum_of_the_sigmoid_and_locca_losses(tiny_mode
 
 def test_a_train_step_runs_the_image_tower_once_for_both_losses(monkeypatch):
   # Tracing alone tells what one step computes: nothing is compiled.
-  config = config_lib.load(f"siglip2:tiny,batch={B},max_len={LEN}")
+  config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B},max_len={LEN}")
   tr = trainer_lib.Trainer(config, vocab_size=VOCAB)  # SigLIP 2's first stage alone: no SILC block used
   assert isinstance(tr.objective, objectives.siglip_locca.SigLIPLocCa)
   batch = jax.eval_shape(lambda: _batch(size=32))
@@ -141,7 +142,7 @@ def test_a_train_step_runs_the_image_tower_once_for_both_losses(monkeypatch):
 
 
 def test_the_silc_stage_passes_the_input_images_through_the_tower_once(monkeypatch):
-  config = config_lib.load(f"siglip2:tiny,batch={B},max_len={LEN},num_local=2")
+  config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B},max_len={LEN},num_local=2")
   tr = trainer_lib.trainer_class(config)(config, vocab_size=VOCAB)
   assert isinstance(tr, SilcTrainer) and tr.image_text_on == "image"
   # The teacher mirrors the image tower and heads, not the decoder; the optimiser holds the decoder.
@@ -156,11 +157,11 @@ def test_the_silc_stage_passes_the_input_images_through_the_tower_once(monkeypat
 
 
 def test_global_views_take_only_a_sigmoid_loss_and_locca_needs_regions():
-  config = config_lib.load(f"siglip2:tiny,batch={B}")
+  config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B}")
   config.silc.image_text_on = "global_views"
   with pytest.raises(ValueError, match="image_text_on='image'"):
     SilcTrainer(config, vocab_size=VOCAB)
-  config = config_lib.load("siglip2:tiny,shards=/data,tokenizer=/tok")
+  config = loader.load_config(loader.PRETRAIN, "siglip2:tiny,shards=/data,tokenizer=/tok")
   config.input.regions = False
   with pytest.raises(ValueError, match="siglip_locca loss reads region annotations"):
     trainer_lib._check_config(config)
@@ -169,7 +170,7 @@ def test_global_views_take_only_a_sigmoid_loss_and_locca_needs_regions():
 # The config.
 
 def test_siglip2_config_is_sigmoid_plus_locca_with_silcs_siglip2_schedule():
-  c = config_lib.load("siglip2:variant=L/16,steps=1000")
+  c = loader.load_config(loader.PRETRAIN, "siglip2:variant=L/16,steps=1000")
   assert c.model_name == "siglip2" and c.model.image["variant"] == "L/16" and c.model.image["pool_type"] == "map"
   assert (c.loss["name"], c.loss["sigmoid"], c.loss["sigmoid_weight"], c.loss["locca_weight"]) == (
       "siglip_locca", "ring", 1.0, 1.0)
@@ -177,12 +178,13 @@ def test_siglip2_config_is_sigmoid_plus_locca_with_silcs_siglip2_schedule():
   assert c.input.regions is True and c.input.region_max_len == 64
   # SigLIP 2's schedule (silc.py:siglip2): switch at 0.8, weights 1 and 0.25 times L's size factor 0.5.
   assert (c.silc.switch_step, c.silc.distill_weight, c.silc.masked_weight) == (800, 0.5, 0.125)
-  assert c.silc.image_text_on == "image" and config_lib.load("silc:tiny").silc.image_text_on == "global_views"
+  assert c.silc.image_text_on == "image" and loader.load_config(loader.PRETRAIN,
+                                                                "silc:tiny").silc.image_text_on == "global_views"
   assert trainer_lib.trainer_class(c) is SilcTrainer
   kwargs = trainer_lib.model_kwargs(c, vocab_size=32_000)
   assert kwargs["decoder"] == {"variant": None, "depth": None, "max_len": 64}
 
-  tiny = config_lib.load("siglip2:tiny,switch=0.5,locca_weight=2,masked=0.5,shards=/a")
+  tiny = loader.load_config(loader.PRETRAIN, "siglip2:tiny,switch=0.5,locca_weight=2,masked=0.5,shards=/a")
   assert (tiny.model.image["variant"], tiny.input.res, tiny.loss["sigmoid"], tiny.loss["bins"]) == (
       "mu/8", 32, "dense", 32)
   assert (tiny.silc.switch_step, tiny.silc.distill_weight, tiny.silc.masked_weight) == (300, 1.0, 0.5)
@@ -193,7 +195,7 @@ def test_siglip2_config_is_sigmoid_plus_locca_with_silcs_siglip2_schedule():
 
 @pytest.fixture(scope="module")
 def staged_run():
-  config = config_lib.load(f"siglip2:tiny,batch={B},steps=10,num_local=2")
+  config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B},steps=10,num_local=2")
   config.optax.warmup_steps = 0
   config.silc.update(switch_step=1, teacher_momentum=0.5)
   tr = SilcTrainer(config, vocab_size=VOCAB)
@@ -232,8 +234,8 @@ def test_locca_trains_from_the_start_and_self_distillation_joins_at_the_switch(s
 @pytest.mark.slow
 @SLOW
 def test_resume_across_the_switch_with_locca_is_exact(curated, loc_tokenizer_dir, tmp_path):
-  config = config_lib.load(f"siglip2:tiny,shards={curated / 'train'},tokenizer={loc_tokenizer_dir}")
-  config_lib.override(config, [f"{k}={v}" for k, v in TINY.items()])
+  config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,shards={curated / 'train'},tokenizer={loc_tokenizer_dir}")
+  loader.apply_overrides(config, [f"{k}={v}" for k, v in TINY.items()])
   config.log_every, config.total_steps, config.ckpt_every = 1, 6, 0
   config.silc.update(switch_step=3, num_local=2)
   straight, split = tmp_path / "straight", tmp_path / "split"

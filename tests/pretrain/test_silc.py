@@ -13,7 +13,7 @@ import pytest
 from flax import nnx
 
 from tests.pretrain.conftest import TINY, saved_state
-from webpairs.pretrain import config_lib
+from webpairs.configs import loader
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.models.vit import ViT
 from webpairs.pretrain.silc import crops, distill, ema, masking
@@ -182,7 +182,7 @@ def test_vit_mask_token_hides_the_masked_patches_and_posemb_interpolates():
 # The train step: teacher outside the optimiser (1), centre from the step's teacher logits (2), schedule (6).
 
 def _trainer(**silc):
-  config = config_lib.load("silc:tiny,batch=4,steps=10,num_local=2")
+  config = loader.load_config(loader.PRETRAIN, "silc:tiny,batch=4,steps=10,num_local=2")
   config.optax.warmup_steps = 0  # the first step must move the student
   config.silc.update(silc)
   return SilcTrainer(config, vocab_size=VOCAB)
@@ -270,17 +270,17 @@ def test_loss_weights_and_size_factor():
   assert [float(loss_weights(jnp.array(i), s)[1]) for i in (0, 7, 8, 9)] == [0, 0, 0.5, 0.5]
   assert [float(loss_weights(jnp.array(i), s)[2]) for i in (7, 8)] == [0, 0.125]
   assert (size_factor("B/16"), size_factor("L/14"), size_factor("So400m/14")) == (0.25, 0.5, 1.0)
-  c = config_lib.load("silc:siglip2,variant=L/16,steps=1000")
+  c = loader.load_config(loader.PRETRAIN, "silc:siglip2,variant=L/16,steps=1000")
   assert (c.silc.switch_step, c.silc.distill_weight, c.silc.masked_weight) == (800, 0.5, 0.125)
   assert trainer_lib.trainer_class(c) is SilcTrainer
-  assert trainer_lib.trainer_class(config_lib.load("siglip:tiny")) is trainer_lib.Trainer
+  assert trainer_lib.trainer_class(loader.load_config(loader.PRETRAIN, "siglip:tiny")) is trainer_lib.Trainer
 
 
 # Through the real training loop: resume across the SigLIP 2 switch (6) and no collapse (7).
 
 def _silc_config(curated, tokenizer_dir, **silc):
-  config = config_lib.load(f"silc:tiny,shards={curated / 'train'},tokenizer={tokenizer_dir}")
-  config_lib.override(config, [f"{k}={v}" for k, v in TINY.items()])
+  config = loader.load_config(loader.PRETRAIN, f"silc:tiny,shards={curated / 'train'},tokenizer={tokenizer_dir}")
+  loader.apply_overrides(config, [f"{k}={v}" for k, v in TINY.items()])
   config.log_every = 1
   config.silc.update(silc)
   return config

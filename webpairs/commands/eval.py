@@ -1,7 +1,10 @@
-"""`webpairs eval --workdir W [--checkpoint STEP] --evals NAMES --data-root DIR`: evaluate a checkpoint, write W/eval/.
+"""`webpairs eval --workdir W [--checkpoint STEP] --evals NAMES --data-root DIR [--config.NAME.KEY=VALUE ...]`:
+evaluate a checkpoint, write W/eval/.
 
-NAMES are eval names or suites (comma-separated): the built-ins of webpairs.eval.suites
+NAMES are eval names or suites (comma-separated): the built-ins of webpairs.configs.evals
 and the typed entries of the run's own config (config.evals in W/config.json).
+`--config.NAME.KEY=VALUE` (or `--config.NAME.KEY VALUE`) sets a key of one of those evals,
+e.g. --config.synthetic_zeroshot.max_examples=20.
 `webpairs eval --write-synthetic DIR` writes the small labelled synthetic eval set instead.
 """
 
@@ -32,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                  help="write the synthetic labelled eval set (Dollar Street + XM3600 formats) to DIR and exit")
   p.add_argument("--examples", type=int, default=240, help="images in the synthetic set (with --write-synthetic)")
   p.add_argument("--seed", type=int, default=0, help="seed of the synthetic set (with --write-synthetic)")
-  p.set_defaults(func=run, accepts_pipeline_options=False)
+  p.set_defaults(func=run, accepts_pipeline_options=False, takes_config_overrides=True)
 
 
 def load_model(workdir: str, step: int | None, tokenizer: str | None) -> tuple[Any, int]:
@@ -57,8 +60,9 @@ def _error(message: str) -> int:
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
   del extra  # argparse rejected unknown flags already
+  from webpairs.configs import evals  # pylint: disable=import-outside-toplevel
   from webpairs.demo import synthetic  # pylint: disable=import-outside-toplevel
-  from webpairs.eval import report, suites  # pylint: disable=import-outside-toplevel
+  from webpairs.eval import report  # pylint: disable=import-outside-toplevel
 
   if args.write_synthetic:
     s = synthetic.write_eval_set(args.write_synthetic, args.examples, args.seed)
@@ -68,15 +72,15 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
   own = _run_config_evals(args.workdir) if args.workdir else {}
   if args.list:
-    for name, cfg in {**suites.EVALS, **own}.items():
+    for name, cfg in {**evals.EVALS, **own}.items():
       print(f"{name}: {cfg['type']} on {cfg['dataset']} ({cfg.get('data_dir') or cfg['dataset']}/)")
-    for name, members in suites.SUITES.items():
+    for name, members in evals.SUITES.items():
       print(f"suite {name}: {', '.join(members)}")
     return 0
   if not args.workdir or not args.evals:
     return _error("--workdir and --evals are required (or --write-synthetic DIR, or --list)")
   try:
-    configs = suites.resolve([n.strip() for n in args.evals.split(",") if n.strip()], own)
+    configs = evals.resolve([n.strip() for n in args.evals.split(",") if n.strip()], own)
   except KeyError as e:
     return _error(e.args[0])
   for cfg in configs.values():
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
       cfg["max_examples"] = args.max_examples
     if args.batch_size:
       cfg["batch_size"] = args.batch_size
+  configs = evals.override(configs, args.config_overrides)  # a bad one exits 2 (webpairs.cli)
   try:
     step, metrics, paths = evaluate(args.workdir, configs, args.data_root, step=args.checkpoint,
                                     tokenizer=args.tokenizer)
@@ -98,7 +103,7 @@ def evaluate(workdir: str, configs: dict[str, dict[str, Any]], data_root: str, *
              tokenizer: str | None = None) -> tuple[int, dict[str, float], dict[str, str]]:
   """(step, metrics, output paths): the evals of `configs` on a workdir's checkpoint, results in workdir/eval/.
 
-  What `webpairs eval` and the demo call; configs come from webpairs.eval.suites.resolve.
+  What `webpairs eval` and the demo call; configs come from webpairs.configs.evals.resolve.
   """
   from webpairs.eval import registry, report  # pylint: disable=import-outside-toplevel
   # Datasets first: a missing image fails in seconds, before a model is restored.

@@ -60,9 +60,10 @@ def run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
 
 def _pretrain_and_evaluate(out: str, shards: str, args: argparse.Namespace) -> list[tuple[str, str]]:
   """Tokenizer from the curated shards, a tiny SigLIP on them, evals on a synthetic labelled set."""
-  from webpairs.demo import synthetic
-  from webpairs.eval import report, suites  # pylint: disable=import-outside-toplevel
-  from webpairs.pretrain import config_lib, trainer  # pylint: disable=import-outside-toplevel
+  from webpairs.configs import evals, loader  # pylint: disable=import-outside-toplevel
+  from webpairs.demo import synthetic  # pylint: disable=import-outside-toplevel
+  from webpairs.eval import report  # pylint: disable=import-outside-toplevel
+  from webpairs.pretrain import trainer  # pylint: disable=import-outside-toplevel
   from webpairs.tokenizers import train_tokenizer  # pylint: disable=import-outside-toplevel
 
   tokenizer = os.path.join(out, "tokenizer")
@@ -74,12 +75,12 @@ def _pretrain_and_evaluate(out: str, shards: str, args: argparse.Namespace) -> l
   synthetic.write_eval_set(os.path.join(evaldata, "synthetic"), seed=args.seed)
   workdir = os.path.join(out, "pretrain")
   _stage(f"4. pretrain: tiny SigLIP for {args.steps} steps on the curated shards -> {workdir}")
-  config = config_lib.load("siglip:tiny")
+  config = loader.load_config(loader.PRETRAIN, "siglip:tiny")
   config.input.shards = shards
   config.input.tokenizer = tokenizer
   config.total_steps = args.steps
   config.eval_data_root = evaldata
-  for name, entry in suites.resolve(["synthetic"]).items():
+  for name, entry in evals.resolve(["synthetic"]).items():
     config.evals[name] = dict(entry, every_steps=0)  # at the end of training
   final = trainer.train(config, workdir)
 

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import posixpath
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -40,7 +39,7 @@ from webpairs.curation.annotate import (
 from webpairs.curation.example import RawExample
 from webpairs.curation.lid import LanguageIdentifier
 from webpairs.curation.schema import ANNOTATION_SCHEMA
-from webpairs.pipelines import files, options, progress, readers, region_files, score_files
+from webpairs.pipelines import files, job, readers, region_files, score_files
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +106,9 @@ class _AnnotateShardFn(beam.DoFn):
   def _done_counts(self, final: str, shard: str, regions_file: str | None, scores_file: str | None = None
                    ) -> dict[str, dict] | None:
     """Counts of a complete annotation file made by the same config and region file, else None."""
-    if self._overwrite or not FileSystems.exists(final):
-      return None
-    try:
-      meta = json.loads((files.read_parquet_metadata(final).metadata or {}).get(b"webpairs", b"{}"))
-    except Exception:  # pylint: disable=broad-except
-      return None  # unreadable: annotate again
-    if (meta.get("source") != shard or meta.get("config_fingerprint") != self._fingerprint
-        or meta.get("regions_file") != regions_file or "region_counts" not in meta
-        or meta.get("scores_file") != scores_file):
+    meta = job.finished_meta(final, self._overwrite, source=shard, config_fingerprint=self._fingerprint,
+                             regions_file=regions_file, scores_file=scores_file)
+    if meta is None or "region_counts" not in meta:
       return None
     return {"status": meta.get("status_counts"), "regions": meta["region_counts"]}
 
@@ -274,21 +267,14 @@ def run_annotate(inputs: str | list[str], output_dir: str, pipeline_args: list[s
   pipeline_args = list(pipeline_args or [])
   log.info("annotate: %d shards -> %s", len(shards), output_dir)
   _warn_foreign_files(output_dir, {annotation_path(output_dir, s) for s in shards})
-  monitor = None
-  if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
-    monitor = progress.ShardProgress("annotate", [annotation_path(output_dir, s) for s in shards])
-  start = time.time()
-  pipeline = options.make_pipeline(pipeline_args)
-  _ = (
+  run = job.Job("annotate", output_dir, pipeline_args, show_progress=show_progress,
+                progress_paths=[annotation_path(output_dir, s) for s in shards])
+  run.run(lambda pipeline: (
       pipeline
       | "Shards" >> beam.Create(shards)
       | "Annotate" >> AnnotateShards(output_dir, config, batch_size=batch_size, overwrite=overwrite,
                                      regions_dir=regions_dir, scores_dir=scores_dir)
       | "SumCounts" >> beam.CombineGlobally(_SumCounts())
       | "WriteSummary" >> beam.Map(_write_summary, output_dir, inputs=patterns, num_shards=len(shards), config=config,
-                                   regions_dir=regions_dir))
-  progress.run_pipeline(pipeline, monitor)
-  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
-  summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
-  summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
-  return summary
+                                   regions_dir=regions_dir)))
+  return run.finish(SUMMARY_FILE)

@@ -181,7 +181,8 @@ def _register_run(jobs) -> None:
       "run", help="annotate, select and materialize in one command, then the curation report",
       description="Runs annotate -> select -> materialize into OUTPUT/annotations, OUTPUT/selection and "
                   "OUTPUT/shards, then writes OUTPUT/report.html. Each stage resumes. Config overrides: "
-                  "--config.KEY=VALUE (e.g. --config.filters.min_side=64). Unknown flags are Beam options.")
+                  "--config.KEY=VALUE or --config.KEY VALUE (e.g. --config.filters.min_side=64). "
+                  "Unknown flags are Beam options.")
   input_args.add_input_option(parser)
   parser.add_argument("--config", required=True,
                       help="curation config: a shipped name (raw, quality, lang_rebalanced, en90, m4_balanced) "
@@ -190,15 +191,14 @@ def _register_run(jobs) -> None:
   _add_shard_options(parser)
   _add_regions_option(parser)
   score_command.add_scores_option(parser)
-  parser.set_defaults(func=_run_curation, accepts_pipeline_options=True, config_overrides=True)
+  parser.set_defaults(func=_run_curation, accepts_pipeline_options=True, takes_config_overrides=True)
 
 
 def _run_curation(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.balancing import m4  # pylint: disable=import-outside-toplevel
-  from webpairs.configs.loader import parse_overrides  # pylint: disable=import-outside-toplevel
   from webpairs.pipelines.curate import run_curation  # pylint: disable=import-outside-toplevel
 
-  overrides, pipeline_args = parse_overrides(pipeline_args)
+  overrides = args.config_overrides
   try:
     inputs = input_args.shard_patterns(args.input)
     result = run_curation(inputs, args.config, args.output, pipeline_args, overrides=overrides,
@@ -221,7 +221,7 @@ def _register_select(jobs) -> None:
   select = jobs.add_parser(
       "select", help="metadata only: keep/repeat/cluster/reason per example from annotations and a curation config",
       description="Select from annotations with a curation config (a shipped name: raw, quality, lang_rebalanced, "
-                  "en90; or a .py file). Override config fields with --config.KEY=VALUE (e.g. "
+                  "en90; or a .py file). Override config fields with --config.KEY=VALUE or --config.KEY VALUE (e.g. "
                   "--config.filters.min_side=64, --config.quotas.shares=\"{'en': 0.9}\"). "
                   "Unknown flags are Beam options.")
   select.add_argument("--annotations", required=True, help="directory of annotations-*.parquet (annotate's output)")
@@ -231,17 +231,15 @@ def _register_select(jobs) -> None:
                       help="eval index file (from index-eval) to dedup against; repeatable, adds to eval.indexes")
   select.add_argument("--overwrite", action="store_true", help="delete selection files of other annotations in OUTPUT")
   select.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
-  select.set_defaults(func=_run_select, accepts_pipeline_options=True, config_overrides=True)
+  select.set_defaults(func=_run_select, accepts_pipeline_options=True, takes_config_overrides=True)
 
 
 def _run_select(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.balancing import m4  # pylint: disable=import-outside-toplevel
-  from webpairs.configs import loader  # pylint: disable=import-outside-toplevel
   from webpairs.configs.curation import load_curation_config  # pylint: disable=import-outside-toplevel
   from webpairs.pipelines.select import run_select  # pylint: disable=import-outside-toplevel
 
-  overrides, pipeline_args = loader.parse_overrides(pipeline_args)
-  config = load_curation_config(args.config, overrides)
+  config = load_curation_config(args.config, args.config_overrides)
   if args.eval_index:
     config.eval.indexes = tuple(config.eval.indexes) + tuple(args.eval_index)
   try:

@@ -40,10 +40,8 @@ def _load_config(config: Any, overrides: list[str]):
     from webpairs.configs.curation import load_curation_config  # pylint: disable=import-outside-toplevel
     return load_curation_config(config, overrides)
   if overrides:
-    from webpairs.configs.loader import apply_override  # pylint: disable=import-outside-toplevel
-    config = config.copy_and_resolve_references()
-    for assignment in overrides:
-      apply_override(config, assignment)
+    from webpairs.configs.loader import apply_overrides  # pylint: disable=import-outside-toplevel
+    config = apply_overrides(config.copy_and_resolve_references(), overrides)
   return config
 
 

@@ -26,7 +26,7 @@ from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
 from webpairs.curation.resize import DEFAULT_QUALITY, resize_shorter_side
-from webpairs.pipelines import files, layout, readers, shuffle, sinks
+from webpairs.pipelines import files, job, layout, readers, shuffle, sinks
 from webpairs.pipelines.curated_plan import METRICS_NAMESPACE, plan_fingerprint
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,14 @@ class _ShardFn(beam.DoFn):
 
   def _done_meta(self, data_path: str, sidecar_path: str, fingerprint: str) -> dict | None:
     """The sidecar footer of a complete shard made from the same plan, else None."""
-    if self._overwrite or not FileSystems.exists(sidecar_path):
+    meta = job.finished_meta(sidecar_path, self._overwrite, fingerprint=fingerprint)
+    if meta is None:
       return None
     try:
-      meta = json.loads((files.read_parquet_metadata(sidecar_path).metadata or {}).get(b"webpairs", b"{}"))
       size = FileSystems.match([data_path])[0].metadata_list[0].size_in_bytes
     except Exception:  # pylint: disable=broad-except
-      return None  # unreadable sidecar or no data file: write the shard again
-    if meta.get("fingerprint") != fingerprint or meta.get("stats", {}).get("bytes") != size:
+      return None  # no data file: write the shard again
+    if meta.get("stats", {}).get("bytes") != size:
       return None
     self._skipped.inc()
     return meta

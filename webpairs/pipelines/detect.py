@@ -47,7 +47,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from webpairs.curation import image, reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files, readers, region_files, shard_inference
+from webpairs.pipelines import files, job, readers, region_files, shard_inference
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def _count(rows: list[dict]) -> dict[str, int]:
 
 def sum_counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
   """Adds count dicts (associative and commutative: a CombineGlobally function)."""
-  return shard_inference.sum_counts(parts, COUNTS)
+  return job.sum_counts(parts, COUNTS)
 
 
 class DetectRegions(shard_inference.ShardInference):

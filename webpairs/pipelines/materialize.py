@@ -9,14 +9,13 @@ shard (curated_write.py), never shuffled.
 from __future__ import annotations
 
 import logging
-import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.pipelines import (annotate, files, layout, manifest, options, progress, readers, selection,
-                                selection_io, shuffle, sinks)
+from webpairs.pipelines import (annotate, files, job, layout, manifest, readers, selection, selection_io, shuffle,
+                                sinks)
 from webpairs.pipelines.curated_plan import PlanCuratedShards
 from webpairs.pipelines.curated_write import FORMAT_VERSION, WriteCuratedShards
 
@@ -56,14 +55,13 @@ def _remove_leftovers(output_dir: str, prefix: str, keep: set[str]) -> None:
     FileSystems.delete([m.path for m in tmp])
 
 
-def _progress(output_dir: str, prefix: str, summary: dict, shard_size: int) -> progress.ShardProgress | None:
-  """Progress over the sidecars to expect, when the selection summary says how many copies."""
+def _progress_paths(output_dir: str, prefix: str, summary: dict, shard_size: int) -> list[str] | None:
+  """The sidecars to expect, when the selection summary says how many copies (else no progress line)."""
   kept, written = summary.get("kept"), summary.get("written")
   if not isinstance(kept, int) or not isinstance(written, int):
     return None
   count = sum(layout.shard_counts(kept, written - kept, shard_size))
-  return progress.ShardProgress("materialize", [
-      FileSystems.join(output_dir, layout.shard_stem(prefix, i) + ".parquet") for i in range(count)])
+  return [FileSystems.join(output_dir, layout.shard_stem(prefix, i) + ".parquet") for i in range(count)]
 
 
 def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str] | None = None,
@@ -91,25 +89,20 @@ def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str]
   static = manifest.static_fields(
       summary, selection_dir=selection_dir, annotations_dir=annotations_dir, inputs=shards, fmt=fmt,
       prefix=prefix, shard_size=shard_size, resize=resize, quality=quality, version=FORMAT_VERSION)
-  pipeline_args = list(pipeline_args or [])
-  monitor = None
-  if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
-    monitor = _progress(output_dir, prefix, summary, shard_size)
   log.info("materialize: %s (%d raw shards) -> %s", selection_dir, len(shards), output_dir)
-  start = time.time()
-  pipeline = options.make_pipeline(pipeline_args)
-  _ = (
+  run = job.Job("materialize", output_dir, pipeline_args, show_progress=show_progress,
+                progress_paths=_progress_paths(output_dir, prefix, summary, shard_size))
+  run_result = run.run(lambda pipeline: (
       pipeline
       | "ReadSelection" >> beam.io.ReadFromParquetBatched(selection.selection_glob(selection_dir),
                                                           columns=selection_io.PLAN_COLUMNS)
       | "Materialize" >> Materialize(output_dir, annotations_dir, shards, shard_size=shard_size, prefix=prefix,
                                      fmt=fmt, resize=resize, quality=quality, overwrite=overwrite)
       | "AllShards" >> beam.combiners.ToList()
-      | "WriteManifest" >> beam.Map(manifest.write_manifest, output_dir, static))
-  run = progress.run_pipeline(pipeline, monitor)
-  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
+      | "WriteManifest" >> beam.Map(manifest.write_manifest, output_dir, static)))
+  run.finish()
   result = manifest.read_manifest(output_dir)
   _remove_leftovers(output_dir, prefix, {n for s in result["shards"] for n in (s["name"], s["sidecar"])})
-  result["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
-  result["shuffle"] = shuffle.per_row(shuffle.shuffle_bytes(run), result["examples"])
+  result["seconds"] = run.seconds()  # reported, not written: reruns stay identical
+  result["shuffle"] = shuffle.per_row(shuffle.shuffle_bytes(run_result), result["examples"])
   return result

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterable, Mapping
 
 import apache_beam as beam
@@ -27,7 +26,7 @@ from webpairs.configs.curation import load_curation_config
 from webpairs.curation import components as cc
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
-from webpairs.pipelines import components, duplicates, files, options, progress, select_balance, select_files, selection, shuffle
+from webpairs.pipelines import components, duplicates, files, job, select_balance, select_files, selection, shuffle
 from webpairs.pipelines.eval_embed_index import load_embedding_index
 from webpairs.pipelines.eval_index import load_eval_index
 from webpairs.pipelines.score_cut import ScoreCut
@@ -259,12 +258,9 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
   _prepare_output(output_dir, set(outputs), overwrite)
   pipeline_args = list(pipeline_args or [])
   log.info("select: %d annotation files, config %s (%s) -> %s", len(paths), config.name, plan.config_hash, output_dir)
-  monitor = None
-  if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
-    monitor = progress.ShardProgress("select", outputs)
-  start = time.time()
-  while True:
-    pipeline = options.make_pipeline(pipeline_args)
+  run = job.Job("select", output_dir, pipeline_args, show_progress=show_progress, progress_paths=outputs)
+
+  def build(pipeline: beam.Pipeline) -> None:
     counts, quota, balance, kept = (pipeline | "Files" >> beam.Create(list(enumerate(paths)))
                                     | "Select" >> SelectAnnotations(plan, output_dir, rounds))
     optional = [beam.pvalue.AsSingleton(p) if p is not None else None for p in (balance, kept)]
@@ -272,8 +268,10 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
         _write_summary, beam.pvalue.AsSingleton(quota), *optional, output_dir, annotations=_absolute(annotations_dir),
         plan=plan, indexes=[dict(ix.describe(), path=p) for ix, p in zip(indexes, config.eval.indexes)]
         + [dict(ix.describe(), path=p) for ix, p in zip(embedding_indexes, config.eval.get("embedding_indexes", ()))])
+
+  while True:
     try:
-      result = progress.run_pipeline(pipeline, monitor)
+      result = run.run(build)  # reads `rounds` when it builds: a rerun takes the doubled budget
       break
     except Exception as e:
       # Runners pass worker errors on as text.
@@ -283,10 +281,8 @@ def run_select(annotations_dir: str, config: ml_collections.ConfigDict | str, ou
         continue
       _raise_infeasible(output_dir, e)
       raise
-  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
-  summary = files.read_json(FileSystems.join(output_dir, selection.SUMMARY_FILE))
-  # Reported, not written: reruns stay identical, and partitions never change the result.
-  summary["seconds"] = round(time.time() - start, 2)
+  summary = run.finish(selection.SUMMARY_FILE)
+  # Reported, not written: partitions never change the result.
   summary["partitions"] = partitions
   summary["shuffle"] = shuffle.per_row(shuffle.shuffle_bytes(result), summary["input_examples"])
   return summary

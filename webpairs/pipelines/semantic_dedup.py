@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from webpairs.curation import rules, semantic
-from webpairs.pipelines import files, options, progress, score_files
+from webpairs.pipelines import files, job, score_files
 
 log = logging.getLogger(__name__)
 
@@ -192,18 +191,15 @@ def run_semantic_dedup(scores_dir: str, output_dir: str, pipeline_args: list[str
       [FileSystems.join(scores_dir, f"{score_files.SCORES_PREFIX}*.parquet")])[0].metadata_list)
   if not paths:
     raise FileNotFoundError(f"no {score_files.SCORES_PREFIX}*.parquet in {scores_dir}")
-  start = time.time()
-  pipeline = options.make_pipeline(list(pipeline_args or []))
-  _ = (pipeline
-       | "Files" >> beam.Create(paths)
-       | "SemDeDup" >> SemanticDedup(output_dir, clusters=clusters, threshold=threshold, iterations=iterations)
-       | "Count" >> beam.CombineGlobally(lambda parts: {k: sum(p[k] for p in parts) for k in
-                                                        ("examples", SEMANTIC_DUP)})
-       | "Summary" >> beam.Map(lambda c: files.write_json_atomic(
-           FileSystems.join(output_dir, SUMMARY_FILE),
-           {"job": "semdedup", "scores_dir": scores_dir, "files": len(paths), "clusters": clusters,
-            "threshold": threshold, "iterations": iterations, **c})))
-  progress.run_pipeline(pipeline, None)
-  summary = files.read_json(FileSystems.join(output_dir, SUMMARY_FILE))
-  summary["seconds"] = round(time.time() - start, 2)
-  return summary
+  run = job.Job("semdedup", output_dir, pipeline_args)  # no progress line: few files, several passes over them
+  run.run(lambda pipeline: (
+      pipeline
+      | "Files" >> beam.Create(paths)
+      | "SemDeDup" >> SemanticDedup(output_dir, clusters=clusters, threshold=threshold, iterations=iterations)
+      | "Count" >> beam.CombineGlobally(lambda parts: {k: sum(p[k] for p in parts) for k in
+                                                       ("examples", SEMANTIC_DUP)})
+      | "Summary" >> beam.Map(lambda c: files.write_json_atomic(
+          FileSystems.join(output_dir, SUMMARY_FILE),
+          {"job": "semdedup", "scores_dir": scores_dir, "files": len(paths), "clusters": clusters,
+           "threshold": threshold, "iterations": iterations, **c}))))
+  return run.finish(SUMMARY_FILE)

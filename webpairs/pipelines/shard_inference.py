@@ -3,26 +3,23 @@ into a keyed model handler, only the model's results are grouped by shard, and e
 
 A job supplies what differs: which examples the model sees and how (ShardInputFn.model_input), its row for an
 example without a result (null_row), its result rows, and its writer. This module gives the rest: skipping a
-shard whose file was made with the same fingerprint, one row per example the reader saw (in shard order, a
-null row where the model gave nothing), dead-letter rows for batches the model raised on, and count sums.
+shard whose file was made with the same fingerprint (job.finished_meta), one row per example the reader saw (in
+shard order, a null row where the model gave nothing), dead-letter rows for batches the model raised on, and the
+run on the job skeleton (job.Job).
 """
 
 from __future__ import annotations
 
-import collections
-import json
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files, readers
+from webpairs.pipelines import job, readers
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +27,6 @@ log = logging.getLogger(__name__)
 ROW, EXPECTED, DONE = "row", "expected", "done"
 
 NullRow = Callable[[int, str, str], dict]  # (offset, key, reason) -> the job's row for an example without a result
-
-
-def finished_counts(final: str, shard: str, fingerprint: str, overwrite: bool) -> dict[str, int] | None:
-  """The counts stored in `final` when it is a finished file of `shard` with this fingerprint, else None."""
-  if overwrite or not FileSystems.exists(final):
-    return None
-  try:
-    meta = json.loads((files.read_parquet_metadata(final).metadata or {}).get(b"webpairs", b"{}"))
-  except Exception:  # pylint: disable=broad-except
-    return None  # unreadable: make it again
-  if meta.get("source") != shard or meta.get("fingerprint") != fingerprint:
-    return None
-  return meta.get("counts")
 
 
 class ShardInputFn(beam.DoFn):
@@ -69,10 +53,10 @@ class ShardInputFn(beam.DoFn):
     raise NotImplementedError
 
   def process(self, shard: str) -> Iterator[Any]:
-    done = finished_counts(self.output_path(shard), shard, self._fingerprint, self._overwrite)
+    done = job.finished_meta(self.output_path(shard), self._overwrite, source=shard, fingerprint=self._fingerprint)
     if done is not None:
       self._skipped.inc()
-      yield beam.pvalue.TaggedOutput(DONE, done)
+      yield beam.pvalue.TaggedOutput(DONE, done.get("counts"))
       return
     listed = []
     for ex in readers.read_shard(shard, self._max_member_bytes):
@@ -113,14 +97,6 @@ def shard_rows(items: Iterable[tuple[str, Any]], null_row: NullRow, missing: str
   return rows
 
 
-def sum_counts(parts: Iterable[dict[str, int]], keys: tuple[str, ...]) -> dict[str, int]:
-  """Adds count dicts: `keys` first, in order, then the rest sorted (associative and commutative)."""
-  total: collections.Counter = collections.Counter()
-  for part in parts:
-    total.update(part)
-  return {k: total[k] for k in keys} | dict(sorted((k, v) for k, v in total.items() if k not in keys))
-
-
 class ShardInference(beam.PTransform):
   """PCollection of raw shard paths -> PCollection of per-shard count dicts, a file written per shard.
 
@@ -155,28 +131,20 @@ class ShardInference(beam.PTransform):
     return (written, decoded[DONE]) | "AllShards" >> beam.Flatten()
 
 
-def run_job(job: str, shards: list[str], output_dir: str, transform: beam.PTransform,
+def run_job(label: str, shards: list[str], output_dir: str, transform: beam.PTransform,
             output_path: Callable[[str, str], str], combine: Callable[[Iterable[dict]], dict],
             write_summary: Callable[[dict], None], summary_file: str, pipeline_args: list[str] | None = None,
             show_progress: bool = True) -> dict:
-  """Runs `transform` over the shards, sums its counts into write_summary; returns the summary it wrote.
+  """Runs `transform` over the shards on the job skeleton, sums its counts into write_summary; returns the
+  summary it wrote.
 
   output_path(output_dir, shard) names a shard's file, for the progress line.
   """
-  from webpairs.pipelines import options, progress  # pylint: disable=import-outside-toplevel  (Beam runner set-up)
-  pipeline_args = list(pipeline_args or [])
-  monitor = None
-  if show_progress and options.is_local(pipeline_args) and "://" not in output_dir:
-    monitor = progress.ShardProgress(job, [output_path(output_dir, s) for s in shards])
-  start = time.time()
-  pipeline = options.make_pipeline(pipeline_args)
-  _ = (pipeline
-       | "Shards" >> beam.Create(shards)
-       | job.title() >> transform
-       | "SumCounts" >> beam.CombineGlobally(combine)
-       | "WriteSummary" >> beam.Map(write_summary))
-  progress.run_pipeline(pipeline, monitor)
-  files.remove_stale_tmp(output_dir, start)  # temp files of earlier failed runs
-  summary = files.read_json(FileSystems.join(output_dir, summary_file))
-  summary["seconds"] = round(time.time() - start, 2)  # reported, not written: reruns stay identical
-  return summary
+  run = job.Job(label, output_dir, pipeline_args, show_progress=show_progress,
+                progress_paths=[output_path(output_dir, s) for s in shards])
+  run.run(lambda pipeline: (pipeline
+                            | "Shards" >> beam.Create(shards)
+                            | label.title() >> transform
+                            | "SumCounts" >> beam.CombineGlobally(combine)
+                            | "WriteSummary" >> beam.Map(write_summary)))
+  return run.finish(summary_file)

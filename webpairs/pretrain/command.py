@@ -5,41 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
-
-OVERRIDE_PREFIX = "--config."
-
-
-def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-  """(other args, ['a.b=value', ...]) from '--config.a.b=value' and '--config.a.b value'."""
-  rest, overrides = [], []
-  args = list(argv)
-  i = 0
-  while i < len(args):
-    arg = args[i]
-    if arg.startswith(OVERRIDE_PREFIX):
-      body = arg[len(OVERRIDE_PREFIX):]
-      if "=" not in body:
-        if i + 1 >= len(args):
-          raise SystemExit(f"webpairs pretrain: error: {arg} needs a value")
-        body, i = f"{body}={args[i + 1]}", i + 1
-      overrides.append(body)
-    else:
-      rest.append(arg)
-    i += 1
-  return rest, overrides
-
-
-class _Parser(argparse.ArgumentParser):
-  """argparse cannot declare a family of flags: `--config.*` are taken out before it parses the rest."""
-
-  def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
-    rest, overrides = split_overrides(sys.argv[1:] if args is None else args)
-    namespace, extra = super().parse_known_args(rest, namespace)
-    namespace.config_overrides = overrides
-    return namespace, extra
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
   p = subparsers.add_parser(
@@ -47,10 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
       formatter_class=argparse.RawDescriptionHelpFormatter,
       epilog="example:\n  webpairs pretrain --config siglip:tiny --workdir runs/tiny \\\n"
       "    --config.input.shards=curated/shards --config.input.tokenizer=tok/")
-  p.__class__ = _Parser  # subparsers build ArgumentParsers; ours also takes the override family
   p.add_argument("--config", required=True,
                  help="config file with get_config(arg), optionally ':ARGS' (e.g. siglip.py:tiny or "
-                 "siglip:variant=B/16,res=224,batch=32768); bare names are looked up in webpairs/pretrain/configs")
+                 "siglip:variant=B/16,res=224,batch=32768); bare names are looked up in webpairs/configs/pretrain")
   p.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl, tensorboard/; a run resumes here")
   p.add_argument("--stop-at-step", type=int, default=None,
                  help="end after this step with a checkpoint (the schedule still runs to total_steps)")
@@ -65,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   multi.add_argument("--process-id", type=int, default=None, help="this process, 0..N-1 (env WEBPAIRS_PROCESS_ID)")
   multi.add_argument("--local-device-ids", default=None, metavar="I,J",
                      help="devices this process uses, e.g. one GPU per process (env WEBPAIRS_LOCAL_DEVICE_IDS)")
-  p.set_defaults(func=run, accepts_pipeline_options=False)
+  p.set_defaults(func=run, accepts_pipeline_options=False, takes_config_overrides=True)
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -81,9 +45,9 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
       return 2
     if setup.num_processes > 1:
       print(f"[pretrain] {setup.describe()}", file=sys.stderr, flush=True)
-  from webpairs.pretrain import config_lib  # pylint: disable=g-import-not-at-top
+  from webpairs.configs import loader  # pylint: disable=g-import-not-at-top
   try:
-    config = config_lib.override(config_lib.load(args.config), getattr(args, "config_overrides", []))
+    config = loader.load_config(loader.PRETRAIN, args.config, args.config_overrides)
   except (FileNotFoundError, KeyError, ValueError, TypeError) as e:
     print(f"webpairs pretrain: error: {e}", file=sys.stderr)
     return 2

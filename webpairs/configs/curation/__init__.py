@@ -105,9 +105,9 @@ def load_curation_config(name_or_path: str, overrides: Iterable[str] = ()) -> ml
   """A shipped config ('raw', 'quality', 'lang_rebalanced', 'en90', 'm4_balanced') or a .py file, locked.
 
   `overrides` are `key=value` strings (e.g. "filters.min_side=64", "quotas.shares={'en': 0.9}");
-  an unknown key is a KeyError.
+  an unknown key is a loader.UnknownKeyError (a KeyError).
   """
-  config = loader.load_config(PACKAGE, name_or_path, overrides)
+  config = loader.load_config(PACKAGE, name_or_path, overrides, lock=True)
   _check_keys(config, base_config(), "")
   return config
 
@@ -121,7 +121,7 @@ def _check_keys(config: ml_collections.ConfigDict, base: ml_collections.ConfigDi
   for key in config.keys():
     path = f"{where}{key}"
     if key not in base:
-      raise KeyError(f"unknown curation config key {path!r}; known here: {', '.join(sorted(base.keys()))}")
+      raise loader.UnknownKeyError(loader.unknown_message(f"curation config key {path!r}", key, base.keys()))
     if isinstance(base[key], ml_collections.ConfigDict) and path not in _FREE_MAPPINGS:
       _check_keys(config[key], base[key], path + ".")
 

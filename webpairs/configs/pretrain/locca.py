@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import ml_collections
 
-from webpairs.pretrain import config_lib
-from webpairs.pretrain.configs import cappa as cappa_config
+from webpairs.configs import loader
+from webpairs.configs.pretrain import cappa as cappa_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  arg = config_lib.parse_arg(arg, variant="B/16", dec="", dec_depth=0, res=224, batch=8192, steps=100_000,
-                             max_len=64, region_max_len=0, p=0.5, bins=500, style="loc", loss_on="target",
-                             shards="", tokenizer="", tiny=False)
+  arg = loader.parse_arg(arg, variant="B/16", dec="", dec_depth=0, res=224, batch=8192, steps=100_000,
+                         max_len=64, region_max_len=0, p=0.5, bins=500, style="loc", loss_on="target",
+                         shards="", tokenizer="", tiny=False)
   if arg.tiny:  # only where the caller left the default
     arg.bins = 32 if arg.bins == 500 else arg.bins
     arg.region_max_len = 24 if arg.region_max_len == 0 else arg.region_max_len

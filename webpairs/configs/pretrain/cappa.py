@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import ml_collections
 
-from webpairs.eval import suites
-from webpairs.pretrain import config_lib
-from webpairs.pretrain.configs import siglip
+from webpairs.configs import evals, loader
+from webpairs.configs.pretrain import siglip
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  arg = config_lib.parse_arg(arg, variant="B/16", dec="", dec_depth=0, res=224, batch=8192, steps=100_000,
-                             max_len=64, p=0.75, shards="", tokenizer="", eval_root="", eval_shards="",
-                             eval_every=0, tiny=False)
+  arg = loader.parse_arg(arg, variant="B/16", dec="", dec_depth=0, res=224, batch=8192, steps=100_000,
+                         max_len=64, p=0.75, shards="", tokenizer="", eval_root="", eval_shards="",
+                         eval_every=0, tiny=False)
   if arg.tiny:  # only where the caller left the default
     arg.variant = "mu/8" if arg.variant == "B/16" else arg.variant
     arg.res = 32 if arg.res == 224 else arg.res
@@ -54,8 +53,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # not SigLIP's held-out retrieval, which needs two towers.
   c.evals = ml_collections.ConfigDict()
   if arg.eval_root:
-    for name in suites.SUITES["synthetic_captioner"]:
-      c.evals[name] = dict(suites.EVALS[name], every_steps=arg.eval_every)
+    for name in evals.SUITES["synthetic_captioner"]:
+      c.evals[name] = dict(evals.EVALS[name], every_steps=arg.eval_every)
   if arg.eval_shards:
     c.evals.held_out_perplexity = dict(type="caption_perplexity", dataset="curated", data_dir=arg.eval_shards,
                                        every_steps=arg.eval_every, max_examples=1000)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from webpairs.pretrain import config_lib
-from webpairs.pretrain.configs import siglip
+from webpairs.configs import loader
+from webpairs.configs.pretrain import siglip
 from webpairs.pretrain.silc.trainer import size_factor
 
 # Passed on to siglip.py as text; the paths (which may hold commas) are set afterwards.
@@ -21,9 +21,9 @@ _SIGLIP_KEYS = ("variant", "txt", "res", "batch", "steps", "loss", "max_len")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  arg = config_lib.parse_arg(arg, variant="B/16", txt="", res=224, batch=32_768, steps=100_000, loss="ring",
-                             max_len=64, shards="", tokenizer="", eval_shards="", tiny=False, weight=1.0,
-                             masked=-1.0, siglip2=False, switch=0.8, local_res=-1, num_local=4, protos=-1)
+  arg = loader.parse_arg(arg, variant="B/16", txt="", res=224, batch=32_768, steps=100_000, loss="ring",
+                         max_len=64, shards="", tokenizer="", eval_shards="", tiny=False, weight=1.0,
+                         masked=-1.0, siglip2=False, switch=0.8, local_res=-1, num_local=4, protos=-1)
   c = siglip.get_config(",".join(f"{k}={arg[k]}" for k in _SIGLIP_KEYS) + (",tiny" if arg.tiny else ""))
   c.input.shards = arg.shards
   c.input.tokenizer = arg.tokenizer

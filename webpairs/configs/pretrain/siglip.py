@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import ml_collections
 
-from webpairs.pretrain import config_lib, xla_flags
+from webpairs.configs import loader
+from webpairs.pretrain import xla_flags
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  arg = config_lib.parse_arg(arg, variant="B/16", txt="", res=224, batch=32_768, steps=100_000, loss="ring",
-                             max_len=64, shards="", tokenizer="", eval_shards="", tiny=False)
+  arg = loader.parse_arg(arg, variant="B/16", txt="", res=224, batch=32_768, steps=100_000, loss="ring",
+                         max_len=64, shards="", tokenizer="", eval_shards="", tiny=False)
   tiny = arg.tiny
   if tiny:  # only where the caller left the default
     arg.variant = "mu/8" if arg.variant == "B/16" else arg.variant
@@ -83,7 +84,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.evals = ml_collections.ConfigDict()
   c.evals.retrieval = dict(shards=arg.eval_shards, every=0, max_examples=1000, batch_size=256)
-  # Typed entries ({type, dataset, every_steps, ...}, see webpairs/eval/suites.py) run through
+  # Typed entries ({type, dataset, every_steps, ...}, see webpairs/configs/evals.py) run through
   # the eval registry on schedule and at the end, on images under eval_data_root.
   c.eval_data_root = ""
   return c

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import ml_collections
 
-from webpairs.pretrain import config_lib
-from webpairs.pretrain.configs import locca as locca_config
-from webpairs.pretrain.configs import silc as silc_config
+from webpairs.configs import loader
+from webpairs.configs.pretrain import locca as locca_config
+from webpairs.configs.pretrain import silc as silc_config
 
 # Passed on as text (the paths, which may hold commas, are set afterwards).
 _SILC_KEYS = ("variant", "txt", "res", "batch", "steps", "loss", "max_len", "switch", "masked", "local_res",
@@ -27,10 +27,10 @@ _LOCCA_KEYS = ("variant", "dec", "dec_depth", "max_len", "region_max_len", "p", 
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  arg = config_lib.parse_arg(arg, variant="B/16", txt="", res=224, batch=32_768, steps=100_000, loss="ring",
-                             max_len=64, shards="", tokenizer="", eval_shards="", tiny=False, switch=0.8,
-                             masked=-1.0, local_res=-1, num_local=4, protos=-1, dec="", dec_depth=0,
-                             region_max_len=0, p=0.5, bins=500, style="loc", loss_on="target", locca_weight=1.0)
+  arg = loader.parse_arg(arg, variant="B/16", txt="", res=224, batch=32_768, steps=100_000, loss="ring",
+                         max_len=64, shards="", tokenizer="", eval_shards="", tiny=False, switch=0.8,
+                         masked=-1.0, local_res=-1, num_local=4, protos=-1, dec="", dec_depth=0,
+                         region_max_len=0, p=0.5, bins=500, style="loc", loss_on="target", locca_weight=1.0)
   tiny = ["tiny"] * arg.tiny
   c = silc_config.get_config(",".join([f"{k}={arg[k]}" for k in _SILC_KEYS] + ["siglip2"] + tiny))
   c.input.shards, c.input.tokenizer = arg.shards, arg.tokenizer
