@@ -1,7 +1,7 @@
 """annotate, select and materialize on a dask.distributed cluster, byte for byte against FnApiRunner.
 
 A local cluster of `--workers` worker processes (one thread each) runs the three jobs
-through webpairs.pipelines.dask_runner.DaskRunner (needs the `.[dask]` extra); the same
+through webpairs.pipelines.runtime.dask_runner.DaskRunner (needs the `.[dask]` extra); the same
 jobs run on the local FnApiRunner; every output file (annotations, selections, curated
 shards and sidecars, summaries, manifest) must have the same bytes. Prints wall times.
 
@@ -20,12 +20,12 @@ import time
 
 from dask.distributed import LocalCluster
 
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import materialize as materialize_job
-from webpairs.pipelines import select as select_job
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines.materialize import materialize as materialize_job
+from webpairs.pipelines.select import select as select_job
 from webpairs.demo.sample import writer
 
-RUNNER = "--runner=webpairs.pipelines.dask_runner.DaskRunner"
+RUNNER = "--runner=webpairs.pipelines.runtime.dask_runner.DaskRunner"
 
 
 def digests(folder: pathlib.Path) -> dict[str, str]:

@@ -94,7 +94,7 @@ def _site(folder: pathlib.Path, port: int) -> list[dict]:
 def _near_pairs(raw: pathlib.Path, rows: list[dict], crop: bool) -> int:
   """Near-duplicate pairs (select's rule, threshold 10) among the 12 different wide pictures as downloaded."""
   from webpairs.curation import dedup, hashes, image, reasons  # pylint: disable=import-outside-toplevel
-  from webpairs.pipelines import readers  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.raw import readers  # pylint: disable=import-outside-toplevel
 
   wide = {r["url"] for r in rows[:12]}
   datas = []

@@ -20,10 +20,10 @@ import tempfile
 import time
 
 from webpairs.configs.curation import base_config
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import materialize as materialize_job
-from webpairs.pipelines import readers
-from webpairs.pipelines import select as select_job
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines.materialize import materialize as materialize_job
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.select import select as select_job
 from webpairs.demo.sample import writer
 
 

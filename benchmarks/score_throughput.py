@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 
 from webpairs.curation import reasons  # noqa: E402
 from webpairs.curation import annotate as annotate_lib  # noqa: E402
-from webpairs.pipelines import readers, score  # noqa: E402
+from webpairs.pipelines.raw import readers  # noqa: E402
+from webpairs.pipelines.score import score
 from webpairs.pretrain.input import preprocess  # noqa: E402
 from webpairs.demo.sample import writer as sample_writer  # noqa: E402
 

@@ -34,7 +34,7 @@ import web_tables  # noqa: E402  pylint: disable=wrong-import-position
 _CHILD = """
 import json, resource, sys, time
 from webpairs.configs.curation import load_curation_config
-from webpairs.pipelines import select
+from webpairs.pipelines.select import select
 config = load_curation_config(sys.argv[2])
 config.eval.indexes = (sys.argv[4],)
 start = time.perf_counter()

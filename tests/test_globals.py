@@ -11,7 +11,7 @@ def test_imports_leave_pil_alone():
   code = (
       "import PIL.Image as I; from PIL import ImageFile;"
       "before = (I.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES);"
-      "import webpairs.pipelines.annotate, webpairs.pipelines.select, webpairs.pipelines.materialize,"
+      "import webpairs.pipelines.annotate.annotate, webpairs.pipelines.select.select, webpairs.pipelines.materialize.materialize,"
       " webpairs.pretrain.trainer, webpairs.eval.registry, webpairs.tokenizers, webpairs.demo.sample.writer;"
       "after = (I.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES);"
       "print(before == after, before, after)")

@@ -73,7 +73,7 @@ def _check_pipeline_args(parser: argparse.ArgumentParser, args: argparse.Namespa
   """Beam's flags go on; stray words are shard paths where the job takes them (an unquoted glob);
   anything else exits 2 naming it, never reaching Beam, which would only log "Unparseable
   argument" and run on part of the input."""
-  from webpairs.pipelines import beam_args  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.runtime import beam_args  # pylint: disable=import-outside-toplevel
 
   beam, stray, bad = beam_args.split(extra)
   if stray and getattr(args, "shard_paths", None):
@@ -86,8 +86,8 @@ def _check_pipeline_args(parser: argparse.ArgumentParser, args: argparse.Namespa
 
 
 def _configure_logging(level: str) -> None:
-  # webpairs.pipelines.logs imports no Beam: cheap for every command.
-  from webpairs.pipelines import logs  # pylint: disable=import-outside-toplevel
+  # webpairs.pipelines.runtime.logs imports no Beam: cheap for every command.
+  from webpairs.pipelines.runtime import logs  # pylint: disable=import-outside-toplevel
 
   logs.configure(level)
 

@@ -10,7 +10,7 @@ import pytest
 from webpairs import cli
 from webpairs.configs import evals, loader
 from webpairs.configs.curation import load_curation_config
-from webpairs.eval import command as eval_command
+from webpairs.commands import eval as eval_command
 
 # (field in a curation config, in a pretraining config, in an eval config) of one type each.
 FIELDS = {

@@ -15,8 +15,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from webpairs.balancing import keywords
 from webpairs.curation import reasons
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import readers
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines.raw import readers
 from webpairs.demo.sample import writer as sample_writer
 
 LOCAL_ARGS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]

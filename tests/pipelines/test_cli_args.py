@@ -8,8 +8,9 @@ import pytest
 
 from tests.pipelines.tarutil import tar_bytes
 from webpairs import cli
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import beam_args, curate
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines import curate
+from webpairs.pipelines.runtime import beam_args
 
 
 def _shards(folder, n: int) -> list[str]:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webpairs.curation import components as cc
-from webpairs.pipelines.components import NOT_CONVERGED, ConnectedComponents
+from webpairs.pipelines.select.components import NOT_CONVERGED, ConnectedComponents
 
 ROUNDS_PER_LOG2 = 1.5  # rounds used <= this * log2(nodes) + 1 on every graph here
 

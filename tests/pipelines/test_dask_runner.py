@@ -11,7 +11,7 @@ import os
 import pytest
 
 from tests.pipelines import annotation_tables
-from webpairs.pipelines import select as select_job
+from webpairs.pipelines.select import select as select_job
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")]
@@ -30,7 +30,7 @@ def test_select_on_dask_equals_fnapi(tmp_path):
   expected = _digests(out)
   with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
     remote = select_job.run_select(str(tmp_path / "ann"), "en90", str(out), [
-        "--runner=webpairs.pipelines.dask_runner.DaskRunner", f"--dask_client_address={cluster.scheduler_address}"],
+        "--runner=webpairs.pipelines.runtime.dask_runner.DaskRunner", f"--dask_client_address={cluster.scheduler_address}"],
                                    show_progress=False, overwrite=True)
   assert remote["shuffle"] is None  # the Dask runner has no metrics
   assert remote["kept"] == local["kept"] and _digests(out) == expected

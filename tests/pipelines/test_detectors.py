@@ -8,7 +8,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from PIL import Image, ImageDraw
 
 from webpairs.curation.detectors import find_blobs
-from webpairs.pipelines import detectors as handlers
+from webpairs.pipelines.detect import detectors as handlers
 from webpairs.demo.sample import scenes
 
 

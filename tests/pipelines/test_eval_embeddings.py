@@ -22,10 +22,10 @@ from tests.pretrain.curated_images import Example, scene_examples, write_shards
 from webpairs import cli
 from webpairs.configs.curation import load_curation_config
 from webpairs.curation import eval_embeddings
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import score
-from webpairs.pipelines.eval_embed_index import load_embedding_index
-from webpairs.pipelines.select import run_select
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines.score import score
+from webpairs.pipelines.index_eval.eval_embed_index import load_embedding_index
+from webpairs.pipelines.select.select import run_select
 from webpairs.configs import loader
 from webpairs.pretrain import trainer
 from webpairs.tokenizers import train_tokenizer

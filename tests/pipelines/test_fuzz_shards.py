@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tests.curation import samples
 from webpairs.curation import annotate, lid, reasons, schema
 from webpairs.curation.example import split_key
-from webpairs.pipelines import readers
+from webpairs.pipelines.raw import readers
 
 JPEG = samples.encode(samples.photo(0, 32, 24), "JPEG", quality=80)
 FUZZ = settings(max_examples=int(os.environ.get("WEBPAIRS_FUZZ_EXAMPLES", 40)), deadline=None, suppress_health_check=[HealthCheck.too_slow])

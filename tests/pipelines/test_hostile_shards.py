@@ -17,7 +17,7 @@ from tests.curation import samples
 from tests.pipelines.tarutil import tar_bytes, write_gzip_bomb
 from webpairs.curation import annotate, lid, reasons
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import readers
+from webpairs.pipelines.raw import readers
 
 JPEG = samples.encode(samples.photo(0, 64, 48), "JPEG", quality=90)
 

@@ -25,7 +25,8 @@ from webpairs import cli
 from webpairs.curation import dedup, hashes, image, reasons
 from webpairs.curation.annotate import annotate_batch
 from webpairs.curation.lid import LanguageIdentifier
-from webpairs.pipelines import logs, readers
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.runtime import logs
 
 ONE_WORKER = ["--direct_num_workers=1"]
 EXTRA = ["uid", "clip_l14_similarity_score"]
@@ -265,7 +266,7 @@ def test_select_filters_on_a_datacomp_score_from_extra(curated, tmp_path, capsys
 
 def test_tfrecord_image_format_is_the_detected_one(run, curated, tmp_path):
   tf = pytest.importorskip("tensorflow")
-  from webpairs.pipelines.materialize import run_materialize  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.materialize.materialize import run_materialize  # pylint: disable=import-outside-toplevel
 
   manifest = run_materialize(str(curated["out"] / "selection"), str(tmp_path), pipeline_args=ONE_WORKER,
                              fmt="tfrecord", show_progress=False)
@@ -281,19 +282,19 @@ def test_tfrecord_image_format_is_the_detected_one(run, curated, tmp_path):
 
 
 def test_annotation_files_of_other_inputs_are_reported(run, tmp_path, caplog):
-  from webpairs.pipelines.annotate import run_annotate  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.annotate.annotate import run_annotate  # pylint: disable=import-outside-toplevel
 
   out = tmp_path / "ann"
   out.mkdir()
   (out / "annotations-00000-0badc0de.parquet").write_bytes(b"from a run with relative paths")
-  with caplog.at_level("WARNING", logger="webpairs.pipelines.annotate"):
+  with caplog.at_level("WARNING", logger="webpairs.pipelines.annotate.annotate"):
     run_annotate(str(run["root"] / "raw" / "00000.tar"), str(out), ONE_WORKER, show_progress=False)
   assert "1 annotation files in" in caplog.text and "annotations-00000-0badc0de.parquet" in caplog.text
 
 
 def test_a_metadata_parquet_read_as_a_shard_says_why_it_has_no_images(run, caplog):
   sidecar = run["root"] / "raw" / "00000.parquet"
-  with caplog.at_level("WARNING", logger="webpairs.pipelines.readers"):
+  with caplog.at_level("WARNING", logger="webpairs.pipelines.raw.readers"):
     examples = list(readers.read_shard(str(sidecar)))
   assert len(examples) == 10 and not any(e.members.get("jpg") for e in examples)
   assert caplog.text.count("looks like img2dataset's metadata beside a tar") == 1

@@ -1,4 +1,4 @@
-"""The Beam job skeleton (pipelines/job.py) on a toy job: resume by fingerprint, OUT/.tmp cleaned only after
+"""The Beam job skeleton (pipelines/runtime/job.py) on a toy job: resume by fingerprint, OUT/.tmp cleaned only after
 success, summary counts that add up over made and skipped shards, the progress line."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
-from webpairs.pipelines import files, job
+from webpairs.pipelines import files
+from webpairs.pipelines.runtime import job
 
 ONE_WORKER = ["--direct_num_workers=1"]  # in this process
 

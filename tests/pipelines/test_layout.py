@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webpairs.pipelines import layout
+from webpairs.pipelines.materialize import layout
 
 _WDS_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 

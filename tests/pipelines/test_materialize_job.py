@@ -22,9 +22,10 @@ from PIL import Image
 
 from tests.pipelines import selections, tarutil
 from webpairs.curation import reasons
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import curated_plan, curated_write, layout, readers
-from webpairs.pipelines.materialize import run_materialize
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines.materialize import curated_plan, curated_write, layout
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.materialize.materialize import run_materialize
 from webpairs.demo.sample import writer as sample_writer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

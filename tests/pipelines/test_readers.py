@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from webpairs.curation import reasons
-from webpairs.pipelines import readers
+from webpairs.pipelines.raw import readers
 from tests.pipelines.tarutil import member_offsets, tar_bytes
 
 

@@ -27,9 +27,11 @@ from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.eval.metrics import box_iou
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import curate, detect, readers, region_files
-from webpairs.pipelines.materialize import run_materialize
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines import curate
+from webpairs.pipelines.detect import detect, region_files
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.materialize.materialize import run_materialize
 from webpairs.demo.sample import defects
 from webpairs.demo.sample import regions as sample_regions
 from webpairs.demo.sample import writer as sample_writer
@@ -76,7 +78,7 @@ def selection(root) -> pathlib.Path:
 def detected(root) -> dict:
   """The detect job through the CLI, with the shipped colour-blob detector."""
   rc = cli.main(["curate", "detect", "--input", str(root / "raw" / "*.tar"), "--output", str(root / "detected"),
-                 "--detector", "webpairs.pipelines.detectors:colour_blobs", "--no-progress", *ONE_WORKER])
+                 "--detector", "webpairs.pipelines.detect.detectors:colour_blobs", "--no-progress", *ONE_WORKER])
   assert rc == 0
   return json.loads((root / "detected" / detect.SUMMARY_FILE).read_text())
 
@@ -245,7 +247,7 @@ def test_detect_rerun_is_identical_and_resumes_shard_by_shard(root, detected, tm
   mtimes = {p.name: (tmp_path / p.name).stat().st_mtime_ns for p in kept}
   time.sleep(0.01)
   summary = detect.run_detect(str(root / "raw" / "*.tar"), str(tmp_path), detect.load_detector(
-      "webpairs.pipelines.detectors:colour_blobs"), ONE_WORKER, show_progress=False)
+      "webpairs.pipelines.detect.detectors:colour_blobs"), ONE_WORKER, show_progress=False)
   assert {p.name: (tmp_path / p.name).stat().st_mtime_ns for p in kept} == mtimes
   assert _digests(tmp_path) == _digests(first)
   assert summary["examples"] == 60

@@ -18,12 +18,13 @@ from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
 from webpairs.eval import adapters
 from webpairs.configs.curation import load_curation_config
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import readers, score, score_files
-from webpairs.pipelines import select_balance, select_files
-from webpairs.pipelines import semantic_dedup as sd
-from webpairs.pipelines.select_plan import make_plan
-from webpairs.pipelines.select import run_select
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.score import score, score_files
+from webpairs.pipelines.select import select_balance, select_files
+from webpairs.pipelines.score import semantic_dedup as sd
+from webpairs.pipelines.select.select_plan import make_plan
+from webpairs.pipelines.select.select import run_select
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.input import preprocess

@@ -16,11 +16,11 @@ from PIL import Image
 from webpairs import cli
 from webpairs.configs.curation import load_curation_config
 from webpairs.curation import reasons
-from webpairs.pipelines import annotate as annotate_job
-from webpairs.pipelines import readers
-from webpairs.pipelines import select as select_job
-from webpairs.pipelines.eval_index import build_eval_index
-from webpairs.pipelines.selection import SELECTION_SCHEMA
+from webpairs.pipelines.annotate import annotate as annotate_job
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.select import select as select_job
+from webpairs.pipelines.index_eval.eval_index import build_eval_index
+from webpairs.pipelines.select.selection import SELECTION_SCHEMA
 from webpairs.demo.sample import writer as sample_writer
 
 

@@ -20,8 +20,8 @@ from webpairs.balancing import m4
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.configs.curation import load_curation_config
 from webpairs.report import html as report
-from webpairs.pipelines import select as select_job
-from webpairs.pipelines import select_balance
+from webpairs.pipelines.select import select as select_job
+from webpairs.pipelines.select import select_balance
 
 ONE_WORKER = ["--direct_num_workers=1"]
 TWO_WORKERS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]

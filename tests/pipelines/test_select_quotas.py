@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from webpairs.configs.curation import load_curation_config
-from webpairs.pipelines import select as select_job
+from webpairs.pipelines.select import select as select_job
 
 from tests.pipelines import annotation_tables
 

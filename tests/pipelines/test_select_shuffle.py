@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.pipelines import annotation_tables
-from webpairs.pipelines import select as select_job
+from webpairs.pipelines.select import select as select_job
 
 ROWS = 4000
 BANDS = 8  # 64 / band_bits 16, of phash and of dhash

@@ -12,8 +12,8 @@ import pytest
 
 from webpairs import cli
 from webpairs.curation import semantic
-from webpairs.pipelines import score_files
-from webpairs.pipelines import semantic_dedup as sd
+from webpairs.pipelines.score import score_files
+from webpairs.pipelines.score import semantic_dedup as sd
 
 ONE_WORKER = ["--direct_num_workers=1"]
 

@@ -9,7 +9,7 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from tests.pipelines.tarutil import tar_bytes
-from webpairs.pipelines import annotate as annotate_job
+from webpairs.pipelines.annotate import annotate as annotate_job
 from webpairs.pipelines import files
 
 ONE_WORKER = ["--direct_num_workers=1"]  # in this process, so the full disk below applies

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from tests.pipelines import selections
-from webpairs.pipelines import annotate as annotate_job
+from webpairs.pipelines.annotate import annotate as annotate_job
 from webpairs.report import html as report, stats as report_stats
-from webpairs.pipelines.materialize import run_materialize
+from webpairs.pipelines.materialize.materialize import run_materialize
 from webpairs.demo.sample import writer as sample_writer
 
 ONE_WORKER = ["--direct_num_workers=1"]

@@ -1,7 +1,7 @@
 """M4 on a curation pool: the `balance` settings, pi and the fit from cell statistics, bias before/after.
 
 `select` sums `m4.CellStats` over the rows that pass every other rule, fits here once and
-applies `fit.keep` per row (pipelines/select_balance.py); this module knows nothing of Beam.
+applies `fit.keep` per row (pipelines/select/select_balance.py); this module knows nothing of Beam.
 """
 
 from __future__ import annotations

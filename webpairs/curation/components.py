@@ -3,7 +3,7 @@
 Nodes are int64 ids, edges undirected pairs (lo, hi) with lo < hi. Both operations keep
 every component's node set and never add edges; alternated, they turn each component
 into a star around its smallest id in O(log n) rounds in practice (O(log^2 n) proven).
-`pipelines/components.py` runs them in Beam, one partition of nodes per group.
+`pipelines/select/components.py` runs them in Beam, one partition of nodes per group.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Duplicates from hashes alone: exact (sha256), near-duplicate images (LSH bands), caption reuse.
 
 Everything works on numpy arrays of one group (one LSH bucket range, one sha256 range,
-...) and returns pairs of row ids; `pipelines/select.py` forms the groups and joins the
+...) and returns pairs of row ids; `pipelines/select/select.py` forms the groups and joins the
 pairs into clusters. Ids are int64 (file index << 32 | row index) so that a tie between
 equal hashes is broken the same way on every run.
 """

@@ -3,7 +3,7 @@
 `find_blobs` finds the flat-coloured shapes of `webpairs sample` scenes (and any flat
 shapes of a known palette): pixels close to a palette colour other than the background's
 are grouped into connected components, and each large enough one becomes a region
-"{colour} shape" with its bounding box. `webpairs.pipelines.detectors` wraps it as a Beam
+"{colour} shape" with its bounding box. `webpairs.pipelines.detect.detectors` wraps it as a Beam
 `ModelHandler` (this package knows nothing of Beam) so `webpairs curate detect` runs it
 through RunInference like any model.
 """

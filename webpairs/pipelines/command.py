@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webpairs.pipelines import input_args, score_command
+from webpairs.pipelines.runtime import input_args
+from webpairs.pipelines.score import score_command
 
 
 def register(subparsers) -> None:
@@ -40,7 +41,7 @@ def register(subparsers) -> None:
 
 def _run_annotate(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.curation.annotate import AnnotateConfig  # pylint: disable=import-outside-toplevel
-  from webpairs.pipelines.annotate import run_annotate  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.annotate.annotate import run_annotate  # pylint: disable=import-outside-toplevel
 
   overrides = {}
   if args.max_pixels is not None:
@@ -71,7 +72,7 @@ def _register_detect(jobs) -> None:
   parser.add_argument("--output", required=True, help="output directory for regions-*.parquet and summary.json")
   parser.add_argument("--detector", required=True, metavar="MODULE:FACTORY",
                       help="a function returning a RunInference ModelHandler whose inference per image is a list "
-                           "of regions, e.g. webpairs.pipelines.detectors:colour_blobs")
+                           "of regions, e.g. webpairs.pipelines.detect.detectors:colour_blobs")
   parser.add_argument("--max-pixels", type=int, default=None, help="decompression-bomb limit (width*height)")
   parser.add_argument("--overwrite", action="store_true", help="redo shards whose region file exists")
   parser.add_argument("--no-progress", action="store_true", help="no progress lines on local runs")
@@ -79,7 +80,7 @@ def _register_detect(jobs) -> None:
 
 
 def _run_detect(args: argparse.Namespace, pipeline_args: list[str]) -> int:
-  from webpairs.pipelines.detect import load_detector, run_detect  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.detect.detect import load_detector, run_detect  # pylint: disable=import-outside-toplevel
 
   kwargs = {} if args.max_pixels is None else {"max_pixels": args.max_pixels}
   summary = run_detect(input_args.shard_patterns(args.input), args.output, load_detector(args.detector), pipeline_args,
@@ -135,7 +136,7 @@ def _register_materialize(jobs) -> None:
 
 
 def _run_materialize(args: argparse.Namespace, pipeline_args: list[str]) -> int:
-  from webpairs.pipelines.materialize import run_materialize  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.materialize.materialize import run_materialize  # pylint: disable=import-outside-toplevel
   from webpairs.report.html import write_report  # pylint: disable=import-outside-toplevel
 
   inputs = input_args.shard_patterns(args.input)
@@ -237,7 +238,7 @@ def _register_select(jobs) -> None:
 def _run_select(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   from webpairs.balancing import m4  # pylint: disable=import-outside-toplevel
   from webpairs.configs.curation import load_curation_config  # pylint: disable=import-outside-toplevel
-  from webpairs.pipelines.select import run_select  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.select.select import run_select  # pylint: disable=import-outside-toplevel
 
   config = load_curation_config(args.config, args.config_overrides)
   if args.eval_index:
@@ -298,10 +299,10 @@ def _register_index_eval(jobs) -> None:
 
 def _run_index_eval(args: argparse.Namespace, pipeline_args: list[str]) -> int:
   del pipeline_args  # not a Beam job
-  from webpairs.pipelines.eval_index import build_eval_index  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.index_eval.eval_index import build_eval_index  # pylint: disable=import-outside-toplevel
 
   if args.checkpoint:
-    from webpairs.pipelines.eval_embed_index import build_embedding_index  # pylint: disable=import-outside-toplevel
+    from webpairs.pipelines.index_eval.eval_embed_index import build_embedding_index  # pylint: disable=import-outside-toplevel
     result = build_embedding_index(args.images, args.name, args.output, args.checkpoint, args.step)
   else:
     result = build_eval_index(args.images, args.name, args.output)

@@ -16,7 +16,10 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.pipelines import annotate, files, materialize, selection_io, sinks
+from webpairs.pipelines import files
+from webpairs.pipelines.annotate import annotate
+from webpairs.pipelines.materialize import materialize, sinks
+from webpairs.pipelines.select import selection_io
 from webpairs.report import html as report
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,7 @@ def _select_stage(annotations_dir: str, selection_dir: str, config, pipeline_arg
                   show_progress: bool) -> tuple[dict, bool]:
   """(selection summary, whether select ran): skipped when nothing it depends on changed."""
   # Imported here: `select` is its own job and module; annotate and materialize run without it.
-  from webpairs.pipelines.select import run_select  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.select.select import run_select  # pylint: disable=import-outside-toplevel
 
   # Through JSON, as the ledger stores it: tuples become lists on both sides, inf a string.
   wanted = {"config": json.loads(json.dumps(files.json_safe(config.to_dict()), sort_keys=True)),

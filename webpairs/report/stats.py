@@ -18,7 +18,9 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import reasons
-from webpairs.pipelines import annotate, files, selection_io
+from webpairs.pipelines import files
+from webpairs.pipelines.annotate import annotate
+from webpairs.pipelines.select import selection_io
 
 DEFAULT_MAX_ROWS = 2_000_000
 

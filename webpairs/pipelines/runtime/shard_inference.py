@@ -19,7 +19,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import job, readers
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.runtime import job
 
 log = logging.getLogger(__name__)
 

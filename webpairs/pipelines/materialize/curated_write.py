@@ -26,8 +26,11 @@ from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
 from webpairs.curation.resize import DEFAULT_QUALITY, resize_shorter_side
-from webpairs.pipelines import files, job, layout, readers, shuffle, sinks
-from webpairs.pipelines.curated_plan import METRICS_NAMESPACE, plan_fingerprint
+from webpairs.pipelines import files
+from webpairs.pipelines.materialize import layout, sinks
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.runtime import job, shuffle
+from webpairs.pipelines.materialize.curated_plan import METRICS_NAMESPACE, plan_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import apache_beam as beam
 import numpy as np
 
 from webpairs.curation import filters, reasons
-from webpairs.pipelines.select_files import numeric_column, read_columns
+from webpairs.pipelines.select.select_files import numeric_column, read_columns
 
 
 def _score_keys(path: str, column: str) -> np.ndarray:

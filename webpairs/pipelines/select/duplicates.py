@@ -1,7 +1,7 @@
 """Duplicate clusters in Beam from hash batches: exact (sha256), near (LSH bands), caption reuse.
 
 Groups are (band, partition) or (sha range) batches of ids and hashes, never image bytes;
-a group's pairs become star edges, connected components (pipelines/components.py) join
+a group's pairs become star edges, connected components (pipelines/select/components.py) join
 them into clusters, and each cluster's canonical example is chosen by the rows' order.
 """
 
@@ -16,9 +16,11 @@ from apache_beam import pvalue
 
 from webpairs.curation import dedup
 from webpairs.curation.rules import RuleBook
-from webpairs.pipelines import batches as batches_lib
-from webpairs.pipelines import components, files, shuffle
-from webpairs.pipelines.select_plan import ROW_BITS, ROW_MASK, FileState
+from webpairs.pipelines.runtime import batches as batches_lib
+from webpairs.pipelines import files
+from webpairs.pipelines.runtime import shuffle
+from webpairs.pipelines.select import components
+from webpairs.pipelines.select.select_plan import ROW_BITS, ROW_MASK, FileState
 
 STATS = "stats"
 

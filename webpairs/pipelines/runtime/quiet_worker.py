@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from webpairs.pipelines import logs
+from webpairs.pipelines.runtime import logs
 
-COMMAND = f"{sys.executable} -m webpairs.pipelines.quiet_worker"
+COMMAND = f"{sys.executable} -m webpairs.pipelines.runtime.quiet_worker"
 
 
 def main() -> None:

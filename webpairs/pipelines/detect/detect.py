@@ -1,7 +1,7 @@
 """The `detect` job: region annotations from any detector exposed as a Beam RunInference model handler.
 
     webpairs curate detect --input 'raw/*.tar' --output regions \\
-        --detector webpairs.pipelines.detectors:colour_blobs
+        --detector webpairs.pipelines.detect.detectors:colour_blobs
     webpairs curate annotate --input 'raw/*.tar' --output annotations --regions regions
 
 The detector is a `ModelHandler` (apache_beam.ml.inference.base) that takes one image
@@ -47,7 +47,10 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from webpairs.curation import image, reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files, job, readers, region_files, shard_inference
+from webpairs.pipelines import files
+from webpairs.pipelines.detect import region_files
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.runtime import job, shard_inference
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
-"""`webpairs curate score` and `curate semdedup`: the model-based jobs' command lines (pipelines/score.py,
-pipelines/semantic_dedup.py)."""
+"""`webpairs curate score` and `curate semdedup`: the model-based jobs' command lines (pipelines/score/score.py,
+pipelines/score/semantic_dedup.py)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from webpairs.pipelines import input_args
+from webpairs.pipelines.runtime import input_args
 
 
 def register(jobs) -> None:
@@ -46,7 +46,7 @@ def add_scores_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
-  from webpairs.pipelines.score import TwoTowerScorer, run_score  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.score.score import TwoTowerScorer, run_score  # pylint: disable=import-outside-toplevel
 
   handler = TwoTowerScorer(args.checkpoint, args.step, batch_size=args.batch_size, tokenizer=args.tokenizer)
   inputs = input_args.shard_patterns(args.input)
@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace, pipeline_args: list[str]) -> int:
 
 
 def _run_semdedup(args: argparse.Namespace, pipeline_args: list[str]) -> int:
-  from webpairs.pipelines.semantic_dedup import run_semantic_dedup  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.score.semantic_dedup import run_semantic_dedup  # pylint: disable=import-outside-toplevel
 
   summary = run_semantic_dedup(args.scores, args.output, pipeline_args, clusters=args.clusters,
                                threshold=args.threshold, iterations=args.iterations)

@@ -9,7 +9,7 @@ shared model) and scores batches of (pixels, caption): score = t * cos(zimg, ztx
 the logit of the sigmoid loss. Pixels and tokens are those the trainer sees (plain
 resize to the square input size, project tokenizer). JAX runs on whatever device it sees.
 
-The shape of the job is detect's (pipelines/detect.py): a worker reads a raw shard and
+The shape of the job is detect's (pipelines/detect/detect.py): a worker reads a raw shard and
 decodes its images straight into RunInference, only scores are grouped by shard, and
 `scores-<shard>-<hash>.parquet` (score_files.py) is written atomically per raw shard
 with one row per example. Examples annotate's per-example checks reject get a row with
@@ -40,7 +40,10 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files, job, readers, score_files, shard_inference
+from webpairs.pipelines import files
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.runtime import job, shard_inference
+from webpairs.pipelines.score import score_files
 
 log = logging.getLogger(__name__)
 

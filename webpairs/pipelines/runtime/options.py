@@ -9,7 +9,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from webpairs.pipelines import quiet_worker
+from webpairs.pipelines.runtime import quiet_worker
 
 
 class _FnApiRunner(FnApiRunner):

@@ -19,8 +19,8 @@ from webpairs.balancing import m4_pool
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.curation import dedup, eval_embeddings, eval_index, filters
 from webpairs.curation.rules import RuleBook
-from webpairs.pipelines import selection
-from webpairs.pipelines.select_balance import BalancePlan, make_balance_plan
+from webpairs.pipelines.select import selection
+from webpairs.pipelines.select.select_balance import BalancePlan, make_balance_plan
 
 ROW_BITS = 32
 ROW_MASK = (1 << ROW_BITS) - 1

@@ -30,8 +30,10 @@ from webpairs.curation.rules import (
   SEMANTIC_DUP,
   STATUS,
 )
-from webpairs.pipelines import batches, files, select_balance, selection
-from webpairs.pipelines.select_plan import ROW_BITS, FileState, Resolved, SelectPlan, row_ids
+from webpairs.pipelines import files
+from webpairs.pipelines.runtime import batches
+from webpairs.pipelines.select import select_balance, selection
+from webpairs.pipelines.select.select_plan import ROW_BITS, FileState, Resolved, SelectPlan, row_ids
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ def _filter_columns(table: pa.Table, names: Iterable[str]) -> dict[str, np.ndarr
 
 def semantic_duplicates(path: str, semantic_dir: str) -> np.ndarray:
   """Rows of an annotation file that `curate semdedup` marked semantic_dup (bool per row)."""
-  from webpairs.pipelines import semantic_dedup  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.score import semantic_dedup  # pylint: disable=import-outside-toplevel
   table = files.read_parquet_columns(path, ["source", "offset", "key"])
   out = np.zeros(table.num_rows, dtype=bool)
   sources = table.column("source").to_pylist()
@@ -113,7 +115,7 @@ def semantic_duplicates(path: str, semantic_dir: str) -> np.ndarray:
 def row_embeddings(path: str, scores_dir: str) -> tuple[np.ndarray, np.ndarray]:
   """(rows, float32 [len(rows), d] image embeddings) of an annotation file's rows that `curate score --embeddings`
   embedded, read from the shards' score files in `scores_dir`."""
-  from webpairs.pipelines import score_files  # pylint: disable=import-outside-toplevel
+  from webpairs.pipelines.score import score_files  # pylint: disable=import-outside-toplevel
   table = files.read_parquet_columns(path, ["source", "offset", "key"])
   by_source: dict[str, dict] = {}
   rows, vectors = [], []

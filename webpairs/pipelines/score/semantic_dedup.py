@@ -31,7 +31,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from webpairs.curation import rules, semantic
-from webpairs.pipelines import files, job, score_files
+from webpairs.pipelines import files
+from webpairs.pipelines.runtime import job
+from webpairs.pipelines.score import score_files
 
 log = logging.getLogger(__name__)
 

@@ -35,5 +35,5 @@ class ColourBlobDetector(ModelHandler[np.ndarray, PredictionResult, BlobSettings
 
 
 def colour_blobs() -> ColourBlobDetector:
-  """The CLI factory (`--detector webpairs.pipelines.detectors:colour_blobs`): default settings."""
+  """The CLI factory (`--detector webpairs.pipelines.detect.detectors:colour_blobs`): default settings."""
   return ColourBlobDetector()

@@ -20,8 +20,8 @@ import numpy as np
 from apache_beam import pvalue
 
 from webpairs.curation import components as cc
-from webpairs.pipelines import batches as batches_lib
-from webpairs.pipelines import shuffle
+from webpairs.pipelines.runtime import batches as batches_lib
+from webpairs.pipelines.runtime import shuffle
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import eval_embeddings, eval_index
 from webpairs.pipelines import files
-from webpairs.pipelines.eval_index import match_images
-from webpairs.pipelines.score import TwoTowerScorer
+from webpairs.pipelines.index_eval.eval_index import match_images
+from webpairs.pipelines.score.score import TwoTowerScorer
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from apache_beam.io.filesystems import FileSystems
 
-from webpairs.pipelines import files, selection
+from webpairs.pipelines import files
+from webpairs.pipelines.select import selection
 
 # What materialize needs from each selection row.
 PLAN_COLUMNS = ["source", "offset", "key", "keep", "repeat", "cluster_id", "lang"]

@@ -39,7 +39,11 @@ from webpairs.curation.annotate import (
 from webpairs.curation.example import RawExample
 from webpairs.curation.lid import LanguageIdentifier
 from webpairs.curation.schema import ANNOTATION_SCHEMA
-from webpairs.pipelines import files, job, readers, region_files, score_files
+from webpairs.pipelines import files
+from webpairs.pipelines.detect import region_files
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.runtime import job
+from webpairs.pipelines.score import score_files
 
 log = logging.getLogger(__name__)
 

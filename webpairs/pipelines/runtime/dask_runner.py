@@ -7,7 +7,7 @@ transform visited, so sinks on other branches never run. This runner keeps
 of its own tag, reads bounded sources (ReadFromParquet) split by split, and computes
 every leaf. Use with a dask.distributed scheduler:
 
-  --runner=webpairs.pipelines.dask_runner.DaskRunner --dask_client_address=tcp://HOST:PORT
+  --runner=webpairs.pipelines.runtime.dask_runner.DaskRunner --dask_client_address=tcp://HOST:PORT
 """
 
 from __future__ import annotations

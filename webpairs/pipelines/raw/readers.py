@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample, split_key
-from webpairs.pipelines import img2dataset
+from webpairs.pipelines.raw import img2dataset
 
 log = logging.getLogger(__name__)
 

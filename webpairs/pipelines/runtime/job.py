@@ -16,7 +16,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from webpairs.pipelines import files, options, progress
+from webpairs.pipelines import files
+from webpairs.pipelines.runtime import options, progress
 
 FOOTER_KEY = b"webpairs"  # parquet footer metadata: what made the file (source, fingerprint) and its counts
 

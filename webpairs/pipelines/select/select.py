@@ -4,10 +4,10 @@ Metadata only, never image bytes. Rules that need one row (annotate status, eval
 overlap, filters) are evaluated where an annotation file is read. Rules that need other
 rows are computed from hashes grouped by value range: exact duplicates by sha256, near
 duplicates by LSH bands of phash and dhash, caption reuse by caption hash. Duplicate
-pairs become clusters (pipelines/duplicates.py, pipelines/components.py); the results
+pairs become clusters (pipelines/select/duplicates.py, pipelines/select/components.py); the results
 join back per annotation file, language quotas are planned from the global counts of
 what is left, M4 balancing (if on) is fitted once on the summed cell statistics of what
-the quotas keep (pipelines/select_balance.py), and each file gets its selection file.
+the quotas keep (pipelines/select/select_balance.py), and each file gets its selection file.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from webpairs.configs.curation import load_curation_config
 from webpairs.curation import components as cc
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
-from webpairs.pipelines import components, duplicates, files, job, select_balance, select_files, selection, shuffle
-from webpairs.pipelines.eval_embed_index import load_embedding_index
-from webpairs.pipelines.eval_index import load_eval_index
-from webpairs.pipelines.score_cut import ScoreCut
-from webpairs.pipelines.select_plan import SelectPlan, make_plan
+from webpairs.pipelines import files
+from webpairs.pipelines.runtime import job, shuffle
+from webpairs.pipelines.select import components, duplicates, select_balance, select_files, selection
+from webpairs.pipelines.index_eval.eval_embed_index import load_embedding_index
+from webpairs.pipelines.index_eval.eval_index import load_eval_index
+from webpairs.pipelines.select.score_cut import ScoreCut
+from webpairs.pipelines.select.select_plan import SelectPlan, make_plan
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.pipelines import (annotate, files, job, layout, manifest, readers, selection, selection_io, shuffle,
-                                sinks)
-from webpairs.pipelines.curated_plan import PlanCuratedShards
-from webpairs.pipelines.curated_write import FORMAT_VERSION, WriteCuratedShards
+from webpairs.pipelines import files
+from webpairs.pipelines.annotate import annotate
+from webpairs.pipelines.materialize import layout, manifest, sinks
+from webpairs.pipelines.raw import readers
+from webpairs.pipelines.runtime import job, shuffle
+from webpairs.pipelines.select import selection, selection_io
+from webpairs.pipelines.materialize.curated_plan import PlanCuratedShards
+from webpairs.pipelines.materialize.curated_write import FORMAT_VERSION, WriteCuratedShards
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The `annotate` job: one annotation row per raw example, kept or rejected with a reason."""

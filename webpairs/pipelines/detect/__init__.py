@@ -1,0 +1,1 @@
+"""The `detect` job: region annotations from any RunInference detector."""

@@ -1,0 +1,1 @@
+"""`curate index-eval`: reference indexes of eval sets (hashes, embeddings) for decontamination."""

@@ -1,0 +1,1 @@
+"""The `materialize` job: curated shards (webdataset or TFRecord), sidecars and the manifest."""

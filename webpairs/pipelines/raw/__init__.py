@@ -1,0 +1,1 @@
+"""Reading raw shards in Beam: webdataset tars, img2dataset parquet and their per-shard metadata."""
