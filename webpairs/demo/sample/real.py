@@ -10,7 +10,7 @@ import pathlib
 
 from PIL import Image
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 REAL_IMAGES_SUBDIR = "real_image_captions"
 JPEG_QUALITY = 90
 
