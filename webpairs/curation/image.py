@@ -12,6 +12,7 @@ from PIL import Image
 
 from webpairs.curation import hashes
 from webpairs.curation import reasons
+from webpairs.formats.images import to_rgb
 
 DEFAULT_MAX_PIXELS = 100_000_000
 # Hash pixels are decoded/reduced so the smaller side stays >= this (see decode_gray).
@@ -211,18 +212,6 @@ def decode_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     return Decoded(np.asarray(rgb, np.uint8))
   except _Reject as r:
     return Decoded(None, r.reason, str(r))
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-  """Any PIL image as RGB; transparent pixels become white, as a browser shows them on a white page."""
-  if img.mode == "RGB":
-    return img
-  if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-    rgba = img.convert("RGBA")
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background
-  return img.convert("RGB")
 
 
 def inspect_image(

@@ -4,6 +4,8 @@ The order of `ANNOTATE_REASONS` is the order in which checks run: the first fail
 check names the row's status.
 """
 
+from webpairs.formats import images
+
 OK = "ok"
 
 # Shard-level problems, found by the readers.
@@ -46,4 +48,4 @@ ANNOTATE_REASONS = (
 
 ALL_STATUSES = (OK,) + ANNOTATE_REASONS
 
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff")
+IMAGE_EXTENSIONS = images.IMAGE_EXTENSIONS  # the one list lives with the other on-disk formats

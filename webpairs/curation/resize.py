@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import io
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from webpairs.curation.image import to_rgb
+from webpairs.formats.images import upright_rgb
 
 DEFAULT_QUALITY = 95  # high enough that a second JPEG generation costs no visible detail
 _ORIENTATION_TAG = 0x0112
@@ -58,7 +58,7 @@ def resize_shorter_side(data: bytes, shorter_side: int, quality: int = DEFAULT_Q
       # DCT scaling decodes at 1/2, 1/4 or 1/8 size, never below the target: much faster.
       img.draft("RGB", target_size(img.width, img.height, shorter_side))
     img.seek(0)  # first frame of animations
-    out = to_rgb(ImageOps.exif_transpose(img))
+    out = upright_rgb(img)
   size = target_size(out.width, out.height, shorter_side)
   if size != out.size:
     out = out.resize(size, Image.Resampling.LANCZOS)

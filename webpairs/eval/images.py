@@ -9,6 +9,8 @@ from concurrent import futures
 import numpy as np
 from PIL import Image
 
+from webpairs.formats import images as formats_images
+
 _THREADS = 4  # PIL decodes with the GIL released
 
 
@@ -17,7 +19,7 @@ def load_image(path: str, size: int) -> np.ndarray:
   with Image.open(path) as img:
     if img.format == "JPEG":
       img.draft("RGB", (size, size))
-    img = img.convert("RGB")
+    img = formats_images.upright_rgb(img)
   if img.size != (size, size):
     img = img.resize((size, size), Image.BILINEAR)
   return np.asarray(img, np.uint8)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from webpairs.formats import images
 from webpairs.pretrain.input.regions import crop_regions, pixel_crop_to_normalised
 from webpairs.pretrain.input.worker_tokenizer import WorkerTokenizer
 from webpairs.tokenizers import Tokenizer
@@ -64,7 +65,7 @@ def decode_with_crop(data: bytes, size: int, *, rng: np.random.Generator | None 
       # The crop must still cover `size` pixels after DCT scaling.
       need = int(math.ceil(size / math.sqrt(min_area))) if rng is not None else size
       img.draft("RGB", (need, need))
-    img = img.convert("RGB")
+    img = images.upright_rgb(img)
   window = (0.0, 0.0, 1.0, 1.0)
   if rng is not None and min_area < 1.0:
     box = inception_box(rng, img.width, img.height, min_area)

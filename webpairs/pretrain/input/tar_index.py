@@ -8,9 +8,9 @@ import tarfile
 import numpy as np
 
 from webpairs.curation.example import split_key
+from webpairs.formats.images import IMAGE_EXTENSIONS
 from webpairs.pretrain.input import files
 
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 _NONE = -1
 
 
@@ -47,7 +47,7 @@ def index_tar(path: str) -> ShardIndex:
     nonlocal skipped
     if key is None:
       return
-    image = next((members[e] for e in IMAGE_EXTS if e in members), None)
+    image = next((members[e] for e in IMAGE_EXTENSIONS if e in members), None)
     text, meta = members.get("txt"), members.get("json")
     if image is None or (text is None and meta is None):
       skipped += 1
