@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= demo_out
+# Test processes: one per core (pytest-xdist). A test file stays on one process, so its module fixtures are built once.
+TEST_WORKERS ?= auto
 
 .PHONY: demo test install clean bench
 
@@ -18,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/webpairs demo --output $(DEMO)
 
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/annotate_throughput.py
