@@ -19,8 +19,8 @@ import pyarrow as pa
 from webpairs.curation.annotate import AnnotateConfig, annotate_batch
 from webpairs.curation.lid import LanguageIdentifier
 from webpairs.curation.schema import ANNOTATION_SCHEMA
+from webpairs.formats import files
 from webpairs.pipelines.annotate import annotate as annotate_job
-from webpairs.pipelines import files
 from webpairs.pipelines.raw import readers
 from webpairs.demo.sample import writer
 

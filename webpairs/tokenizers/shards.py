@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import tarfile
 from collections.abc import Iterator, Sequence
 
 import pyarrow.parquet as pq
 
 from webpairs.curation.example import split_key
+from webpairs.formats import files
 
 UNDETERMINED = "und"  # language of captions that have none
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -29,20 +28,20 @@ def expand_shards(pattern: str) -> list[str]:
   """Files to read for `pattern`: one per shard, sorted, the parquet sidecar when it exists.
 
   `pattern` is a glob matching tars and/or parquet sidecars, or a directory of curated
-  shards. Other files (manifest.json, ...) are ignored. Local paths only.
+  shards. Other files (manifest.json, ...) are ignored. Any filesystem formats.files reads.
   """
-  if os.path.isdir(pattern):
-    pattern = os.path.join(pattern, "*")
+  if files.isdir(pattern):
+    pattern = files.join(pattern, "*")
   stems: dict[str, list[str]] = {}
-  for path in glob.glob(pattern):
+  for path in files.glob(pattern):  # files only, never folders
     stem = _stem(path)
-    if stem is not None and os.path.isfile(path):
+    if stem is not None:
       stems.setdefault(stem, []).append(path)
   chosen = []
   for stem, paths in sorted(stems.items()):
     sidecar = stem + PARQUET_SUFFIX
     # Sidecars hold the same captions without image bytes: much faster to read.
-    chosen.append(sidecar if os.path.isfile(sidecar) else sorted(paths)[0])
+    chosen.append(sidecar if sidecar in paths or files.isfile(sidecar) else sorted(paths)[0])
   return chosen
 
 
@@ -51,7 +50,11 @@ def _lang(value: object) -> str:
 
 
 def _iter_parquet(path: str) -> Iterator[tuple[str, str]]:
-  file = pq.ParquetFile(path)
+  with files.open(path) as f:
+    yield from _iter_parquet_file(path, pq.ParquetFile(f))
+
+
+def _iter_parquet_file(path: str, file: pq.ParquetFile) -> Iterator[tuple[str, str]]:
   names = set(file.schema_arrow.names)
   if "caption" not in names:
     raise ValueError(f"{path}: parquet sidecar has no 'caption' column (columns: {sorted(names)})")
@@ -86,7 +89,7 @@ def _iter_tar(path: str) -> Iterator[tuple[str, str]]:
   # webdataset layout: members of one example are adjacent and share the key (the name
   # up to the first dot of its last component). Image members are skipped unread.
   key, members = None, {}
-  with tarfile.open(path, "r:*") as tar:
+  with files.open(path) as f, tarfile.open(fileobj=f, mode="r:*") as tar:
     for info in tar:
       if not info.isfile():
         continue

@@ -17,7 +17,7 @@ import apache_beam as beam
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.pipelines.annotate import annotate
 from webpairs.pipelines.materialize import layout
 from webpairs.pipelines.runtime import shuffle

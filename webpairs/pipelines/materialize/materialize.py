@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.pipelines.annotate import annotate
 from webpairs.pipelines.materialize import layout, manifest, sinks
 from webpairs.pipelines.raw import readers
@@ -47,16 +46,16 @@ class Materialize(beam.PTransform):
 def _remove_leftovers(output_dir: str, prefix: str, keep: set[str]) -> None:
   """Deletes our shard files that the manifest does not list, and temp files of killed runs."""
   pattern = layout.shard_name_pattern(prefix)
-  found = FileSystems.match([FileSystems.join(output_dir, f"{prefix}-*")])[0].metadata_list
+  found = files.match(files.join(output_dir, f"{prefix}-*"))
   stale = sorted(m.path for m in found
-                 if pattern.match(FileSystems.split(m.path)[1]) and FileSystems.split(m.path)[1] not in keep)
+                 if pattern.match(files.basename(m.path)) and files.basename(m.path) not in keep)
   if stale:
     # Left by an earlier run with more shards: globbing readers must see the manifest's shards only.
     log.warning("materialize: removing %d shard files not in this manifest, e.g. %s", len(stale), stale[0])
-    FileSystems.delete(stale)
-  tmp = FileSystems.match([FileSystems.join(output_dir, files.TMP_DIR, f"{prefix}-*")])[0].metadata_list
+    files.delete(stale)
+  tmp = files.match(files.join(output_dir, files.TMP_DIR, f"{prefix}-*"))
   if tmp:
-    FileSystems.delete([m.path for m in tmp])
+    files.delete([m.path for m in tmp])
 
 
 def _progress_paths(output_dir: str, prefix: str, summary: dict, shard_size: int) -> list[str] | None:
@@ -65,7 +64,7 @@ def _progress_paths(output_dir: str, prefix: str, summary: dict, shard_size: int
   if not isinstance(kept, int) or not isinstance(written, int):
     return None
   count = sum(layout.shard_counts(kept, written - kept, shard_size))
-  return [FileSystems.join(output_dir, layout.shard_stem(prefix, i) + ".parquet") for i in range(count)]
+  return [files.join(output_dir, layout.shard_stem(prefix, i) + ".parquet") for i in range(count)]
 
 
 def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str] | None = None,
@@ -86,7 +85,7 @@ def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str]
   if not annotations_dir:
     raise ValueError(f"{selection_dir}/summary.json names no annotations directory; pass annotations_dir")
   if inputs is None:
-    inputs = files.read_json(FileSystems.join(annotations_dir, annotate.SUMMARY_FILE))["inputs"]
+    inputs = files.read_json(files.join(annotations_dir, annotate.SUMMARY_FILE))["inputs"]
   patterns = [p for p in inputs.split(",") if p] if isinstance(inputs, str) else list(inputs)
   shards = readers.match_shards(patterns)
   selection_io.selection_files(selection_dir)  # a clear error when there are none

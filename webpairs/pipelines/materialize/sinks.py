@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from webpairs.pipelines import files
+from webpairs.formats import files
 
 WEBDATASET = "webdataset"
 TFRECORD = "tfrecord"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import posixpath
 
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
+
+from webpairs.formats import files
 
 SELECTION_PREFIX = "selection-"
 ANNOTATION_PREFIX = "annotations-"
@@ -38,8 +39,8 @@ def selection_path(output_dir: str, annotation_path: str) -> str:
   """SEL/selection-<suffix>.parquet for ANN/annotations-<suffix>.parquet."""
   name = posixpath.basename(annotation_path)
   suffix = name[len(ANNOTATION_PREFIX):] if name.startswith(ANNOTATION_PREFIX) else name
-  return FileSystems.join(output_dir, SELECTION_PREFIX + suffix)
+  return files.join(output_dir, SELECTION_PREFIX + suffix)
 
 
 def selection_glob(output_dir: str) -> str:
-  return FileSystems.join(output_dir, f"{SELECTION_PREFIX}*.parquet")
+  return files.join(output_dir, f"{SELECTION_PREFIX}*.parquet")

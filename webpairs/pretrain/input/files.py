@@ -1,36 +1,18 @@
-"""Find curated shard files on local disk or an object store (gs://, s3://, ... through etils.epath) and split them per host."""
+"""Find curated shard files (any filesystem formats.files reads) and split them per host."""
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Sequence
-from typing import IO
+
+from webpairs.formats import files
 
 TAR_SUFFIX = ".tar"
 
 
-def is_remote(path: str) -> bool:
-  return "://" in path
-
-
-def _epath(path: str):
-  # Imported only for object stores: etils resolves gs:// through gcsfs or tf.io.gfile,
-  # whichever the environment has.
-  from etils import epath  # pylint: disable=g-import-not-at-top
-  return epath.Path(path)
-
-
 def _glob(pattern: str) -> list[str]:
-  if not is_remote(pattern):
-    if os.path.isdir(pattern):
-      pattern = os.path.join(pattern, "*" + TAR_SUFFIX)
-    return glob.glob(pattern)
-  path = _epath(pattern)
-  if path.is_dir():
-    return [os.fspath(p) for p in path.glob("*" + TAR_SUFFIX)]
-  parent, _, name = pattern.rstrip("/").rpartition("/")
-  return [os.fspath(p) for p in _epath(parent).glob(name)]
+  if files.isdir(pattern):
+    pattern = files.join(pattern.rstrip("/"), "*" + TAR_SUFFIX)
+  return files.glob(pattern)
 
 
 def expand(patterns: str | Sequence[str]) -> list[str]:
@@ -54,10 +36,3 @@ def host_shards(paths: Sequence[str], process_index: int, process_count: int) ->
   if len(paths) < process_count:
     raise ValueError(f"{len(paths)} shard(s) cannot be split over {process_count} hosts: write more shards")
   return list(paths[process_index::process_count])
-
-
-def open_binary(path: str) -> IO[bytes]:
-  """A seekable binary file: open() locally, etils.epath for object stores."""
-  if is_remote(path):
-    return _epath(path).open("rb")
-  return open(path, "rb")

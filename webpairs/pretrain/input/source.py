@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from webpairs.pretrain.input import files
+from webpairs.formats import files
 from webpairs.pretrain.input.regions import RegionFaults, parse_regions
 from webpairs.pretrain.input.tar_index import ShardIndex, index_tar
 
@@ -71,7 +71,7 @@ class CuratedSource:
     if files.is_remote(path):
       handles = self._local.__dict__.setdefault("handles", {})
       if shard not in handles:
-        handles[shard] = files.open_binary(path)
+        handles[shard] = files.open(path)
       handles[shard].seek(offset)
       return handles[shard].read(size)
     fd = self._fds.get(shard)

@@ -8,8 +8,8 @@ import tarfile
 import numpy as np
 
 from webpairs.curation.example import split_key
+from webpairs.formats import files
 from webpairs.formats.images import IMAGE_EXTENSIONS
-from webpairs.pretrain.input import files
 
 _NONE = -1
 
@@ -54,7 +54,7 @@ def index_tar(path: str) -> ShardIndex:
       return
     rows.append((key, *image, *(text or (_NONE, _NONE)), *(meta or (_NONE, _NONE))))
 
-  with files.open_binary(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
+  with files.open(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
     for info in tar:
       if not info.isfile():
         continue
