@@ -1,9 +1,18 @@
-"""Byte offsets of the image, caption and metadata members of each example of a webdataset tar, for random access."""
+"""Curated shards (webdataset tars): find them, walk their examples, index member offsets, read members by offset.
+
+The one reader of the trainer input, the tokenizer and the curated eval set. webdataset
+layout: the members of one example are adjacent and share the key (the name up to the
+first dot of the last path component).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import tarfile
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +20,48 @@ from webpairs.curation.example import split_key
 from webpairs.formats import files
 from webpairs.formats.images import IMAGE_EXTENSIONS
 
+TAR_SUFFIX = ".tar"
 _NONE = -1
+
+
+def _glob(pattern: str) -> list[str]:
+  if files.isdir(pattern):
+    pattern = files.join(pattern.rstrip("/"), "*" + TAR_SUFFIX)
+  return files.glob(pattern)
+
+
+def expand(patterns: str | Sequence[str]) -> list[str]:
+  """Sorted, de-duplicated .tar files for comma-separated globs or folders of curated shards."""
+  if isinstance(patterns, str):
+    patterns = [p for p in patterns.split(",") if p.strip()]
+  found: set[str] = set()
+  for pattern in patterns:
+    found.update(p for p in _glob(pattern.strip()) if p.endswith(TAR_SUFFIX))
+  if not found:
+    raise FileNotFoundError(f"no curated shards (.tar) match {', '.join(patterns) or '(nothing)'}")
+  return sorted(found)
+
+
+def iter_examples(tar: tarfile.TarFile, read: Collection[str] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
+  """(key, {extension: TarInfo, or the member's bytes for extensions in `read`}) per example, in tar order.
+
+  Members are read as they are met, so a compressed tar is never sought backwards.
+  """
+  key, members = None, {}
+  for info in tar:
+    if not info.isfile():
+      continue
+    parts = split_key(info.name)
+    if parts is None:
+      continue
+    name, ext = parts
+    if name != key:
+      if key is not None:
+        yield key, members
+      key, members = name, {}
+    members[ext] = tar.extractfile(info).read() if ext in read else info
+  if key is not None:
+    yield key, members
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,38 +85,63 @@ class ShardIndex:
 def index_tar(path: str) -> ShardIndex:
   """Reads only the tar headers (tarfile seeks over member data).
 
-  webdataset layout: members of one example are adjacent and share the key (the name up
-  to the first dot of the last path component). Examples missing an image, or missing
-  both .txt and .json, are skipped and counted.
+  Examples missing an image, or missing both .txt and .json, are skipped and counted.
   """
   rows: list[tuple] = []
   skipped = 0
-  key, members = None, {}
-
-  def flush() -> None:
-    nonlocal skipped
-    if key is None:
-      return
-    image = next((members[e] for e in IMAGE_EXTENSIONS if e in members), None)
-    text, meta = members.get("txt"), members.get("json")
-    if image is None or (text is None and meta is None):
-      skipped += 1
-      return
-    rows.append((key, *image, *(text or (_NONE, _NONE)), *(meta or (_NONE, _NONE))))
-
   with files.open(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
-    for info in tar:
-      if not info.isfile():
+    for key, members in iter_examples(tar):
+      spans = {ext: (info.offset_data, info.size) for ext, info in members.items()}
+      image = next((spans[e] for e in IMAGE_EXTENSIONS if e in spans), None)
+      text, meta = spans.get("txt"), spans.get("json")
+      if image is None or (text is None and meta is None):
+        skipped += 1
         continue
-      parts = split_key(info.name)
-      if parts is None:
-        continue
-      name, ext = parts
-      if name != key:
-        flush()
-        key, members = name, {}
-      members[ext] = (info.offset_data, info.size)
-    flush()
+      rows.append((key, *image, *(text or (_NONE, _NONE)), *(meta or (_NONE, _NONE))))
   cols = list(zip(*rows, strict=True)) if rows else [[]] * 7
   ints = [np.asarray(c, np.int64) for c in cols[1:]]
   return ShardIndex(path, np.asarray(cols[0], dtype=bytes) if rows else np.zeros(0, "S1"), *ints, skipped=skipped)
+
+
+class MemberReader:
+  """Member bytes by (shard, offset, size) from a list of shard files, safe to call from many threads.
+
+  Reads must not share a file position: local files use pread on one descriptor each,
+  other filesystems one handle per thread and shard. Pickles without its open files, so a
+  copy in another process opens its own.
+  """
+
+  def __init__(self, paths: Sequence[str]):
+    self.paths = list(paths)
+    self._fds: dict[int, int] = {}
+    self._local = threading.local()
+    self._lock = threading.Lock()
+
+  def __getstate__(self) -> dict[str, Any]:
+    return {"paths": self.paths}
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    self.__init__(state["paths"])
+
+  def __del__(self) -> None:
+    for fd in getattr(self, "_fds", {}).values():
+      os.close(fd)
+
+  def read(self, shard: int, offset: int, size: int) -> bytes:
+    path = self.paths[shard]
+    if files.is_remote(path):
+      handles = self._local.__dict__.setdefault("handles", {})
+      if shard not in handles:
+        handles[shard] = files.open(path)
+      handles[shard].seek(offset)
+      return handles[shard].read(size)
+    fd = self._fds.get(shard)
+    if fd is None:
+      with self._lock:
+        fd = self._fds.get(shard)
+        if fd is None:
+          fd = self._fds[shard] = os.open(path, os.O_RDONLY)
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+      raise OSError(f"{path}: short read at byte {offset} ({len(data)} of {size}); was the shard rewritten?")
+    return data

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import tarfile
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pyarrow.parquet as pq
 
-from webpairs.curation.example import split_key
-from webpairs.formats import files
+from webpairs.formats import curated, files
 
 UNDETERMINED = "und"  # language of captions that have none
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -67,7 +67,7 @@ def _iter_parquet_file(path: str, file: pq.ParquetFile) -> Iterator[tuple[str, s
         yield caption, _lang(lang)
 
 
-def _caption_of(path: str, key: str, members: dict[str, bytes]) -> tuple[str, str] | None:
+def _caption_of(path: str, key: str, members: dict[str, Any]) -> tuple[str, str] | None:
   meta = {}
   if "json" in members:
     try:
@@ -86,25 +86,11 @@ def _caption_of(path: str, key: str, members: dict[str, bytes]) -> tuple[str, st
 
 
 def _iter_tar(path: str) -> Iterator[tuple[str, str]]:
-  # webdataset layout: members of one example are adjacent and share the key (the name
-  # up to the first dot of its last component). Image members are skipped unread.
-  key, members = None, {}
+  # Image members are skipped unread; .tar.gz and .tgz are read as a stream.
   with files.open(path) as f, tarfile.open(fileobj=f, mode="r:*") as tar:
-    for info in tar:
-      if not info.isfile():
-        continue
-      parts = split_key(info.name)
-      if parts is None:
-        continue
-      name, ext = parts
-      if name != key:
-        if key is not None and (pair := _caption_of(path, key, members)):
-          yield pair
-        key, members = name, {}
-      if ext in ("txt", "json"):
-        members[ext] = tar.extractfile(info).read()
-  if key is not None and (pair := _caption_of(path, key, members)):
-    yield pair
+    for key, members in curated.iter_examples(tar, read=("txt", "json")):
+      if pair := _caption_of(path, key, members):
+        yield pair
 
 
 def iter_captions(paths: Sequence[str]) -> Iterator[tuple[str, str]]:
