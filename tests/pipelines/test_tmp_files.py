@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.pipelines.tarutil import tar_bytes
-from webpairs.formats import files
+from webpairs.formats import annotation_files, files
 from webpairs.pipelines.annotate import annotate as annotate_job
 
 ONE_WORKER = ["--direct_num_workers=1"]  # in this process, so the full disk below applies
@@ -57,7 +57,7 @@ def test_disk_full_then_rerun_leaves_no_temp_files(tmp_path, monkeypatch):
   assert summary["examples"] == 3
   assert not list((out / files.TMP_DIR).iterdir())
   assert sorted(p.name for p in out.iterdir() if p.suffix == ".parquet") == sorted(
-      os.path.basename(annotate_job.annotation_path(str(out), str(raw / f"{i:05d}.tar"))) for i in range(3))
+      os.path.basename(annotation_files.annotation_path(str(out), str(raw / f"{i:05d}.tar"))) for i in range(3))
 
 
 def test_young_temp_files_of_a_concurrent_job_are_kept(tmp_path):

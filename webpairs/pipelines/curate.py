@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.formats import files
+from webpairs.formats import annotation_files, files
 from webpairs.pipelines.annotate import annotate
 from webpairs.pipelines.materialize import materialize, sinks
 from webpairs.pipelines.select import selection_io
@@ -54,7 +54,7 @@ def _select_stage(annotations_dir: str, selection_dir: str, config, pipeline_arg
 
   # Through JSON, as the ledger stores it: tuples become lists on both sides, inf a string.
   wanted = {"config": json.loads(json.dumps(files.json_safe(config.to_dict()), sort_keys=True)),
-            "annotations_summary": _digest(files.join(annotations_dir, annotate.SUMMARY_FILE))}
+            "annotations_summary": _digest(files.join(annotations_dir, annotation_files.SUMMARY_FILE))}
   done = ledger.get("select") or {}
   summary_path = files.join(selection_dir, "summary.json")
   if ({k: done.get(k) for k in wanted} == wanted and done.get("selection_summary") is not None

@@ -17,8 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from webpairs.curation import reasons
-from webpairs.formats import files
-from webpairs.pipelines.annotate import annotate
+from webpairs.formats import annotation_files, files
 from webpairs.pipelines.select import selection_io
 
 DEFAULT_MAX_ROWS = 2_000_000
@@ -88,7 +87,7 @@ def active_thresholds(config: dict | None) -> dict[str, list[tuple[str, str, flo
 
 
 def _annotation_files(annotations_dir: str) -> list[str]:
-  pattern = files.join(annotations_dir, f"{annotate.ANNOTATION_PREFIX}*.parquet")
+  pattern = annotation_files.annotations_glob(annotations_dir)
   return sorted(m.path for m in files.match(pattern))
 
 
@@ -164,8 +163,8 @@ def gather(selection_dir: str, manifest: dict | None = None, *, annotations_dir:
   summary = selection_io.read_summary(selection_dir)
   annotations_dir = annotations_dir or summary.get("annotations")
   annotate_summary = None
-  if annotations_dir and files.exists(files.join(annotations_dir, annotate.SUMMARY_FILE)):
-    annotate_summary = files.read_json(files.join(annotations_dir, annotate.SUMMARY_FILE))
+  if annotations_dir and files.exists(files.join(annotations_dir, annotation_files.SUMMARY_FILE)):
+    annotate_summary = files.read_json(files.join(annotations_dir, annotation_files.SUMMARY_FILE))
 
   annotations, sampled = _read_capped(_annotation_files(annotations_dir) if annotations_dir else [],
                                       _ANNOTATION_COLUMNS, max_rows)

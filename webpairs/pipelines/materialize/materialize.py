@@ -13,8 +13,7 @@ import logging
 import apache_beam as beam
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.formats import files
-from webpairs.pipelines.annotate import annotate
+from webpairs.formats import annotation_files, files
 from webpairs.pipelines.materialize import layout, manifest, sinks
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shuffle
@@ -85,7 +84,7 @@ def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str]
   if not annotations_dir:
     raise ValueError(f"{selection_dir}/summary.json names no annotations directory; pass annotations_dir")
   if inputs is None:
-    inputs = files.read_json(files.join(annotations_dir, annotate.SUMMARY_FILE))["inputs"]
+    inputs = files.read_json(files.join(annotations_dir, annotation_files.SUMMARY_FILE))["inputs"]
   patterns = [p for p in inputs.split(",") if p] if isinstance(inputs, str) else list(inputs)
   shards = readers.match_shards(patterns)
   selection_io.selection_files(selection_dir)  # a clear error when there are none
