@@ -11,9 +11,9 @@ import posixpath
 import pyarrow as pa
 
 from webpairs.formats import files
+from webpairs.formats.annotation_files import ANNOTATION_PREFIX
 
 SELECTION_PREFIX = "selection-"
-ANNOTATION_PREFIX = "annotations-"
 SUMMARY_FILE = "summary.json"
 FORMAT_VERSION = 1
 

@@ -13,11 +13,11 @@ import logging
 import apache_beam as beam
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.formats import annotation_files, files
+from webpairs.formats import annotation_files, files, selection
 from webpairs.pipelines.materialize import layout, manifest, sinks
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shuffle
-from webpairs.pipelines.select import selection, selection_io
+from webpairs.pipelines.select import selection_io
 from webpairs.pipelines.materialize.curated_plan import PlanCuratedShards
 from webpairs.pipelines.materialize.curated_write import FORMAT_VERSION, WriteCuratedShards
 

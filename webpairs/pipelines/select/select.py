@@ -25,9 +25,10 @@ from webpairs.configs.curation import load_curation_config
 from webpairs.curation import components as cc
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
-from webpairs.formats import files
+from webpairs.formats import files, selection
+from webpairs.formats.annotation_files import annotations_glob
 from webpairs.pipelines.runtime import job, shuffle
-from webpairs.pipelines.select import components, duplicates, select_balance, select_files, selection
+from webpairs.pipelines.select import components, duplicates, select_balance, select_files
 from webpairs.pipelines.index_eval.eval_embed_index import load_embedding_index
 from webpairs.pipelines.index_eval.eval_index import load_eval_index
 from webpairs.pipelines.select.score_cut import ScoreCut
@@ -182,7 +183,7 @@ def _write_summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | No
 
 def annotation_files(annotations_dir: str) -> list[tuple[str, int]]:
   """Sorted (path, size in bytes) of the annotation files in a directory."""
-  pattern = files.join(annotations_dir, f"{selection.ANNOTATION_PREFIX}*.parquet")
+  pattern = annotations_glob(annotations_dir)
   found = sorted((m.path, m.size) for m in files.match(pattern))
   if not found:
     raise FileNotFoundError(f"no files match {pattern!r}")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from webpairs.formats import files
-from webpairs.pipelines.select import selection
+from webpairs.formats import files, selection
 
 # What materialize needs from each selection row.
 PLAN_COLUMNS = ["source", "offset", "key", "keep", "repeat", "cluster_id", "lang"]
