@@ -1,4 +1,5 @@
-"""Curated shards (webdataset tars): find them, walk their examples, index member offsets, read members by offset.
+"""Curated shards: their file names and sidecar columns; find the webdataset tars, walk their examples, index member
+offsets, read members by offset.
 
 The one reader of the trainer input, the tokenizer and the curated eval set. webdataset
 layout: the members of one example are adjacent and share the key (the name up to the
@@ -14,7 +15,10 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
+import re
+
 import numpy as np
+import pyarrow as pa
 
 from webpairs.curation.example import split_key
 from webpairs.formats import files
@@ -22,6 +26,48 @@ from webpairs.formats.images import IMAGE_EXTENSIONS
 
 TAR_SUFFIX = ".tar"
 _NONE = -1
+# What `materialize` writes in OUT: PREFIX-NNNNN.{tar,tfrecord} data files, a PREFIX-NNNNN.parquet sidecar each,
+# sizes.json and, once the run has finished, manifest.json.
+WEBDATASET = "webdataset"
+TFRECORD = "tfrecord"
+DATA_EXTENSIONS = {WEBDATASET: "tar", TFRECORD: "tfrecord"}
+SHARD_DIGITS = 5
+MANIFEST_FILE = "manifest.json"
+# open_clip / img2dataset convention: {shard file name: examples}, so loaders need no --train-num-samples.
+SIZES_FILE = "sizes.json"
+
+# One row per written example. The .json member holds the same fields but image_offset.
+SIDECAR_SCHEMA = pa.schema([
+    ("key", pa.string()),  # key in the curated shard (unique over the whole output)
+    ("caption", pa.string()),
+    ("lang", pa.string()),
+    ("url", pa.string()),
+    ("width", pa.int32()),  # of the image as written
+    ("height", pa.int32()),
+    ("sha256", pa.string()),  # of the image bytes as written
+    ("image_ext", pa.string()),  # extension of the image member: jpg, png, webp, ...
+    ("image_bytes", pa.int64()),
+    ("source", pa.string()),  # raw shard path
+    ("offset", pa.int64()),  # position in the raw shard
+    ("source_key", pa.string()),  # key in the raw shard
+    ("copy", pa.int32()),  # 0 for the first copy, 1.. for up-sampled repeats
+    ("cluster_id", pa.string()),  # duplicate cluster from the selection
+    ("regions", pa.string()),  # JSON list of {text, box: [ymin, xmin, ymax, xmax]} on the image as written; null: none
+    ("original_width", pa.int32()),  # before --resize
+    ("original_height", pa.int32()),
+    ("image_offset", pa.int64()),  # where the image bytes start in the data file: random access by seek
+    ("extra", pa.string()),  # the raw .json's other fields (DataComp uid, scores, ...) as a JSON object; null: none
+])
+JSON_FIELDS = [name for name in SIDECAR_SCHEMA.names if name not in ("image_offset", "extra")]
+
+
+def shard_stem(prefix: str, index: int) -> str:
+  return f"{prefix}-{index:0{SHARD_DIGITS}d}"
+
+
+def shard_name_pattern(prefix: str) -> re.Pattern:
+  """Matches the file names `materialize` writes for `prefix` (data files and sidecars)."""
+  return re.compile(rf"^{re.escape(prefix)}-[0-9]{{{SHARD_DIGITS},}}\.(tar|tfrecord|parquet)$")
 
 
 def _glob(pattern: str) -> list[str]:

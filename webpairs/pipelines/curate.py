@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.formats import annotation_files, files
+from webpairs.formats import annotation_files, curated, files
 from webpairs.pipelines.annotate import annotate
-from webpairs.pipelines.materialize import materialize, sinks
+from webpairs.pipelines.materialize import materialize
 from webpairs.pipelines.select import selection_io
 from webpairs.report import html as report
 
@@ -69,7 +69,7 @@ def _select_stage(annotations_dir: str, selection_dir: str, config, pipeline_arg
 
 def run_curation(inputs: str | list[str], config: Any, output_dir: str, pipeline_args: list[str] | None = None, *,
                  overrides: list[str] | tuple[str, ...] = (), shard_size: int = materialize.DEFAULT_SHARD_SIZE,
-                 resize: int | None = None, fmt: str = sinks.WEBDATASET, quality: int = DEFAULT_QUALITY,
+                 resize: int | None = None, fmt: str = curated.WEBDATASET, quality: int = DEFAULT_QUALITY,
                  show_progress: bool = True, regions_dir: str | None = None, scores_dir: str | None = None) -> dict:
   """Runs annotate -> select -> materialize into OUTPUT and writes OUTPUT/report.html.
 

@@ -24,8 +24,8 @@ from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
 from webpairs.curation.resize import DEFAULT_QUALITY, resize_shorter_side
-from webpairs.formats import files
-from webpairs.pipelines.materialize import layout, sinks
+from webpairs.formats import curated, files
+from webpairs.pipelines.materialize import sinks
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shuffle
 from webpairs.pipelines.materialize.curated_plan import METRICS_NAMESPACE, plan_fingerprint
@@ -55,7 +55,7 @@ def _image_member(ex: RawExample) -> tuple[str, bytes] | None:
 
 
 def _sidecar_row(copy: dict, image: dict) -> dict:
-  row = {name: copy.get(name) for name in sinks.SIDECAR_SCHEMA.names}
+  row = {name: copy.get(name) for name in curated.SIDECAR_SCHEMA.names}
   row.update(image, original_width=copy["width"], original_height=copy["height"])
   return row
 
@@ -81,8 +81,8 @@ class _ShardFn(beam.DoFn):
     self._failed = Metrics.counter(METRICS_NAMESPACE, "copies_not_written")
 
   def _paths(self, index: int) -> tuple[str, str]:
-    stem = files.join(self._output_dir, layout.shard_stem(self._prefix, index))
-    return f"{stem}.{sinks.DATA_EXTENSIONS[self._fmt]}", f"{stem}.parquet"
+    stem = files.join(self._output_dir, curated.shard_stem(self._prefix, index))
+    return f"{stem}.{curated.DATA_EXTENSIONS[self._fmt]}", f"{stem}.parquet"
 
   def _done_meta(self, data_path: str, sidecar_path: str, fingerprint: str) -> dict | None:
     """The sidecar footer of a complete shard made from the same plan, else None."""
@@ -292,12 +292,12 @@ class WriteCuratedShards(beam.PTransform):
   copies' locations orders the two.
   """
 
-  def __init__(self, output_dir: str, *, prefix: str = "shard", fmt: str = sinks.WEBDATASET,
+  def __init__(self, output_dir: str, *, prefix: str = "shard", fmt: str = curated.WEBDATASET,
                resize: int | None = None, quality: int = DEFAULT_QUALITY, overwrite: bool = False,
                max_member_bytes: int = readers.DEFAULT_MAX_MEMBER_BYTES):
     super().__init__()
-    if fmt not in sinks.DATA_EXTENSIONS:
-      raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(sinks.DATA_EXTENSIONS)}")
+    if fmt not in curated.DATA_EXTENSIONS:
+      raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(curated.DATA_EXTENSIONS)}")
     if resize is not None and resize <= 0:
       raise ValueError(f"resize must be a positive side length, got {resize}")
     args = (output_dir, prefix, fmt, resize, quality, overwrite)

@@ -13,8 +13,8 @@ import logging
 import apache_beam as beam
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.formats import annotation_files, files, selection
-from webpairs.pipelines.materialize import layout, manifest, sinks
+from webpairs.formats import annotation_files, curated, files, selection
+from webpairs.pipelines.materialize import layout, manifest
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shuffle
 from webpairs.pipelines.select import selection_io
@@ -31,7 +31,7 @@ class Materialize(beam.PTransform):
   """Selection row groups (pyarrow tables) -> one stats dict per curated shard written."""
 
   def __init__(self, output_dir: str, annotations_dir: str, inputs: list[str], *,
-               shard_size: int = DEFAULT_SHARD_SIZE, prefix: str = DEFAULT_PREFIX, fmt: str = sinks.WEBDATASET,
+               shard_size: int = DEFAULT_SHARD_SIZE, prefix: str = DEFAULT_PREFIX, fmt: str = curated.WEBDATASET,
                resize: int | None = None, quality: int = DEFAULT_QUALITY, overwrite: bool = False):
     super().__init__()
     self._plan = PlanCuratedShards(annotations_dir, shard_size, inputs)
@@ -44,7 +44,7 @@ class Materialize(beam.PTransform):
 
 def _remove_leftovers(output_dir: str, prefix: str, keep: set[str]) -> None:
   """Deletes our shard files that the manifest does not list, and temp files of killed runs."""
-  pattern = layout.shard_name_pattern(prefix)
+  pattern = curated.shard_name_pattern(prefix)
   found = files.match(files.join(output_dir, f"{prefix}-*"))
   stale = sorted(m.path for m in found
                  if pattern.match(files.basename(m.path)) and files.basename(m.path) not in keep)
@@ -63,12 +63,12 @@ def _progress_paths(output_dir: str, prefix: str, summary: dict, shard_size: int
   if not isinstance(kept, int) or not isinstance(written, int):
     return None
   count = sum(layout.shard_counts(kept, written - kept, shard_size))
-  return [files.join(output_dir, layout.shard_stem(prefix, i) + ".parquet") for i in range(count)]
+  return [files.join(output_dir, curated.shard_stem(prefix, i) + ".parquet") for i in range(count)]
 
 
 def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str] | None = None,
                     pipeline_args: list[str] | None = None, *, shard_size: int = DEFAULT_SHARD_SIZE,
-                    resize: int | None = None, fmt: str = sinks.WEBDATASET, prefix: str = DEFAULT_PREFIX,
+                    resize: int | None = None, fmt: str = curated.WEBDATASET, prefix: str = DEFAULT_PREFIX,
                     quality: int = DEFAULT_QUALITY, annotations_dir: str | None = None, overwrite: bool = False,
                     show_progress: bool = True) -> dict:
   """Runs the materialize job; returns the manifest it wrote to OUTPUT/manifest.json.
