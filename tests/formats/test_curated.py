@@ -1,5 +1,6 @@
 """The curated-shard reader: GIF, BMP and TIFF examples curated without --resize (the real annotate -> select ->
-materialize path) are read by the trainer input, the tokenizer and the curated eval set, as many as the manifest says."""
+materialize path) are read by the trainer input, the tokenizer and the curated eval set, as many as the manifest
+says."""
 
 from __future__ import annotations
 

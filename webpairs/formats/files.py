@@ -1,4 +1,4 @@
-"""The one filesystem layer (fsspec: local paths, gs://, s3://, memory://, ...) and atomic writes: temp file, then rename.
+"""The one filesystem layer (fsspec: local paths, gs://, s3://, memory://, ...); atomic writes: temp file, rename.
 
 A reader never sees a partial file under a final name, so a killed job that is rerun
 can trust every final file it finds. Globs follow Beam's rules (`*` stays within a
@@ -86,10 +86,8 @@ def isfile(path: str) -> bool:
   return fs.isfile(p)
 
 
-def open(path: str, mode: str = "rb") -> BinaryIO:  # pylint: disable=redefined-builtin
+def open(path: str) -> BinaryIO:  # pylint: disable=redefined-builtin
   """A seekable binary file to read. Never decompresses: callers see the bytes on disk."""
-  if mode != "rb":
-    raise ValueError(f"open reads ('rb'); use create or atomic_output to write, not {mode!r}")
   fs, p = filesystem(path)
   return fs.open(p, "rb")
 
@@ -100,11 +98,6 @@ def create(path: str) -> BinaryIO:
   if isinstance(fs, LocalFileSystem):
     fs.makedirs(fs._parent(p), exist_ok=True)  # pylint: disable=protected-access
   return fs.open(p, "wb")
-
-
-def makedirs(path: str) -> None:
-  fs, p = filesystem(path)
-  fs.makedirs(p, exist_ok=True)
 
 
 def delete(paths: Iterable[str]) -> None:

@@ -51,20 +51,17 @@ def _lang(value: object) -> str:
 
 def _iter_parquet(path: str) -> Iterator[tuple[str, str]]:
   with files.open(path) as f:
-    yield from _iter_parquet_file(path, pq.ParquetFile(f))
-
-
-def _iter_parquet_file(path: str, file: pq.ParquetFile) -> Iterator[tuple[str, str]]:
-  names = set(file.schema_arrow.names)
-  if "caption" not in names:
-    raise ValueError(f"{path}: parquet sidecar has no 'caption' column (columns: {sorted(names)})")
-  columns = ["caption", "lang"] if "lang" in names else ["caption"]
-  for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
-    captions = batch.column("caption").to_pylist()
-    langs = batch.column("lang").to_pylist() if "lang" in columns else [None] * len(captions)
-    for caption, lang in zip(captions, langs):
-      if caption and caption.strip():
-        yield caption, _lang(lang)
+    file = pq.ParquetFile(f)
+    names = set(file.schema_arrow.names)
+    if "caption" not in names:
+      raise ValueError(f"{path}: parquet sidecar has no 'caption' column (columns: {sorted(names)})")
+    columns = ["caption", "lang"] if "lang" in names else ["caption"]
+    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+      captions = batch.column("caption").to_pylist()
+      langs = batch.column("lang").to_pylist() if "lang" in columns else [None] * len(captions)
+      for caption, lang in zip(captions, langs):
+        if caption and caption.strip():
+          yield caption, _lang(lang)
 
 
 def _caption_of(path: str, key: str, members: dict[str, Any]) -> tuple[str, str] | None:

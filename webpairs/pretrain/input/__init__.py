@@ -1,4 +1,4 @@
-"""Input from curated shards (read by webpairs.formats.curated): a grain source, decode/tokenise transforms, device batches."""
+"""Input from curated shards (webpairs.formats.curated reads them): a grain source, transforms, device batches."""
 
 from webpairs.pretrain.input.pipeline import DeviceIterator, auto_workers, host_shards, make_dataset, make_source
 from webpairs.pretrain.input.preprocess import decode_image, inception_box
