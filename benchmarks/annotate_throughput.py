@@ -18,9 +18,9 @@ import pyarrow as pa
 
 from webpairs.curation.annotate import AnnotateConfig, annotate_batch
 from webpairs.curation.lid import LanguageIdentifier
-from webpairs.curation.schema import ANNOTATION_SCHEMA
+from webpairs.formats import files
+from webpairs.formats.annotation_files import ANNOTATION_SCHEMA, annotation_path
 from webpairs.pipelines.annotate import annotate as annotate_job
-from webpairs.pipelines import files
 from webpairs.pipelines.raw import readers
 from webpairs.demo.sample import writer
 
@@ -33,7 +33,7 @@ def plain_loop(shards: list[str], output_dir: str, batch_size: int) -> int:
     rows = []
     for batch in annotate_job._batched(readers.read_shard(shard), batch_size):  # pylint: disable=protected-access
       rows.extend(annotate_batch(batch, lid, config))
-    files.write_parquet_atomic(annotate_job.annotation_path(output_dir, shard),
+    files.write_parquet_atomic(annotation_path(output_dir, shard),
                                pa.Table.from_pylist(rows, schema=ANNOTATION_SCHEMA))
     total += len(rows)
   return total

@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.pipelines import annotation_tables  # noqa: E402  pylint: disable=wrong-import-position
 from webpairs.curation import eval_index  # noqa: E402  pylint: disable=wrong-import-position
-from webpairs.curation.schema import ANNOTATION_SCHEMA  # noqa: E402  pylint: disable=wrong-import-position
-from webpairs.pipelines import files  # noqa: E402  pylint: disable=wrong-import-position
+from webpairs.formats import files  # noqa: E402  pylint: disable=wrong-import-position
+from webpairs.formats.annotation_files import ANNOTATION_SCHEMA  # noqa: E402  pylint: disable=wrong-import-position
 
 ROWS_PER_FILE = 25_000  # about what one annotate shard file holds at img2dataset's shard size
 EXACT, NEAR, CHAIN, EVAL = 0.03, 0.03, 0.01, 0.001

@@ -23,9 +23,9 @@ from webpairs.curation import image
 from webpairs.curation import lid
 from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
-from webpairs.curation import schema
 from webpairs.curation import text
 from webpairs.curation.example import RawExample
+from webpairs.formats import annotation_files as schema
 
 JPEG = samples.encode(samples.photo(0, 640, 480), "JPEG", quality=90)
 PNG = samples.encode(samples.photo(1, 300, 200), "PNG")

@@ -11,8 +11,8 @@ from PIL import Image
 
 from webpairs.curation import reasons, resize
 from webpairs.eval import images as eval_images
-from webpairs.formats import images
-from webpairs.pretrain.input import preprocess, tar_index
+from webpairs.formats import curated, images
+from webpairs.pretrain.input import preprocess
 
 SIZE = 32
 
@@ -56,7 +56,7 @@ def test_trainer_index_reads_every_format_curation_keeps(tmp_path):
         info = tarfile.TarInfo(name)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-  index = tar_index.index_tar(str(path))
+  index = curated.index_tar(str(path))
   assert (len(index), index.skipped) == (len(formats), 0)
   with open(path, "rb") as f:
     for offset, size in zip(index.image_offset, index.image_size, strict=True):

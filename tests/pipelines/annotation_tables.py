@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webpairs.curation.schema import ANNOTATION_SCHEMA
+from webpairs.formats.annotation_files import ANNOTATION_SCHEMA
 
 LANG_WEIGHTS = {"en": 0.55, "es": 0.08, "de": 0.07, "fr": 0.07, "ja": 0.05, "ru": 0.05, "zh": 0.05,
                 "id": 0.03, "tr": 0.025, "vi": 0.01, "hi": 0.004, "sw": 0.003, "yo": 0.003}

@@ -13,7 +13,7 @@ import pathlib
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from webpairs.pipelines.select.selection import SELECTION_SCHEMA
+from webpairs.formats.selection import SELECTION_SCHEMA
 
 
 def annotation_rows(annotations_dir: pathlib.Path) -> list[dict]:

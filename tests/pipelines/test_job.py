@@ -10,9 +10,8 @@ import time
 import apache_beam as beam
 import pyarrow as pa
 import pytest
-from apache_beam.io.filesystems import FileSystems
 
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.pipelines.runtime import job
 
 ONE_WORKER = ["--direct_num_workers=1"]  # in this process
@@ -52,7 +51,7 @@ def _run_toy(output_dir: str, fingerprint: str, rows: dict[str, int], *, fail_on
   shards = sorted(rows)
   run = job.Job("toy", output_dir, ONE_WORKER, show_progress=show_progress,
                 progress_paths=[_out(output_dir, s) for s in shards])
-  summary_path = FileSystems.join(output_dir, "summary.json")
+  summary_path = files.join(output_dir, "summary.json")
   run.run(lambda pipeline: (pipeline
                             | beam.Create(shards)
                             | beam.ParDo(_ToyShardFn(output_dir, fingerprint, rows, fail_on))

@@ -7,6 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from webpairs.formats import curated
 from webpairs.pipelines.materialize import layout
 
 _WDS_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -67,7 +68,7 @@ def test_repeats_land_after_the_first_copy_shards():
 
 
 def test_shard_names():
-  assert layout.shard_stem("shard", 7) == "shard-00007"
-  pattern = layout.shard_name_pattern("shard")
+  assert curated.shard_stem("shard", 7) == "shard-00007"
+  pattern = curated.shard_name_pattern("shard")
   assert pattern.match("shard-00007.tar") and pattern.match("shard-00007.parquet")
   assert not pattern.match("shard-00007.tar.tmp") and not pattern.match("other-00007.tar")

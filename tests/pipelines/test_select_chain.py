@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from tests.pipelines import annotation_tables
 from webpairs import cli
-from webpairs.pipelines import files
+from webpairs.formats import files
 
 THRESHOLD = 10  # the shipped rule: phash and dhash both within 10 bits
 CHAIN = 200

@@ -20,7 +20,7 @@ from webpairs.pipelines.annotate import annotate as annotate_job
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.select import select as select_job
 from webpairs.pipelines.index_eval.eval_index import build_eval_index
-from webpairs.pipelines.select.selection import SELECTION_SCHEMA
+from webpairs.formats.selection import SELECTION_SCHEMA
 from webpairs.demo.sample import writer as sample_writer
 
 

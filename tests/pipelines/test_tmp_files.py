@@ -6,17 +6,16 @@ import errno
 import os
 
 import pytest
-from apache_beam.io.filesystems import FileSystems
 
 from tests.pipelines.tarutil import tar_bytes
+from webpairs.formats import annotation_files, files
 from webpairs.pipelines.annotate import annotate as annotate_job
-from webpairs.pipelines import files
 
 ONE_WORKER = ["--direct_num_workers=1"]  # in this process, so the full disk below applies
 
 
 class _FullDisk:
-  """FileSystems.create whose streams fail with ENOSPC after `room` bytes, as a full disk does."""
+  """files.create whose streams fail with ENOSPC after `room` bytes, as a full disk does."""
 
   def __init__(self, create, room: int):
     self._create, self.room = create, room
@@ -48,7 +47,7 @@ def test_disk_full_then_rerun_leaves_no_temp_files(tmp_path, monkeypatch):
   killed.write_bytes(b"PAR1 partial")
   os.utime(killed, (1, 1))
 
-  monkeypatch.setattr(files.FileSystems, "create", _FullDisk(FileSystems.create, room=2000))
+  monkeypatch.setattr(files, "create", _FullDisk(files.create, room=2000))
   with pytest.raises(Exception, match="No space left on device"):
     annotate_job.run_annotate(str(raw / "*.tar"), str(out), ONE_WORKER, show_progress=False)
   assert sorted(p.name for p in (out / files.TMP_DIR).iterdir()) == [killed.name]  # the failed write cleaned up
@@ -58,7 +57,7 @@ def test_disk_full_then_rerun_leaves_no_temp_files(tmp_path, monkeypatch):
   assert summary["examples"] == 3
   assert not list((out / files.TMP_DIR).iterdir())
   assert sorted(p.name for p in out.iterdir() if p.suffix == ".parquet") == sorted(
-      os.path.basename(annotate_job.annotation_path(str(out), str(raw / f"{i:05d}.tar"))) for i in range(3))
+      os.path.basename(annotation_files.annotation_path(str(out), str(raw / f"{i:05d}.tar"))) for i in range(3))
 
 
 def test_young_temp_files_of_a_concurrent_job_are_kept(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.pretrain.curated_images import Example, scene_examples, write_shards
+from webpairs.formats import curated as curated_shards
 from webpairs.pretrain import input as inp
 from webpairs.tokenizers import Tokenizer
 
@@ -41,7 +42,7 @@ def test_index_and_source_return_every_example_as_written(curated, source):
     want = written[got["key"]]
     assert got["image"] == want.image and got["caption"] == want.caption
   manifest = json.loads((curated / "train" / "manifest.json").read_text())
-  assert [len(inp.index_tar(p)) for p in source.paths] == [s["examples"] for s in manifest["shards"]]
+  assert [len(curated_shards.index_tar(p)) for p in source.paths] == [s["examples"] for s in manifest["shards"]]
 
 
 def test_caption_from_json_when_there_is_no_txt_and_incomplete_examples_skipped(tmp_path):
@@ -138,7 +139,7 @@ def test_undecodable_images_are_skipped_not_fatal(tmp_path, tokenizer):
 
 
 def test_shards_are_split_whole_per_host(curated):
-  paths = inp.expand(str(curated / "train"))
+  paths = curated_shards.expand(str(curated / "train"))
   parts = [inp.host_shards(paths, i, 4) for i in range(4)]
   assert sorted(p for part in parts for p in part) == paths
   assert all(part for part in parts)
@@ -151,9 +152,9 @@ def test_shards_are_split_whole_per_host(curated):
 
 def test_expand_globs_folders_and_lists(curated):
   train = sorted(str(p) for p in (curated / "train").glob("*.tar"))
-  assert inp.expand(str(curated / "train")) == train
-  assert inp.expand(f"{curated}/train/shard-0000[01].tar") == train[:2]
-  both = inp.expand(f"{curated / 'train'},{curated / 'held_out'}")
+  assert curated_shards.expand(str(curated / "train")) == train
+  assert curated_shards.expand(f"{curated}/train/shard-0000[01].tar") == train[:2]
+  both = curated_shards.expand(f"{curated / 'train'},{curated / 'held_out'}")
   assert len(both) == 8
   with pytest.raises(FileNotFoundError, match="no curated shards"):
-    inp.expand(str(curated / "nothing-*.tar"))
+    curated_shards.expand(str(curated / "nothing-*.tar"))

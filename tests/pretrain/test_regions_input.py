@@ -147,8 +147,8 @@ def test_source_returns_the_regions_written_and_reads_the_json_only_when_asked(c
   assert "regions" not in plain[0]
   for source, reads in ((plain, 2), (region_source, 3)):  # image + txt, then + json
     calls = []
-    read = source._read
-    monkeypatch.setattr(source, "_read", lambda *a, read=read, calls=calls: calls.append(a) or read(*a))
+    read = source._reader.read
+    monkeypatch.setattr(source._reader, "read", lambda *a, read=read, calls=calls: calls.append(a) or read(*a))
     source[5]
     assert len(calls) == reads
 

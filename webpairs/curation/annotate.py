@@ -19,9 +19,9 @@ from webpairs.curation import image
 from webpairs.curation import lid as lid_lib
 from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
-from webpairs.curation import schema
 from webpairs.curation import text
 from webpairs.curation.example import RawExample
+from webpairs.formats import annotation_files
 
 _ORDER = {r: i for i, r in enumerate(reasons.ANNOTATE_REASONS)}
 # Region counts `annotate_batch` adds to its `stats`: examples with regions, regions kept and
@@ -56,7 +56,7 @@ class AnnotateConfig:
 
 def empty_row(key: str, source: str, offset: int) -> dict[str, Any]:
   """A row with every column present: ids filled, status ok, everything else None."""
-  row: dict[str, Any] = dict.fromkeys(schema.ANNOTATION_COLUMNS)
+  row: dict[str, Any] = dict.fromkeys(annotation_files.ANNOTATION_COLUMNS)
   row.update(key=key, source=source, offset=offset, status=reasons.OK, status_detail="")
   return row
 
@@ -153,7 +153,7 @@ def _read_meta(w: _Work, members: dict[str, bytes]) -> dict[str, Any]:
   w.page_lang = w.row["page_lang"] = _clean_str(meta.get("page_lang"))
   w.raw_regions = meta.get("regions")
   w.original_size = (meta.get("original_width"), meta.get("original_height"))
-  extra = {k: v for k, v in meta.items() if k not in schema.EXTRA_SKIP}
+  extra = {k: v for k, v in meta.items() if k not in annotation_files.EXTRA_SKIP}
   if extra:
     w.row["extra"] = _clean_str(json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str))
   return meta
@@ -346,7 +346,7 @@ def annotate_batch(
     regions: Mapping[tuple[int, str], Any] | None = None,
     stats: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-  """One annotation row per example, in order, with exactly schema.ANNOTATION_COLUMNS as keys.
+  """One annotation row per example, in order, with exactly annotation_files.ANNOTATION_COLUMNS as keys.
 
   Never raises because of an example's content: anything that goes wrong becomes that
   example's reject reason. Rejected rows still carry whatever could be computed.

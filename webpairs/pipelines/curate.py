@@ -13,12 +13,10 @@ import logging
 import time
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.pipelines import files
+from webpairs.formats import annotation_files, curated, files
 from webpairs.pipelines.annotate import annotate
-from webpairs.pipelines.materialize import materialize, sinks
+from webpairs.pipelines.materialize import materialize
 from webpairs.pipelines.select import selection_io
 from webpairs.report import html as report
 
@@ -31,9 +29,9 @@ RUN_FILE = "run.json"
 
 
 def _digest(path: str) -> str | None:
-  if not FileSystems.exists(path):
+  if not files.exists(path):
     return None
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     return hashlib.sha256(f.read()).hexdigest()
 
 
@@ -56,9 +54,9 @@ def _select_stage(annotations_dir: str, selection_dir: str, config, pipeline_arg
 
   # Through JSON, as the ledger stores it: tuples become lists on both sides, inf a string.
   wanted = {"config": json.loads(json.dumps(files.json_safe(config.to_dict()), sort_keys=True)),
-            "annotations_summary": _digest(FileSystems.join(annotations_dir, annotate.SUMMARY_FILE))}
+            "annotations_summary": _digest(files.join(annotations_dir, annotation_files.SUMMARY_FILE))}
   done = ledger.get("select") or {}
-  summary_path = FileSystems.join(selection_dir, "summary.json")
+  summary_path = files.join(selection_dir, "summary.json")
   if ({k: done.get(k) for k in wanted} == wanted and done.get("selection_summary") is not None
       and done.get("selection_summary") == _digest(summary_path)):
     log.info("select: same config and annotations as the last run; reusing %s", selection_dir)
@@ -71,7 +69,7 @@ def _select_stage(annotations_dir: str, selection_dir: str, config, pipeline_arg
 
 def run_curation(inputs: str | list[str], config: Any, output_dir: str, pipeline_args: list[str] | None = None, *,
                  overrides: list[str] | tuple[str, ...] = (), shard_size: int = materialize.DEFAULT_SHARD_SIZE,
-                 resize: int | None = None, fmt: str = sinks.WEBDATASET, quality: int = DEFAULT_QUALITY,
+                 resize: int | None = None, fmt: str = curated.WEBDATASET, quality: int = DEFAULT_QUALITY,
                  show_progress: bool = True, regions_dir: str | None = None, scores_dir: str | None = None) -> dict:
   """Runs annotate -> select -> materialize into OUTPUT and writes OUTPUT/report.html.
 
@@ -84,9 +82,9 @@ def run_curation(inputs: str | list[str], config: Any, output_dir: str, pipeline
   start = time.time()
   pipeline_args = list(pipeline_args or [])
   config = _load_config(config, list(overrides))
-  outputs = {name: FileSystems.join(output_dir, name) for name in (ANNOTATIONS_DIR, SELECTION_DIR, SHARDS_DIR)}
-  run_path = FileSystems.join(output_dir, RUN_FILE)
-  ledger = files.read_json(run_path) if FileSystems.exists(run_path) else {}
+  outputs = {name: files.join(output_dir, name) for name in (ANNOTATIONS_DIR, SELECTION_DIR, SHARDS_DIR)}
+  run_path = files.join(output_dir, RUN_FILE)
+  ledger = files.read_json(run_path) if files.exists(run_path) else {}
 
   annotated = annotate.run_annotate(inputs, outputs[ANNOTATIONS_DIR], pipeline_args, show_progress=show_progress,
                                     regions_dir=regions_dir, scores_dir=scores_dir)

@@ -15,12 +15,13 @@ import ml_collections
 import optax
 from flax import nnx
 
+from webpairs.formats import curated
 from webpairs.pretrain import cappa as cappa_lib
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import distributed
 from webpairs.pretrain import flops as flops_lib
 from webpairs.pretrain import losses, metrics as metrics_lib, models, objectives, optimizer, sharding
-from webpairs.pretrain.input import files, pipeline
+from webpairs.pretrain.input import pipeline
 from webpairs.pretrain.input import streams as streams_lib
 from webpairs.pretrain.input import regions as regions_lib
 from webpairs.pretrain.retrieval import RetrievalEvaluator
@@ -253,7 +254,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
   _check_config(config)
   # Every process must train the same config on the same shard list, or the collectives mix two runs.
   distributed.check_agree("config", json.dumps(config.to_dict(), sort_keys=True, default=str))
-  distributed.check_agree("shard list", "\n".join(files.expand(config.input.shards)))
+  distributed.check_agree("shard list", "\n".join(curated.expand(config.input.shards)))
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:
     _write_config(config, workdir)

@@ -7,9 +7,7 @@ import html
 import json
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.report import bias as report_bias, plots as report_plots
 from webpairs.report.stats import DEFAULT_MAX_ROWS, ReportStats, gather
 
@@ -129,7 +127,7 @@ def write_report(output_dir: str, selection_dir: str, manifest: dict | None = No
   if balance.get("enabled") and report_bias.series(balance):
     plots["bias"] = report_plots.bias(balance)
   for name, png in plots.items():
-    files.write_bytes_atomic(FileSystems.join(output_dir, PLOTS_DIR, f"{name}.png"), png)
-  path = FileSystems.join(output_dir, REPORT_FILE)
+    files.write_bytes_atomic(files.join(output_dir, PLOTS_DIR, f"{name}.png"), png)
+  path = files.join(output_dir, REPORT_FILE)
   files.write_bytes_atomic(path, render(stats, plots, output_dir).encode("utf-8"))
   return path

@@ -15,11 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import reasons
-from webpairs.pipelines import files
-from webpairs.pipelines.annotate import annotate
+from webpairs.formats import annotation_files, files
 from webpairs.pipelines.select import selection_io
 
 DEFAULT_MAX_ROWS = 2_000_000
@@ -89,8 +87,8 @@ def active_thresholds(config: dict | None) -> dict[str, list[tuple[str, str, flo
 
 
 def _annotation_files(annotations_dir: str) -> list[str]:
-  pattern = FileSystems.join(annotations_dir, f"{annotate.ANNOTATION_PREFIX}*.parquet")
-  return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+  pattern = annotation_files.annotations_glob(annotations_dir)
+  return sorted(m.path for m in files.match(pattern))
 
 
 def _read_capped(paths: list[str], columns: list[str], max_rows: int, row_filter=None) -> tuple[pa.Table, bool]:
@@ -99,7 +97,7 @@ def _read_capped(paths: list[str], columns: list[str], max_rows: int, row_filter
   for path in paths:
     if rows >= max_rows:
       return pa.concat_tables(tables, promote_options="default"), True
-    with FileSystems.open(path) as f:
+    with files.open(path) as f:
       pfile = pq.ParquetFile(f)
       table = pfile.read(columns=[c for c in columns if c in pfile.schema_arrow.names])
     if row_filter is not None:
@@ -165,8 +163,8 @@ def gather(selection_dir: str, manifest: dict | None = None, *, annotations_dir:
   summary = selection_io.read_summary(selection_dir)
   annotations_dir = annotations_dir or summary.get("annotations")
   annotate_summary = None
-  if annotations_dir and FileSystems.exists(FileSystems.join(annotations_dir, annotate.SUMMARY_FILE)):
-    annotate_summary = files.read_json(FileSystems.join(annotations_dir, annotate.SUMMARY_FILE))
+  if annotations_dir and files.exists(files.join(annotations_dir, annotation_files.SUMMARY_FILE)):
+    annotate_summary = files.read_json(files.join(annotations_dir, annotation_files.SUMMARY_FILE))
 
   annotations, sampled = _read_capped(_annotation_files(annotations_dir) if annotations_dir else [],
                                       _ANNOTATION_COLUMNS, max_rows)

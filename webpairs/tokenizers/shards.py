@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import tarfile
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pyarrow.parquet as pq
 
-from webpairs.curation.example import split_key
+from webpairs.formats import curated, files
 
 UNDETERMINED = "und"  # language of captions that have none
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -29,20 +28,20 @@ def expand_shards(pattern: str) -> list[str]:
   """Files to read for `pattern`: one per shard, sorted, the parquet sidecar when it exists.
 
   `pattern` is a glob matching tars and/or parquet sidecars, or a directory of curated
-  shards. Other files (manifest.json, ...) are ignored. Local paths only.
+  shards. Other files (manifest.json, ...) are ignored. Any filesystem formats.files reads.
   """
-  if os.path.isdir(pattern):
-    pattern = os.path.join(pattern, "*")
+  if files.isdir(pattern):
+    pattern = files.join(pattern, "*")
   stems: dict[str, list[str]] = {}
-  for path in glob.glob(pattern):
+  for path in files.glob(pattern):  # files only, never folders
     stem = _stem(path)
-    if stem is not None and os.path.isfile(path):
+    if stem is not None:
       stems.setdefault(stem, []).append(path)
   chosen = []
   for stem, paths in sorted(stems.items()):
     sidecar = stem + PARQUET_SUFFIX
     # Sidecars hold the same captions without image bytes: much faster to read.
-    chosen.append(sidecar if os.path.isfile(sidecar) else sorted(paths)[0])
+    chosen.append(sidecar if sidecar in paths or files.isfile(sidecar) else sorted(paths)[0])
   return chosen
 
 
@@ -51,20 +50,21 @@ def _lang(value: object) -> str:
 
 
 def _iter_parquet(path: str) -> Iterator[tuple[str, str]]:
-  file = pq.ParquetFile(path)
-  names = set(file.schema_arrow.names)
-  if "caption" not in names:
-    raise ValueError(f"{path}: parquet sidecar has no 'caption' column (columns: {sorted(names)})")
-  columns = ["caption", "lang"] if "lang" in names else ["caption"]
-  for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
-    captions = batch.column("caption").to_pylist()
-    langs = batch.column("lang").to_pylist() if "lang" in columns else [None] * len(captions)
-    for caption, lang in zip(captions, langs):
-      if caption and caption.strip():
-        yield caption, _lang(lang)
+  with files.open(path) as f:
+    file = pq.ParquetFile(f)
+    names = set(file.schema_arrow.names)
+    if "caption" not in names:
+      raise ValueError(f"{path}: parquet sidecar has no 'caption' column (columns: {sorted(names)})")
+    columns = ["caption", "lang"] if "lang" in names else ["caption"]
+    for batch in file.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+      captions = batch.column("caption").to_pylist()
+      langs = batch.column("lang").to_pylist() if "lang" in columns else [None] * len(captions)
+      for caption, lang in zip(captions, langs):
+        if caption and caption.strip():
+          yield caption, _lang(lang)
 
 
-def _caption_of(path: str, key: str, members: dict[str, bytes]) -> tuple[str, str] | None:
+def _caption_of(path: str, key: str, members: dict[str, Any]) -> tuple[str, str] | None:
   meta = {}
   if "json" in members:
     try:
@@ -83,25 +83,11 @@ def _caption_of(path: str, key: str, members: dict[str, bytes]) -> tuple[str, st
 
 
 def _iter_tar(path: str) -> Iterator[tuple[str, str]]:
-  # webdataset layout: members of one example are adjacent and share the key (the name
-  # up to the first dot of its last component). Image members are skipped unread.
-  key, members = None, {}
-  with tarfile.open(path, "r:*") as tar:
-    for info in tar:
-      if not info.isfile():
-        continue
-      parts = split_key(info.name)
-      if parts is None:
-        continue
-      name, ext = parts
-      if name != key:
-        if key is not None and (pair := _caption_of(path, key, members)):
-          yield pair
-        key, members = name, {}
-      if ext in ("txt", "json"):
-        members[ext] = tar.extractfile(info).read()
-  if key is not None and (pair := _caption_of(path, key, members)):
-    yield pair
+  # Image members are skipped unread; .tar.gz and .tgz are read as a stream.
+  with files.open(path) as f, tarfile.open(fileobj=f, mode="r:*") as tar:
+    for key, members in curated.iter_examples(tar, read=("txt", "json")):
+      if pair := _caption_of(path, key, members):
+        yield pair
 
 
 def iter_captions(paths: Sequence[str]) -> Iterator[tuple[str, str]]:

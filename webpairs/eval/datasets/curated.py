@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from webpairs.formats import curated as curated_shards
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class CuratedSet:
@@ -54,25 +56,15 @@ class CuratedSet:
 
 def _members(source: Any, offsets: np.ndarray, sizes: np.ndarray) -> list[bytes | None]:
   """The bytes at (offset, size) of each example's shard; None where the member is absent (offset -1)."""
-  from webpairs.pretrain.input import files  # pylint: disable=import-outside-toplevel
-  out: list[bytes | None] = [None] * len(offsets)
-  for shard in np.unique(source.shard):
-    rows = np.flatnonzero((source.shard == shard) & (offsets >= 0))
-    if not len(rows):
-      continue
-    with files.open_binary(source.paths[int(shard)]) as f:
-      for i in rows:
-        f.seek(int(offsets[i]))
-        out[i] = f.read(int(sizes[i]))
-  return out
+  reader = curated_shards.MemberReader(source.paths)
+  return [reader.read(int(shard), int(offset), int(size)) if offset >= 0 else None
+          for shard, offset, size in zip(source.shard, offsets, sizes, strict=True)]
 
 
 def load(root: str) -> CuratedSet:
   """Every example of the shards (`webpairs pretrain`'s reader: those without an image or a caption are skipped)."""
-  from webpairs.pretrain.input import files, source as source_lib  # pylint: disable=import-outside-toplevel
-  paths = files.expand(root)
-  if not paths:
-    raise FileNotFoundError(f"no curated shards (.tar) match {root}")
+  from webpairs.pretrain.input import source as source_lib  # pylint: disable=import-outside-toplevel
+  paths = curated_shards.expand(root)  # raises when nothing matches
   source = source_lib.CuratedSource.from_paths(paths)
   if not len(source):
     raise ValueError(f"the shards matching {root} hold no examples")

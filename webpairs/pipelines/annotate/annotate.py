@@ -21,13 +21,11 @@ import dataclasses
 import hashlib
 import json
 import logging
-import posixpath
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from webpairs.curation.annotate import (
@@ -38,8 +36,9 @@ from webpairs.curation.annotate import (
 )
 from webpairs.curation.example import RawExample
 from webpairs.curation.lid import LanguageIdentifier
-from webpairs.curation.schema import ANNOTATION_SCHEMA
-from webpairs.pipelines import files
+from webpairs.formats import files
+from webpairs.formats.annotation_files import (ANNOTATION_PREFIX, ANNOTATION_SCHEMA, SUMMARY_FILE, annotation_path,
+                                              annotations_glob)
 from webpairs.pipelines.detect import region_files
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job
@@ -48,17 +47,8 @@ from webpairs.pipelines.score import score_files
 log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.annotate"
-SUMMARY_FILE = "summary.json"
-ANNOTATION_PREFIX = "annotations-"
 FORMAT_VERSION = 5  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und;
 # 5: rows for link-only, empty and extensionless keys (offsets shift)
-
-
-def annotation_path(output_dir: str, shard_path: str) -> str:
-  """Deterministic annotation file of a shard: its stem plus a hash of its full path."""
-  stem = posixpath.basename(shard_path).split(".")[0]
-  digest = hashlib.blake2b(shard_path.encode("utf-8"), digest_size=4).hexdigest()
-  return FileSystems.join(output_dir, f"{ANNOTATION_PREFIX}{stem}-{digest}.parquet")
 
 
 def indicators_info() -> dict:
@@ -239,13 +229,13 @@ def _summary(counts: dict[str, dict[str, int]], *, inputs: list[str], num_shards
 
 
 def _write_summary(counts: dict[str, dict[str, int]], output_dir: str, **kwargs) -> None:
-  files.write_json_atomic(FileSystems.join(output_dir, SUMMARY_FILE), _summary(counts, **kwargs))
+  files.write_json_atomic(files.join(output_dir, SUMMARY_FILE), _summary(counts, **kwargs))
 
 
 def _warn_foreign_files(output_dir: str, expected: set[str]) -> None:
   """Annotation files of other inputs in OUTPUT (e.g. from a run before paths were absolute) would be selected too."""
   try:
-    found = FileSystems.match([FileSystems.join(output_dir, f"{ANNOTATION_PREFIX}*.parquet")])[0].metadata_list
+    found = files.match(annotations_glob(output_dir))
   except Exception:  # pylint: disable=broad-except
     return  # no output folder yet
   foreign = sorted(m.path for m in found if m.path not in expected)

@@ -40,14 +40,13 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from webpairs.curation import image, reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.pipelines.detect import region_files
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shard_inference
@@ -208,7 +207,7 @@ class DetectRegions(shard_inference.ShardInference):
 
 def _write_summary(counts: dict[str, int], output_dir: str, **fields) -> None:
   summary = {"job": "detect", **fields, **counts, "regions_files": f"{region_files.REGIONS_PREFIX}*.parquet"}
-  files.write_json_atomic(FileSystems.join(output_dir, SUMMARY_FILE), summary)
+  files.write_json_atomic(files.join(output_dir, SUMMARY_FILE), summary)
 
 
 def run_detect(inputs: str | list[str], output_dir: str, model_handler: ModelHandler,

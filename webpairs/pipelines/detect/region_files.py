@@ -13,7 +13,8 @@ import posixpath
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
+
+from webpairs.formats import files
 
 REGIONS_PREFIX = "regions-"
 REGIONS_SCHEMA = pa.schema([
@@ -28,15 +29,15 @@ def regions_path(output_dir: str, shard_path: str) -> str:
   """Deterministic region file of a raw shard: its stem plus a hash of its full path."""
   stem = posixpath.basename(shard_path).split(".")[0]
   digest = hashlib.blake2b(shard_path.encode("utf-8"), digest_size=4).hexdigest()
-  return FileSystems.join(output_dir, f"{REGIONS_PREFIX}{stem}-{digest}.parquet")
+  return files.join(output_dir, f"{REGIONS_PREFIX}{stem}-{digest}.parquet")
 
 
 def read_regions(output_dir: str, shard_path: str) -> tuple[dict[tuple[int, str], str | None], str] | None:
   """((offset, key) -> regions JSON or None, sha256 of the file) for a raw shard; None without a file."""
   path = regions_path(output_dir, shard_path)
-  if not FileSystems.exists(path):
+  if not files.exists(path):
     return None
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     data = f.read()
   table = pq.read_table(io.BytesIO(data), columns=["offset", "key", "regions"])
   rows = {(r["offset"], r["key"]): r["regions"] for r in table.to_pylist()}

@@ -12,10 +12,9 @@ import os
 
 import numpy as np
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import eval_embeddings, eval_index
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.pipelines.index_eval.eval_index import match_images
 from webpairs.pipelines.score.score import TwoTowerScorer
 
@@ -34,7 +33,7 @@ def build_embedding_index(images: str, name: str, output: str, checkpoint: str, 
   ok_paths, pixels, failed = [], [], []
   for path in paths:
     try:
-      with FileSystems.open(path) as f:
+      with files.open(path) as f:
         pixels.append(preprocess.decode_image(f.read(), scorer.image_size))
       ok_paths.append(path)
     except Exception as e:  # pylint: disable=broad-except
@@ -45,7 +44,7 @@ def build_embedding_index(images: str, name: str, output: str, checkpoint: str, 
                         for i in range(0, len(pixels), batch_size)])
   index = eval_embeddings.make_index(name, ok_paths, emb, f"{scorer.workdir}@{scorer.step}")
   if output.endswith("/") or os.path.isdir(output):
-    output = FileSystems.join(output.rstrip("/"), f"{name}-emb-{index.version}.parquet")
+    output = files.join(output.rstrip("/"), f"{name}-emb-{index.version}.parquet")
   files.write_parquet_atomic(output, eval_embeddings.to_table(index, {"failed": len(failed)}))
   log.info("eval embedding index %s v%s: %d images (%d failed) -> %s", name, index.version, len(index),
            len(failed), output)
@@ -53,5 +52,5 @@ def build_embedding_index(images: str, name: str, output: str, checkpoint: str, 
 
 
 def load_embedding_index(path: str) -> eval_embeddings.EmbeddingIndex:
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     return eval_embeddings.from_table(pq.read_table(f))

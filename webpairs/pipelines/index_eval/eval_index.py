@@ -13,10 +13,9 @@ import os
 import posixpath
 
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation import eval_index, reasons
-from webpairs.pipelines import files
+from webpairs.formats import files
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +27,8 @@ def match_images(images: str) -> list[str]:
   paths: set[str] = set()
   for pattern in [p for p in images.split(",") if p]:
     is_dir = not any(c in pattern for c in _GLOB_CHARS) and (pattern.endswith("/") or os.path.isdir(pattern))
-    glob = FileSystems.join(pattern.rstrip("/"), "**") if is_dir else pattern
-    found = [m.path for m in FileSystems.match([glob])[0].metadata_list]
+    glob = files.join(pattern.rstrip("/"), "**") if is_dir else pattern
+    found = [m.path for m in files.match(glob)]
     if is_dir:
       found = [p for p in found if posixpath.splitext(p)[1].lower().lstrip(".") in reasons.IMAGE_EXTENSIONS]
     if not found:
@@ -39,7 +38,7 @@ def match_images(images: str) -> list[str]:
 
 
 def _hash_file(path: str):
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     return eval_index.hash_image(f.read())
 
 
@@ -66,13 +65,13 @@ def build_eval_index(images: str, name: str, output: str, workers: int | None = 
     raise ValueError(f"none of the {len(paths)} images of {images!r} could be hashed")
   index = eval_index.make_index(name, ok_paths, phash, dhash)
   if output.endswith("/") or os.path.isdir(output):
-    output = FileSystems.join(output.rstrip("/"), f"{name}-{index.version}.parquet")
+    output = files.join(output.rstrip("/"), f"{name}-{index.version}.parquet")
   files.write_parquet_atomic(output, eval_index.to_table(index, {"failed": len(failed)}))
   log.info("eval index %s v%s: %d images (%d failed) -> %s", name, index.version, len(index), len(failed), output)
   return dict(index.describe(), failed=failed, output=output)
 
 
 def load_eval_index(path: str) -> eval_index.EvalIndex:
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     table = pq.read_table(io.BytesIO(f.read()))
   return eval_index.from_table(table)

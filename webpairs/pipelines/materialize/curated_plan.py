@@ -17,8 +17,7 @@ import apache_beam as beam
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
-from webpairs.pipelines import files
-from webpairs.pipelines.annotate import annotate
+from webpairs.formats import annotation_files, files
 from webpairs.pipelines.materialize import layout
 from webpairs.pipelines.runtime import shuffle
 
@@ -98,7 +97,7 @@ class _PlanSourceFn(beam.DoFn):
     self._errors = Metrics.counter(METRICS_NAMESPACE, "plan_errors")
 
   def _annotations(self, source: str) -> dict[int, dict]:
-    path = annotate.annotation_path(self._annotations_dir, source)
+    path = annotation_files.annotation_path(self._annotations_dir, source)
     try:
       # Annotation files before format 3 have no `regions`, before 4 no `extra`: their copies get none.
       have = set(files.read_parquet_metadata(path).schema.to_arrow_schema().names)

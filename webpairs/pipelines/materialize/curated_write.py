@@ -18,16 +18,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation.example import RawExample
 from webpairs.curation.resize import DEFAULT_QUALITY, resize_shorter_side
-from webpairs.pipelines import files
-from webpairs.pipelines.materialize import layout, sinks
+from webpairs.formats import curated, files
+from webpairs.pipelines.materialize import sinks
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shuffle
 from webpairs.pipelines.materialize.curated_plan import METRICS_NAMESPACE, plan_fingerprint
@@ -57,7 +55,7 @@ def _image_member(ex: RawExample) -> tuple[str, bytes] | None:
 
 
 def _sidecar_row(copy: dict, image: dict) -> dict:
-  row = {name: copy.get(name) for name in sinks.SIDECAR_SCHEMA.names}
+  row = {name: copy.get(name) for name in curated.SIDECAR_SCHEMA.names}
   row.update(image, original_width=copy["width"], original_height=copy["height"])
   return row
 
@@ -83,8 +81,8 @@ class _ShardFn(beam.DoFn):
     self._failed = Metrics.counter(METRICS_NAMESPACE, "copies_not_written")
 
   def _paths(self, index: int) -> tuple[str, str]:
-    stem = FileSystems.join(self._output_dir, layout.shard_stem(self._prefix, index))
-    return f"{stem}.{sinks.DATA_EXTENSIONS[self._fmt]}", f"{stem}.parquet"
+    stem = files.join(self._output_dir, curated.shard_stem(self._prefix, index))
+    return f"{stem}.{curated.DATA_EXTENSIONS[self._fmt]}", f"{stem}.parquet"
 
   def _done_meta(self, data_path: str, sidecar_path: str, fingerprint: str) -> dict | None:
     """The sidecar footer of a complete shard made from the same plan, else None."""
@@ -92,7 +90,7 @@ class _ShardFn(beam.DoFn):
     if meta is None:
       return None
     try:
-      size = FileSystems.match([data_path])[0].metadata_list[0].size_in_bytes
+      size = files.match(data_path)[0].size
     except Exception:  # pylint: disable=broad-except
       return None  # no data file: write the shard again
     if meta.get("stats", {}).get("bytes") != size:
@@ -104,8 +102,8 @@ class _ShardFn(beam.DoFn):
               result: sinks.ShardFile, paths: tuple[str, str], meta: dict) -> dict:
     stats = {
         "index": index,
-        "name": FileSystems.split(paths[0])[1],
-        "sidecar": FileSystems.split(paths[1])[1],
+        "name": files.basename(paths[0]),
+        "sidecar": files.basename(paths[1]),
         "repeats": self.REPEATS,
         "planned": len(copies),
         "examples": len(rows),
@@ -194,7 +192,7 @@ class _WriteFirstCopiesFn(_ShardFn):
     index, copies = element
     copies = sorted(copies, key=lambda c: c["order"])
     paths = self._paths(index)
-    data_name = FileSystems.split(paths[0])[1]
+    data_name = files.basename(paths[0])
     fingerprint = plan_fingerprint(copies, self._settings)
     done = self._done_meta(*paths, fingerprint)
     if done is not None:
@@ -231,8 +229,7 @@ class _WriteRepeatsFn(_ShardFn):
     else:
       if len(handles) >= _OPEN_FILES:
         handles.popitem(last=False)[1].close()
-      handles[name] = FileSystems.open(FileSystems.join(self._output_dir, name),
-                                       compression_type=CompressionTypes.UNCOMPRESSED)
+      handles[name] = files.open(files.join(self._output_dir, name))
     handle = handles[name]
     handle.seek(location["image_offset"])
     return handle.read(location["image_bytes"])
@@ -295,12 +292,12 @@ class WriteCuratedShards(beam.PTransform):
   copies' locations orders the two.
   """
 
-  def __init__(self, output_dir: str, *, prefix: str = "shard", fmt: str = sinks.WEBDATASET,
+  def __init__(self, output_dir: str, *, prefix: str = "shard", fmt: str = curated.WEBDATASET,
                resize: int | None = None, quality: int = DEFAULT_QUALITY, overwrite: bool = False,
                max_member_bytes: int = readers.DEFAULT_MAX_MEMBER_BYTES):
     super().__init__()
-    if fmt not in sinks.DATA_EXTENSIONS:
-      raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(sinks.DATA_EXTENSIONS)}")
+    if fmt not in curated.DATA_EXTENSIONS:
+      raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(curated.DATA_EXTENSIONS)}")
     if resize is not None and resize <= 0:
       raise ValueError(f"resize must be a positive side length, got {resize}")
     args = (output_dir, prefix, fmt, resize, quality, overwrite)

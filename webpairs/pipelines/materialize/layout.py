@@ -13,7 +13,6 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-SHARD_DIGITS = 5
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _REPEAT_TAIL = re.compile(r"_r[0-9]+$")
 
@@ -87,11 +86,3 @@ def shard_counts(first_copies: int, repeats: int, shard_size: int) -> tuple[int,
   """(shards of first copies, shards of repeats)."""
   return num_shards(first_copies, shard_size), num_shards(repeats, shard_size)
 
-
-def shard_stem(prefix: str, index: int) -> str:
-  return f"{prefix}-{index:0{SHARD_DIGITS}d}"
-
-
-def shard_name_pattern(prefix: str) -> re.Pattern:
-  """Matches the file names `materialize` writes for `prefix` (data files and sidecars)."""
-  return re.compile(rf"^{re.escape(prefix)}-[0-9]{{{SHARD_DIGITS},}}\.(tar|tfrecord|parquet)$")

@@ -8,13 +8,8 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
+from webpairs.formats import curated, files
 
-from webpairs.pipelines import files
-
-MANIFEST_FILE = "manifest.json"
-# open_clip / img2dataset convention: {shard file name: examples}, so loaders need no --train-num-samples.
-SIZES_FILE = "sizes.json"
 # Selection summary fields copied as they are.
 _FROM_SELECTION = ("config", "config_hash", "input_examples", "kept", "rule_failure_counts", "lang_before",
                    "lang_after", "near_dup")
@@ -23,10 +18,11 @@ _FROM_SELECTION = ("config", "config_hash", "input_examples", "kept", "rule_fail
 def input_fingerprints(paths: list[str]) -> list[dict[str, Any]]:
   """Path, size and modification time of each raw shard: enough to notice a changed input."""
   out = []
-  for path, result in zip(paths, FileSystems.match(paths)):
-    meta = result.metadata_list[0] if result.metadata_list else None
-    out.append({"path": path, "bytes": meta.size_in_bytes if meta else None,
-                "mtime": meta.last_updated_in_seconds if meta else None})
+  for path in paths:
+    found = files.match(path)
+    meta = found[0] if found else None
+    out.append({"path": path, "bytes": meta.size if meta else None,
+                "mtime": meta.mtime if meta else None})
   return out
 
 
@@ -84,9 +80,9 @@ def sizes(manifest: dict[str, Any]) -> dict[str, int]:
 def write_manifest(shard_stats: list[dict[str, Any]], output_dir: str, static: dict[str, Any]) -> None:
   built = build_manifest(shard_stats, static)
   # sizes.json first: the manifest is what says a run finished.
-  files.write_json_atomic(FileSystems.join(output_dir, SIZES_FILE), sizes(built))
-  files.write_json_atomic(FileSystems.join(output_dir, MANIFEST_FILE), built)
+  files.write_json_atomic(files.join(output_dir, curated.SIZES_FILE), sizes(built))
+  files.write_json_atomic(files.join(output_dir, curated.MANIFEST_FILE), built)
 
 
 def read_manifest(output_dir: str) -> dict[str, Any]:
-  return files.read_json(FileSystems.join(output_dir, MANIFEST_FILE))
+  return files.read_json(files.join(output_dir, curated.MANIFEST_FILE))

@@ -11,15 +11,13 @@ from __future__ import annotations
 import logging
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from webpairs.curation.resize import DEFAULT_QUALITY
-from webpairs.pipelines import files
-from webpairs.pipelines.annotate import annotate
-from webpairs.pipelines.materialize import layout, manifest, sinks
+from webpairs.formats import annotation_files, curated, files, selection
+from webpairs.pipelines.materialize import layout, manifest
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shuffle
-from webpairs.pipelines.select import selection, selection_io
+from webpairs.pipelines.select import selection_io
 from webpairs.pipelines.materialize.curated_plan import PlanCuratedShards
 from webpairs.pipelines.materialize.curated_write import FORMAT_VERSION, WriteCuratedShards
 
@@ -33,7 +31,7 @@ class Materialize(beam.PTransform):
   """Selection row groups (pyarrow tables) -> one stats dict per curated shard written."""
 
   def __init__(self, output_dir: str, annotations_dir: str, inputs: list[str], *,
-               shard_size: int = DEFAULT_SHARD_SIZE, prefix: str = DEFAULT_PREFIX, fmt: str = sinks.WEBDATASET,
+               shard_size: int = DEFAULT_SHARD_SIZE, prefix: str = DEFAULT_PREFIX, fmt: str = curated.WEBDATASET,
                resize: int | None = None, quality: int = DEFAULT_QUALITY, overwrite: bool = False):
     super().__init__()
     self._plan = PlanCuratedShards(annotations_dir, shard_size, inputs)
@@ -46,17 +44,17 @@ class Materialize(beam.PTransform):
 
 def _remove_leftovers(output_dir: str, prefix: str, keep: set[str]) -> None:
   """Deletes our shard files that the manifest does not list, and temp files of killed runs."""
-  pattern = layout.shard_name_pattern(prefix)
-  found = FileSystems.match([FileSystems.join(output_dir, f"{prefix}-*")])[0].metadata_list
+  pattern = curated.shard_name_pattern(prefix)
+  found = files.match(files.join(output_dir, f"{prefix}-*"))
   stale = sorted(m.path for m in found
-                 if pattern.match(FileSystems.split(m.path)[1]) and FileSystems.split(m.path)[1] not in keep)
+                 if pattern.match(files.basename(m.path)) and files.basename(m.path) not in keep)
   if stale:
     # Left by an earlier run with more shards: globbing readers must see the manifest's shards only.
     log.warning("materialize: removing %d shard files not in this manifest, e.g. %s", len(stale), stale[0])
-    FileSystems.delete(stale)
-  tmp = FileSystems.match([FileSystems.join(output_dir, files.TMP_DIR, f"{prefix}-*")])[0].metadata_list
+    files.delete(stale)
+  tmp = files.match(files.join(output_dir, files.TMP_DIR, f"{prefix}-*"))
   if tmp:
-    FileSystems.delete([m.path for m in tmp])
+    files.delete([m.path for m in tmp])
 
 
 def _progress_paths(output_dir: str, prefix: str, summary: dict, shard_size: int) -> list[str] | None:
@@ -65,12 +63,12 @@ def _progress_paths(output_dir: str, prefix: str, summary: dict, shard_size: int
   if not isinstance(kept, int) or not isinstance(written, int):
     return None
   count = sum(layout.shard_counts(kept, written - kept, shard_size))
-  return [FileSystems.join(output_dir, layout.shard_stem(prefix, i) + ".parquet") for i in range(count)]
+  return [files.join(output_dir, curated.shard_stem(prefix, i) + ".parquet") for i in range(count)]
 
 
 def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str] | None = None,
                     pipeline_args: list[str] | None = None, *, shard_size: int = DEFAULT_SHARD_SIZE,
-                    resize: int | None = None, fmt: str = sinks.WEBDATASET, prefix: str = DEFAULT_PREFIX,
+                    resize: int | None = None, fmt: str = curated.WEBDATASET, prefix: str = DEFAULT_PREFIX,
                     quality: int = DEFAULT_QUALITY, annotations_dir: str | None = None, overwrite: bool = False,
                     show_progress: bool = True) -> dict:
   """Runs the materialize job; returns the manifest it wrote to OUTPUT/manifest.json.
@@ -86,7 +84,7 @@ def run_materialize(selection_dir: str, output_dir: str, inputs: str | list[str]
   if not annotations_dir:
     raise ValueError(f"{selection_dir}/summary.json names no annotations directory; pass annotations_dir")
   if inputs is None:
-    inputs = files.read_json(FileSystems.join(annotations_dir, annotate.SUMMARY_FILE))["inputs"]
+    inputs = files.read_json(files.join(annotations_dir, annotation_files.SUMMARY_FILE))["inputs"]
   patterns = [p for p in inputs.split(",") if p] if isinstance(inputs, str) else list(inputs)
   shards = readers.match_shards(patterns)
   selection_io.selection_files(selection_dir)  # a clear error when there are none

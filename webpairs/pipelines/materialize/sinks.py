@@ -19,39 +19,14 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from webpairs.pipelines import files
+from webpairs.formats import files
+from webpairs.formats.curated import JSON_FIELDS, SIDECAR_SCHEMA, TFRECORD, WEBDATASET
 
-WEBDATASET = "webdataset"
-TFRECORD = "tfrecord"
-DATA_EXTENSIONS = {WEBDATASET: "tar", TFRECORD: "tfrecord"}
 # webdataset.TarWriter's member attributes with a fixed mtime: reruns are byte-identical.
 TAR_MTIME = 1_704_067_200  # 2024-01-01T00:00:00Z
 TAR_USER = "bigdata"
 TAR_MODE = 0o444
 
-# One row per written example. The .json member holds the same fields but image_offset.
-SIDECAR_SCHEMA = pa.schema([
-    ("key", pa.string()),  # key in the curated shard (unique over the whole output)
-    ("caption", pa.string()),
-    ("lang", pa.string()),
-    ("url", pa.string()),
-    ("width", pa.int32()),  # of the image as written
-    ("height", pa.int32()),
-    ("sha256", pa.string()),  # of the image bytes as written
-    ("image_ext", pa.string()),  # extension of the image member: jpg, png, webp, ...
-    ("image_bytes", pa.int64()),
-    ("source", pa.string()),  # raw shard path
-    ("offset", pa.int64()),  # position in the raw shard
-    ("source_key", pa.string()),  # key in the raw shard
-    ("copy", pa.int32()),  # 0 for the first copy, 1.. for up-sampled repeats
-    ("cluster_id", pa.string()),  # duplicate cluster from the selection
-    ("regions", pa.string()),  # JSON list of {text, box: [ymin, xmin, ymax, xmax]} on the image as written; null: none
-    ("original_width", pa.int32()),  # before --resize
-    ("original_height", pa.int32()),
-    ("image_offset", pa.int64()),  # where the image bytes start in the data file: random access by seek
-    ("extra", pa.string()),  # the raw .json's other fields (DataComp uid, scores, ...) as a JSON object; null: none
-])
-JSON_FIELDS = [name for name in SIDECAR_SCHEMA.names if name not in ("image_offset", "extra")]
 # Detected image format (annotate's image_format) -> member extension, as img2dataset and webdataset name them.
 _EXT_BY_FORMAT = {"jpeg": "jpg", "mpo": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "bmp",
                   "tiff": "tif"}

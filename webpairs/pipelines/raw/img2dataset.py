@@ -14,10 +14,9 @@ import posixpath
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample
+from webpairs.formats import files
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +77,14 @@ def failed_downloads(tar_path: str, first_offset: int) -> Iterator[RawExample]:
   sidecar is a warning: the tar's own examples are all accounted for without it.
   """
   path = sidecar_path(tar_path)
-  if path is None or not FileSystems.exists(path):
+  if path is None or not files.exists(path):
     return
   import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
 
   offset = first_offset
   stem = posixpath.basename(tar_path).split(".")[0]
   try:
-    with FileSystems.open(path) as handle:
+    with files.open(path) as handle:
       pfile = pq.ParquetFile(handle)
       names = pfile.schema_arrow.names
       if "status" not in names:

@@ -19,11 +19,9 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample, split_key
+from webpairs.formats import files
 from webpairs.pipelines.raw import img2dataset
 
 log = logging.getLogger(__name__)
@@ -62,7 +60,7 @@ def resolve_pattern(pattern: str) -> str:
 
 
 def match_shards(patterns: str | Iterable[str]) -> list[str]:
-  """Sorted absolute shard paths matching comma-separated globs (any Beam filesystem).
+  """Sorted absolute shard paths matching comma-separated globs (any fsspec filesystem).
 
   img2dataset's `NNNNN.parquet` beside a matched `NNNNN.tar` is that tar's metadata, not a shard.
   """
@@ -70,8 +68,8 @@ def match_shards(patterns: str | Iterable[str]) -> list[str]:
     patterns = [p for p in patterns.split(",") if p]
   patterns = [resolve_pattern(p) for p in patterns]
   paths: set[str] = set()
-  for pattern, result in zip(patterns, FileSystems.match(list(patterns))):
-    found = [m.path for m in result.metadata_list]
+  for pattern in patterns:
+    found = files.glob(pattern)
     if not found:
       raise FileNotFoundError(f"no files match {pattern!r}")
     paths.update(found)
@@ -87,7 +85,7 @@ def read_shard(path: str, max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES) -> I
     kind = shard_kind(path)
     # Never Beam's own decompression: it inflates a whole read chunk at once, so a 10 MB
     # gzip of zeros becomes gigabytes in memory before any size check (see _open_tar).
-    handle = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    handle = files.open(path)
   except Exception as e:  # pylint: disable=broad-except
     yield _shard_error(path, 0, reasons.UNREADABLE_SHARD, f"cannot open: {e}")
     return

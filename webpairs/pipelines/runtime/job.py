@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.pipelines.runtime import options, progress
 
 FOOTER_KEY = b"webpairs"  # parquet footer metadata: what made the file (source, fingerprint) and its counts
@@ -28,7 +27,7 @@ def finished_meta(final: str, overwrite: bool, **expected: Any) -> dict[str, Any
 
   Files appear only complete (files.atomic_output), so a readable one is a finished one.
   """
-  if overwrite or not FileSystems.exists(final):
+  if overwrite or not files.exists(final):
     return None
   try:
     meta = json.loads((files.read_parquet_metadata(final).metadata or {}).get(FOOTER_KEY, b"{}"))
@@ -81,6 +80,6 @@ class Job:
     files.remove_stale_tmp(self.output_dir, self.start)
     if summary_file is None:
       return None
-    summary = files.read_json(FileSystems.join(self.output_dir, summary_file))
+    summary = files.read_json(files.join(self.output_dir, summary_file))
     summary["seconds"] = self.seconds()
     return summary

@@ -33,14 +33,13 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
 from webpairs.curation.example import RawExample
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shard_inference
 from webpairs.pipelines.score import score_files
@@ -262,7 +261,7 @@ class ScoreShards(shard_inference.ShardInference):
 
 def _write_summary(counts: dict[str, int], output_dir: str, **fields) -> None:
   summary = {"job": "score", **fields, **counts, "score_files": f"{score_files.SCORES_PREFIX}*.parquet"}
-  files.write_json_atomic(FileSystems.join(output_dir, SUMMARY_FILE), summary)
+  files.write_json_atomic(files.join(output_dir, SUMMARY_FILE), summary)
 
 
 def run_score(inputs: str | list[str], output_dir: str, handler: TwoTowerScorer,

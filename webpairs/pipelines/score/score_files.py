@@ -16,7 +16,8 @@ import posixpath
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
+
+from webpairs.formats import files
 
 SCORES_PREFIX = "scores-"
 # The names annotate gives the joined score and its sigmoid in each row's `extra` JSON:
@@ -44,7 +45,7 @@ def scores_path(output_dir: str, shard_path: str) -> str:
   """Deterministic score file of a raw shard: its stem plus a hash of its full path."""
   stem = posixpath.basename(shard_path).split(".")[0]
   digest = hashlib.blake2b(shard_path.encode("utf-8"), digest_size=4).hexdigest()
-  return FileSystems.join(output_dir, f"{SCORES_PREFIX}{stem}-{digest}.parquet")
+  return files.join(output_dir, f"{SCORES_PREFIX}{stem}-{digest}.parquet")
 
 
 def embedding_column(vectors: list[np.ndarray | None], dim: int) -> pa.Array:
@@ -64,9 +65,9 @@ def read_scores(output_dir: str, shard_path: str
                 ) -> tuple[dict[tuple[int, str], tuple[float, float] | None], str] | None:
   """((offset, key) -> (score, sigmoid) or None, sha256 of the file) for a raw shard; None without a file."""
   path = scores_path(output_dir, shard_path)
-  if not FileSystems.exists(path):
+  if not files.exists(path):
     return None
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     data = f.read()
   table = pq.read_table(io.BytesIO(data), columns=["offset", "key", "score", "score_sigmoid"])
   rows = {(r["offset"], r["key"]): None if r["score"] is None else (r["score"], r["score_sigmoid"])
@@ -96,9 +97,9 @@ def join_scores(rows: list[dict], scores: dict[tuple[int, str], tuple[float, flo
 def read_embedding_rows(output_dir: str, shard_path: str) -> dict[tuple[int, str], np.ndarray] | None:
   """(offset, key) -> float32 image embedding for a raw shard's embedded rows; None without a file with embeddings."""
   path = scores_path(output_dir, shard_path)
-  if not FileSystems.exists(path):
+  if not files.exists(path):
     return None
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     table = pq.read_table(io.BytesIO(f.read()))
   if "image_embedding" not in table.column_names:
     return None

@@ -27,11 +27,10 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from webpairs.curation import rules, semantic
-from webpairs.pipelines import files
+from webpairs.formats import files
 from webpairs.pipelines.runtime import job
 from webpairs.pipelines.score import score_files
 
@@ -51,7 +50,7 @@ SCHEMA = pa.schema([
 
 
 def output_path(output_dir: str, score_file: str) -> str:
-  return FileSystems.join(output_dir, PREFIX + posixpath.basename(score_file))
+  return files.join(output_dir, PREFIX + posixpath.basename(score_file))
 
 
 def verdict_path(semantic_dir: str, shard_path: str) -> str:
@@ -62,16 +61,16 @@ def verdict_path(semantic_dir: str, shard_path: str) -> str:
 def read_duplicates(semantic_dir: str, shard_path: str) -> set[tuple[int, str]] | None:
   """(offset, key) of the shard's rows marked semantic_dup; None when the shard has no verdict file."""
   path = verdict_path(semantic_dir, shard_path)
-  if not FileSystems.exists(path):
+  if not files.exists(path):
     return None
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     table = pq.read_table(f, columns=["offset", "key", "reason"])
   return {(r["offset"], r["key"]) for r in table.to_pylist() if r["reason"] == SEMANTIC_DUP}
 
 
 def _read(path: str) -> dict[str, Any]:
   """The rows of a score file that have an image embedding: offsets, keys, scores, float32 embeddings."""
-  with FileSystems.open(path) as f:
+  with files.open(path) as f:
     table = pq.read_table(f, columns=["offset", "key", "score", "image_embedding"])
   table = table.filter(table.column("image_embedding").is_valid())
   n = table.num_rows
@@ -148,7 +147,7 @@ class _WriteFn(beam.DoFn):
     rows = sorted(rows, key=lambda r: (r["offset"], r["key"]))
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     table = table.replace_schema_metadata({b"webpairs": json.dumps(self._meta, sort_keys=True).encode("utf-8")})
-    files.write_parquet_atomic(FileSystems.join(self._output_dir, PREFIX + name), table)
+    files.write_parquet_atomic(files.join(self._output_dir, PREFIX + name), table)
     yield {"examples": len(rows), SEMANTIC_DUP: sum(r["reason"] is not None for r in rows)}
 
 
@@ -189,8 +188,7 @@ class SemanticDedup(beam.PTransform):
 def run_semantic_dedup(scores_dir: str, output_dir: str, pipeline_args: list[str] | None = None, *,
                        clusters: int = 100, threshold: float = 0.95, iterations: int = 10) -> dict:
   """Runs the job over every score file of `scores_dir`; returns the summary it wrote to OUTPUT/summary.json."""
-  paths = sorted(m.path for m in FileSystems.match(
-      [FileSystems.join(scores_dir, f"{score_files.SCORES_PREFIX}*.parquet")])[0].metadata_list)
+  paths = files.glob(files.join(scores_dir, f"{score_files.SCORES_PREFIX}*.parquet"))
   if not paths:
     raise FileNotFoundError(f"no {score_files.SCORES_PREFIX}*.parquet in {scores_dir}")
   run = job.Job("semdedup", output_dir, pipeline_args)  # no progress line: few files, several passes over them
@@ -201,7 +199,7 @@ def run_semantic_dedup(scores_dir: str, output_dir: str, pipeline_args: list[str
       | "Count" >> beam.CombineGlobally(lambda parts: {k: sum(p[k] for p in parts) for k in
                                                        ("examples", SEMANTIC_DUP)})
       | "Summary" >> beam.Map(lambda c: files.write_json_atomic(
-          FileSystems.join(output_dir, SUMMARY_FILE),
+          files.join(output_dir, SUMMARY_FILE),
           {"job": "semdedup", "scores_dir": scores_dir, "files": len(paths), "clusters": clusters,
            "threshold": threshold, "iterations": iterations, **c}))))
   return run.finish(SUMMARY_FILE)

@@ -16,8 +16,8 @@ from apache_beam import pvalue
 
 from webpairs.curation import dedup
 from webpairs.curation.rules import RuleBook
+from webpairs.formats import files
 from webpairs.pipelines.runtime import batches as batches_lib
-from webpairs.pipelines import files
 from webpairs.pipelines.runtime import shuffle
 from webpairs.pipelines.select import components
 from webpairs.pipelines.select.select_plan import ROW_BITS, ROW_MASK, FileState

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 
 import apache_beam as beam
 import ml_collections
-from apache_beam.io.filesystems import FileSystems
 
 from webpairs.balancing import m4
 from webpairs.balancing import quotas as quotas_lib
@@ -26,9 +25,10 @@ from webpairs.configs.curation import load_curation_config
 from webpairs.curation import components as cc
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
-from webpairs.pipelines import files
+from webpairs.formats import files, selection
+from webpairs.formats.annotation_files import annotations_glob
 from webpairs.pipelines.runtime import job, shuffle
-from webpairs.pipelines.select import components, duplicates, select_balance, select_files, selection
+from webpairs.pipelines.select import components, duplicates, select_balance, select_files
 from webpairs.pipelines.index_eval.eval_embed_index import load_embedding_index
 from webpairs.pipelines.index_eval.eval_index import load_eval_index
 from webpairs.pipelines.select.score_cut import ScoreCut
@@ -177,14 +177,14 @@ def _summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None = N
 
 def _write_summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None, kept, output_dir: str,
                    **kwargs) -> None:
-  files.write_json_atomic(FileSystems.join(output_dir, selection.SUMMARY_FILE),
+  files.write_json_atomic(files.join(output_dir, selection.SUMMARY_FILE),
                           _summary(counts, quota, balance, kept, **kwargs))
 
 
 def annotation_files(annotations_dir: str) -> list[tuple[str, int]]:
   """Sorted (path, size in bytes) of the annotation files in a directory."""
-  pattern = FileSystems.join(annotations_dir, f"{selection.ANNOTATION_PREFIX}*.parquet")
-  found = sorted((m.path, m.size_in_bytes) for m in FileSystems.match([pattern])[0].metadata_list)
+  pattern = annotations_glob(annotations_dir)
+  found = sorted((m.path, m.size) for m in files.match(pattern))
   if not found:
     raise FileNotFoundError(f"no files match {pattern!r}")
   return found
@@ -203,15 +203,15 @@ def _prepare_output(output_dir: str, expected: set[str], overwrite: bool) -> Non
   Selection files of other annotation files would be read as part of this selection:
   they are an error unless `overwrite`.
   """
-  found = [m.path for m in FileSystems.match([selection.selection_glob(output_dir)])[0].metadata_list]
+  found = [m.path for m in files.match(selection.selection_glob(output_dir))]
   stale = sorted(p for p in found if p not in expected)
   if stale and not overwrite:
     raise FileExistsError(f"{output_dir} holds {len(stale)} selection files of other annotations "
                           f"({stale[0]}, ...); use another output or overwrite=True")
-  extra = [FileSystems.join(output_dir, name) for name in (selection.SUMMARY_FILE, select_balance.INFEASIBLE_FILE)]
-  old = [p for p in extra if FileSystems.exists(p)] + found
+  extra = [files.join(output_dir, name) for name in (selection.SUMMARY_FILE, select_balance.INFEASIBLE_FILE)]
+  old = [p for p in extra if files.exists(p)] + found
   if old:
-    FileSystems.delete(old)
+    files.delete(old)
 
 
 def _raise_infeasible(output_dir: str, error: Exception) -> None:
@@ -219,8 +219,8 @@ def _raise_infeasible(output_dir: str, error: Exception) -> None:
 
   The fit step records it in SEL/balance_infeasible.json before failing, on any filesystem.
   """
-  path = FileSystems.join(output_dir, select_balance.INFEASIBLE_FILE)
-  if FileSystems.exists(path):
+  path = files.join(output_dir, select_balance.INFEASIBLE_FILE)
+  if files.exists(path):
     found = files.read_json(path)
     raise m4.InfeasibleError(f"select: M4 balancing is infeasible: {found['reason']} (pool bias and the "
                              f"largest feasible eta: {path})", eta=found["eta"],

@@ -16,11 +16,10 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam.io.filesystems import FileSystems
 
 from webpairs.balancing import keywords, m4
 from webpairs.balancing import m4_pool
-from webpairs.pipelines import files
+from webpairs.formats import files
 
 ATTR_COLUMN, CONCEPT_COLUMN = "attr_s", "concept_y"
 INFEASIBLE_FILE = "balance_infeasible.json"
@@ -198,7 +197,7 @@ def fit_balance(pool: m4.CellStats, inputs: m4.CellStats, plan: BalancePlan, out
   try:
     fit = m4_pool.fit_pool(pool, cfg, plan.attributes, plan.concepts)
   except m4.InfeasibleError as e:
-    files.write_json_atomic(FileSystems.join(output_dir, INFEASIBLE_FILE), dict(
+    files.write_json_atomic(files.join(output_dir, INFEASIBLE_FILE), dict(
         out, reason=e.reason, eta=e.eta, max_feasible_eta=e.max_feasible_eta))
     raise
   q = m4_pool.cell_q(fit, pool)

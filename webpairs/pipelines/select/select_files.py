@@ -30,9 +30,9 @@ from webpairs.curation.rules import (
   SEMANTIC_DUP,
   STATUS,
 )
-from webpairs.pipelines import files
+from webpairs.formats import files, selection
 from webpairs.pipelines.runtime import batches
-from webpairs.pipelines.select import select_balance, selection
+from webpairs.pipelines.select import select_balance
 from webpairs.pipelines.select.select_plan import ROW_BITS, FileState, Resolved, SelectPlan, row_ids
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from webpairs.balancing import m4_pool
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.curation import dedup, eval_embeddings, eval_index, filters
 from webpairs.curation.rules import RuleBook
-from webpairs.pipelines.select import selection
+from webpairs.formats import selection
 from webpairs.pipelines.select.select_balance import BalancePlan, make_balance_plan
 
 ROW_BITS = 32

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from apache_beam.io.filesystems import FileSystems
-
-from webpairs.pipelines import files
-from webpairs.pipelines.select import selection
+from webpairs.formats import files, selection
 
 # What materialize needs from each selection row.
 PLAN_COLUMNS = ["source", "offset", "key", "keep", "repeat", "cluster_id", "lang"]
@@ -14,14 +11,14 @@ PLAN_COLUMNS = ["source", "offset", "key", "keep", "repeat", "cluster_id", "lang
 def selection_files(selection_dir: str) -> list[str]:
   """Sorted selection files of `selection_dir`; a clear error when there are none."""
   pattern = selection.selection_glob(selection_dir)
-  found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+  found = sorted(m.path for m in files.match(pattern))
   if not found:
     raise FileNotFoundError(f"no selection files match {pattern!r}: run `webpairs curate select` first")
   return found
 
 
 def read_summary(selection_dir: str) -> dict:
-  path = FileSystems.join(selection_dir, selection.SUMMARY_FILE)
-  if not FileSystems.exists(path):
+  path = files.join(selection_dir, selection.SUMMARY_FILE)
+  if not files.exists(path):
     raise FileNotFoundError(f"{path} is missing: the selection is incomplete (rerun `webpairs curate select`)")
   return files.read_json(path)

@@ -6,6 +6,7 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import grain
@@ -13,7 +14,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding
 
-from webpairs.pretrain.input import files
+from webpairs.formats import curated
 from webpairs.pretrain.input import regions as regions_lib
 from webpairs.pretrain.input.preprocess import DecodeImage, TokenizeBatch, collate
 from webpairs.pretrain.input.source import CuratedSource
@@ -39,6 +40,17 @@ def auto_workers(reserve: int = 2) -> int:
   return max(1, cores - reserve)
 
 
+def host_shards(paths: Sequence[str], process_index: int, process_count: int) -> list[str]:
+  """This host's share of the shards: every process_count-th, starting at process_index.
+
+  Whole shards go to one host, so hosts never read the same bytes; every host needs at
+  least one shard.
+  """
+  if len(paths) < process_count:
+    raise ValueError(f"{len(paths)} shard(s) cannot be split over {process_count} hosts: write more shards")
+  return list(paths[process_index::process_count])
+
+
 def make_source(shards: str, process_index: int | None = None, process_count: int | None = None, *,
                 regions: bool = False) -> CuratedSource:
   """Index this host's share of the shards matching `shards` (comma-separated globs or folders).
@@ -46,7 +58,7 @@ def make_source(shards: str, process_index: int | None = None, process_count: in
   regions: the source also returns each example's region annotations (LocCa)."""
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
-  paths = files.host_shards(files.expand(shards), process_index, process_count)
+  paths = host_shards(curated.expand(shards), process_index, process_count)
   source = CuratedSource.from_paths(paths, regions=regions)
   if source.skipped:
     _log.warning("%d example(s) in %s lack an image or a caption and are skipped", source.skipped, shards)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Sequence
 from concurrent import futures
 from typing import Any
 
 import numpy as np
 
-from webpairs.pretrain.input import files
+from webpairs.formats.curated import MemberReader, ShardIndex, index_tar
 from webpairs.pretrain.input.regions import RegionFaults, parse_regions
-from webpairs.pretrain.input.tar_index import ShardIndex, index_tar
 
 _INDEX_THREADS = 8  # header reads are I/O-bound: object stores want several in flight
 
@@ -22,9 +19,8 @@ class CuratedSource:
   """Examples of a list of webdataset shards, in shard then tar order.
 
   The index is a handful of numpy arrays (about 50 bytes per example) so it pickles
-  cheaply into grain's worker processes; each process opens its own files lazily. grain
-  reads with a thread pool, so reads must not share a file position: local files use
-  pread on one descriptor, object-store files one handle per thread.
+  cheaply into grain's worker processes; each process opens its own files lazily
+  (formats.curated.MemberReader, safe for grain's reading threads).
 
   regions: also return each example's `regions` from its json member (one more read per
   example, made only then); an unreadable json or regions list gives [] and is counted
@@ -43,9 +39,7 @@ class CuratedSource:
     self.image_offset, self.image_size = cat("image_offset"), cat("image_size")
     self.text_offset, self.text_size = cat("text_offset"), cat("text_size")
     self.json_offset, self.json_size = cat("json_offset"), cat("json_size")
-    self._fds: dict[int, int] = {}
-    self._local = threading.local()
-    self._lock = threading.Lock()
+    self._reader = MemberReader(self.paths)
 
   @classmethod
   def from_paths(cls, paths: Sequence[str], *, regions: bool = False) -> CuratedSource:
@@ -55,46 +49,16 @@ class CuratedSource:
   def __len__(self) -> int:
     return len(self.keys)
 
-  def __getstate__(self) -> dict[str, Any]:
-    return {k: v for k, v in self.__dict__.items() if k not in ("_fds", "_local", "_lock")}
-
-  def __setstate__(self, state: dict[str, Any]) -> None:
-    self.__dict__.update(state)
-    self._fds, self._local, self._lock = {}, threading.local(), threading.Lock()
-
-  def __del__(self) -> None:
-    for fd in getattr(self, "_fds", {}).values():
-      os.close(fd)
-
-  def _read(self, shard: int, offset: int, size: int) -> bytes:
-    path = self.paths[shard]
-    if files.is_remote(path):
-      handles = self._local.__dict__.setdefault("handles", {})
-      if shard not in handles:
-        handles[shard] = files.open_binary(path)
-      handles[shard].seek(offset)
-      return handles[shard].read(size)
-    fd = self._fds.get(shard)
-    if fd is None:
-      with self._lock:
-        fd = self._fds.get(shard)
-        if fd is None:
-          fd = self._fds[shard] = os.open(path, os.O_RDONLY)
-    data = os.pread(fd, size, offset)
-    if len(data) != size:
-      raise OSError(f"{path}: short read at byte {offset} ({len(data)} of {size}); was the shard rewritten?")
-    return data
-
   def __getitem__(self, i: int) -> dict[str, Any]:
     i = int(i)
     shard = int(self.shard[i])
     key = self.keys[i].decode("utf-8")
-    image = self._read(shard, int(self.image_offset[i]), int(self.image_size[i]))
+    image = self._reader.read(shard, int(self.image_offset[i]), int(self.image_size[i]))
     raw = None
     if self.json_offset[i] >= 0 and (self.regions or self.text_offset[i] < 0):
-      raw = self._read(shard, int(self.json_offset[i]), int(self.json_size[i]))
+      raw = self._reader.read(shard, int(self.json_offset[i]), int(self.json_size[i]))
     if self.text_offset[i] >= 0:
-      caption = self._read(shard, int(self.text_offset[i]), int(self.text_size[i])).decode("utf-8", "replace")
+      caption = self._reader.read(shard, int(self.text_offset[i]), int(self.text_size[i])).decode("utf-8", "replace")
     else:
       caption = json.loads(raw).get("caption") or ""
     out = {"key": key, "image": image, "caption": caption}

@@ -9,10 +9,11 @@ from __future__ import annotations
 import posixpath
 
 import pyarrow as pa
-from apache_beam.io.filesystems import FileSystems
+
+from webpairs.formats import files
+from webpairs.formats.annotation_files import ANNOTATION_PREFIX
 
 SELECTION_PREFIX = "selection-"
-ANNOTATION_PREFIX = "annotations-"
 SUMMARY_FILE = "summary.json"
 FORMAT_VERSION = 1
 
@@ -38,8 +39,8 @@ def selection_path(output_dir: str, annotation_path: str) -> str:
   """SEL/selection-<suffix>.parquet for ANN/annotations-<suffix>.parquet."""
   name = posixpath.basename(annotation_path)
   suffix = name[len(ANNOTATION_PREFIX):] if name.startswith(ANNOTATION_PREFIX) else name
-  return FileSystems.join(output_dir, SELECTION_PREFIX + suffix)
+  return files.join(output_dir, SELECTION_PREFIX + suffix)
 
 
 def selection_glob(output_dir: str) -> str:
-  return FileSystems.join(output_dir, f"{SELECTION_PREFIX}*.parquet")
+  return files.join(output_dir, f"{SELECTION_PREFIX}*.parquet")

@@ -1,8 +1,17 @@
-"""The annotation row: one per input example, kept and rejected alike, never image bytes."""
+"""The annotation files `annotate` writes: ANN/annotations-*.parquet, one row per input example (kept and rejected
+alike, never image bytes), and ANN/summary.json."""
 
 from __future__ import annotations
 
+import hashlib
+import posixpath
+
 import pyarrow as pa
+
+from webpairs.formats import files
+
+ANNOTATION_PREFIX = "annotations-"
+SUMMARY_FILE = "summary.json"
 
 # Column -> (arrow type, meaning). `annotate_batch` returns dicts with exactly these keys.
 ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
@@ -52,3 +61,14 @@ EXTRA_SKIP = frozenset({
 })
 
 ANNOTATION_SCHEMA = pa.schema([pa.field(name, typ) for name, (typ, _) in ANNOTATION_COLUMNS.items()])
+
+
+def annotations_glob(annotations_dir: str) -> str:
+  return files.join(annotations_dir, f"{ANNOTATION_PREFIX}*.parquet")
+
+
+def annotation_path(output_dir: str, shard_path: str) -> str:
+  """Deterministic annotation file of a shard: its stem plus a hash of its full path."""
+  stem = posixpath.basename(shard_path).split(".")[0]
+  digest = hashlib.blake2b(shard_path.encode("utf-8"), digest_size=4).hexdigest()
+  return files.join(output_dir, f"{ANNOTATION_PREFIX}{stem}-{digest}.parquet")
