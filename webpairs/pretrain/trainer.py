@@ -15,11 +15,10 @@ import ml_collections
 import optax
 from flax import nnx
 
-from webpairs.pretrain import cappa as cappa_lib
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import distributed
 from webpairs.pretrain import flops as flops_lib
-from webpairs.pretrain import losses, metrics as metrics_lib, models, objectives, optimizer, sharding
+from webpairs.pretrain import losses, metrics as metrics_lib, model_factory, objectives, optimizer, sharding
 from webpairs.pretrain.input import files, pipeline
 from webpairs.pretrain.input import streams as streams_lib
 from webpairs.pretrain.input import regions as regions_lib
@@ -35,26 +34,6 @@ class NonFiniteError(FloatingPointError):
   """The loss or the gradients of a step were NaN or infinite; nothing of that step was saved."""
 
 
-def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str, Any]:
-  """Constructor arguments of the configured model; sizes the input fixes are filled in here."""
-  if config.get("model_name", "two_towers") == "captioner":
-    return cappa_lib.model_kwargs(config, vocab_size)
-  m = config.model
-  attention = {"attention": m.attention} if m.get("attention") else {}  # else models.common.DEFAULT_ATTENTION
-  kwargs = dict(
-      image={**dict(m.image), "image_size": config.input.res, **attention},
-      text={**dict(m.text), "vocab_size": vocab_size, "max_len": config.input.max_len, **attention},
-      out_dim=m.get("out_dim"),
-      temperature_init=m.temperature_init,
-      bias_init=m.bias_init,
-      dtype=m.dtype,
-      remat=m.remat,
-  )
-  if config.get("model_name") == "siglip2":  # the two towers plus LocCa's decoder on the image tower
-    kwargs["decoder"] = {**dict(m.get("decoder") or {}), "max_len": cappa_lib.decoder_max_len(config)}
-  return kwargs
-
-
 class Trainer:
   """Everything a run needs, built once from the config: model graph, optimizer, shardings, jitted step.
 
@@ -67,7 +46,7 @@ class Trainer:
     self.config = config
     self.mesh = mesh or sharding.make_mesh(config.mesh.get("data", -1))
     self.total_steps = int(config.total_steps)
-    self._build = self.model_builder(config, vocab_size)
+    self._build = model_factory.model_builder(config, vocab_size)
     abstract = nnx.eval_shape(lambda: self._build(0))
     self.graphdef, _, _ = nnx.split(abstract, nnx.Param, ...)
     self.tx, self.schedule = optimizer.make(config.optax, self.total_steps)
@@ -94,12 +73,6 @@ class Trainer:
     self.flops_per_step: float | None = None  # XLA's cost analysis: a cross-check, not the MFU numerator
     self.model_flops_per_step: float | None = None  # analytic (flops.py): the MFU numerator
     self._vocab_size = vocab_size
-
-  def model_builder(self, config: ml_collections.ConfigDict, vocab_size: int) -> Callable[[Any], nnx.Module]:
-    """rng -> an initialised model; a trainer for another model (SILC) overrides this."""
-    kwargs = model_kwargs(config, vocab_size)
-    name = config.get("model_name", "two_towers")
-    return lambda rng: models.build(name, rngs=nnx.Rngs(rng), **kwargs)
 
   # Pure functions (traced under jit).
 
@@ -188,7 +161,7 @@ class Trainer:
     plain.model.remat = False
     graphdef = self.graphdef
     try:
-      self.graphdef = nnx.split(nnx.eval_shape(lambda: self.model_builder(plain, self._vocab_size)(0)),
+      self.graphdef = nnx.split(nnx.eval_shape(lambda: model_factory.model_builder(plain, self._vocab_size)(0)),
                                 nnx.Param, ...)[0]
       # A fresh function: jax caches traces by function, and the bound method's would be the remat one.
       step = lambda s, b, c: self._train_step(s, b, c)  # pylint: disable=unnecessary-lambda
