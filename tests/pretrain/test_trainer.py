@@ -146,10 +146,3 @@ def test_hooks_and_registry_evals_run_on_schedule_and_at_the_end(curated, tokeni
   logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert {r["step"] for r in logged if "synthetic_zeroshot/accuracy" in r} == {4, 6}
   assert [r["step"] for r in logged if "recorded/step" in r] == [5, 6]
-
-
-def test_typed_evals_without_a_data_root_are_a_clear_error(curated, tokenizer_dir, tmp_path):
-  config = tiny_config(curated, tokenizer_dir, total_steps=2)
-  config.evals.zs = dict(type="zero_shot", dataset="dollarstreet")
-  with pytest.raises(ValueError, match="eval_data_root"):
-    eval_hooks.from_config(config, workdir=str(tmp_path / "run"))
