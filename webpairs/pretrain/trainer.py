@@ -16,9 +16,9 @@ import optax
 from flax import nnx
 
 from webpairs.pretrain import checkpoint as ckpt_lib
-from webpairs.pretrain import hooks as hooks_lib
 from webpairs.pretrain import distributed
 from webpairs.pretrain import flops as flops_lib
+from webpairs.pretrain import hooks as hooks_lib
 from webpairs.pretrain import losses, metrics as metrics_lib, model_factory, objectives, optimizer, sharding
 from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.pretrain.input import files, pipeline
