@@ -27,12 +27,12 @@ import tempfile
 import time
 
 import numpy as np
-from flax import nnx
 
 from webpairs.eval import metrics
-from webpairs.pretrain import checkpoint as ckpt_lib
+from webpairs.eval.evaluators import aref
 from webpairs.configs import loader
-from webpairs.pretrain import locca_boxes, locca_decode, trainer
+from webpairs.pretrain import locca_boxes, trainer
+from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.pretrain.input import decode_image, make_source
 from webpairs.demo.sample import defects, writer
 from webpairs.tokenizers import Tokenizer, train_tokenizer
@@ -75,16 +75,6 @@ def region_len(tokenizer: Tokenizer, texts: set[str], bins: int) -> int:
   return max(len(p) + len(t) + 1 for p, t in zip(prompts, targets, strict=True))
 
 
-def trained_model(config, workdir: str, step: int, tokenizer: Tokenizer):
-  run = trainer.Trainer(config, vocab_size=tokenizer.vocab_size)
-  ckpt = ckpt_lib.Checkpointer(os.path.join(workdir, trainer.CHECKPOINT_DIR), every=1, keep=1)
-  try:
-    state, _ = ckpt.restore(step, run.abstract_with_shardings())
-  finally:
-    ckpt.close()
-  return nnx.merge(run.graphdef, state["params"], run.consts)
-
-
 def run(workdir: str, *, examples: int, held_out: int, steps: int, batch: int, bins: int, res: int, variant: str,
         width: int, depth: int, dec_depth: int, lr: float, augment: str, train_shards: str = "",
         eval_shards: str = "", tokenizer: str = "", overrides: tuple[str, ...] = ()) -> dict[str, float]:
@@ -120,15 +110,16 @@ def run(workdir: str, *, examples: int, held_out: int, steps: int, batch: int, b
   train_s = time.perf_counter() - start
 
   start = time.perf_counter()
-  model = trained_model(config, run_dir, steps, tok)
+  model, _ = inference_loader.load_checkpoint(run_dir, steps)
   images, owner, texts, truth = queries(eval_shards, config.input.res)
   pred, parsed = np.zeros_like(truth), np.zeros(len(texts), bool)
   for s in range(0, len(texts), EVAL_BATCH):
     idx = np.arange(s, min(s + EVAL_BATCH, len(texts)))
     pad = EVAL_BATCH - len(idx)  # one compiled batch shape
     rows = np.concatenate([idx, np.full(pad, idx[-1])])
-    boxes, ok = locca_decode.aref_boxes(model, images[np.asarray(owner)[rows]], [texts[i] for i in rows], tok,
-                                        bins=config.loss.bins, style=config.loss.style)
+    boxes, ok = aref.decode_boxes(model, images[np.asarray(owner)[rows]], [texts[i] for i in rows],
+                                  bins=config.loss.bins, style=config.loss.style,
+                                  max_new_tokens=8 if config.loss.style == "loc" else 24)
     pred[idx], parsed[idx] = boxes[:len(idx)], ok[:len(idx)]
   iou = np.where(parsed, metrics.box_iou(pred, truth), 0.0)
   baseline = metrics.box_iou(mean_box[None], truth)

@@ -18,6 +18,7 @@ import tempfile
 import time
 
 from webpairs.configs import loader
+from webpairs.eval import hooks as eval_hooks
 from webpairs.demo.sample import defects, writer
 from webpairs.pretrain import trainer
 from webpairs.tokenizers import train_tokenizer
@@ -44,7 +45,8 @@ def run(workdir: str, *, examples: int, held_out: int, steps: int, batch: int, t
                                   f"evals.retrieval.shards={eval_shards}", f"evals.retrieval.max_examples={held_out}",
                                   "log_every=50", "ckpt_every=1000", *overrides])
   start = time.perf_counter()
-  final = trainer.train(config, os.path.join(workdir, "run"))
+  run_dir = os.path.join(workdir, "run")
+  final = trainer.train(config, run_dir, hooks=eval_hooks.from_config(config, workdir=run_dir))
   train_s = time.perf_counter() - start
   chance = final["retrieval/chance_r1"]
   return {

@@ -68,7 +68,7 @@ def main() -> None:
   tmp = pathlib.Path(tempfile.mkdtemp(prefix="score_bench_"))
   workdir = args.checkpoint
   if workdir is None:
-    from tests.eval.test_adapters import train_tiny  # pylint: disable=import-outside-toplevel
+    from tests.eval.test_inference import train_tiny  # pylint: disable=import-outside-toplevel
     workdir = str(train_tiny(tmp / "ckpt", examples=64, steps=1, ckpt_every=1))
   sample_writer.write_sample(tmp / "raw", num_examples=args.n, seed=0, shard_size=256, real_images_dir=None,
                              truncated_tar=False)

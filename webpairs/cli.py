@@ -14,7 +14,7 @@ COMMANDS: dict[str, str] = {
     "curate": "webpairs.pipelines.command",
     "demo": "webpairs.demo.run",
     "tokenizer": "webpairs.tokenizers.command",
-    "pretrain": "webpairs.pretrain.command",
+    "pretrain": "webpairs.commands.pretrain",
     "eval": "webpairs.commands.eval",
 }
 

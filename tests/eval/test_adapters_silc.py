@@ -11,7 +11,8 @@ import numpy as np
 from tests.pretrain.curated_images import write_curated_images
 from webpairs import cli
 from webpairs.demo import synthetic
-from webpairs.eval import adapters, images
+from webpairs.eval import images
+from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.configs import loader
 from webpairs.pretrain import trainer
@@ -31,7 +32,7 @@ def test_silc_checkpoint_through_the_adapter_and_cli(tmp_path, capsys):
   config.silc.update(teacher_momentum=0.5)  # the teacher then differs from the student after a step
   trainer.train(config, str(tmp_path / "work"))
 
-  model, step = adapters.load_checkpoint(str(tmp_path / "work"))
+  model, step = inference_loader.load_checkpoint(str(tmp_path / "work"))
   assert step == 2
   synthetic.write_eval_set(tmp_path / "data" / "synthetic", 24, seed=0)
   files = sorted(str(p) for p in (tmp_path / "data" / "synthetic" / "images").iterdir())[:4]
@@ -40,7 +41,7 @@ def test_silc_checkpoint_through_the_adapter_and_cli(tmp_path, capsys):
 
   # The same checkpoint restored by hand: the adapter's embeddings are the student's, not the teacher's.
   tr = SilcTrainer(config, vocab_size=Tokenizer.load(str(tmp_path / "tok")).vocab_size)
-  ckpt = ckpt_lib.Checkpointer(str(tmp_path / "work" / trainer.CHECKPOINT_DIR), every=1, keep=3)
+  ckpt = ckpt_lib.Checkpointer(str(tmp_path / "work" / ckpt_lib.CHECKPOINT_DIR), every=1, keep=3)
   try:
     state, _ = ckpt.restore(2, tr.abstract_with_shardings())
   finally:

@@ -19,7 +19,9 @@ from tests.pretrain.curated_images import Example, write_curated_images, write_s
 from webpairs import cli
 from webpairs.configs import loader
 from webpairs.demo import synthetic
-from webpairs.eval import adapters, captioner, metrics, registry
+from webpairs.eval import hooks, metrics, registry
+from webpairs.pretrain.inference import captioner
+from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.pretrain import cappa, locca_boxes, models, trainer
 from webpairs.tokenizers import Tokenizer, train_tokenizer
 
@@ -266,7 +268,7 @@ def test_a_captioner_run_evaluates_on_schedule_and_from_its_checkpoint(root, tmp
   loader.apply_overrides(config, ["input.batch_size=16", "input.num_workers=0", "total_steps=2", "optax.warmup_steps=1",
                                   "log_every=1", "ckpt_every=2"])
   config.evals.aref = dict(type="aref", dataset="curated", data_dir=str(root / "held_out"), bins=BINS)
-  final = trainer.train(config, str(tmp_path / "work"))
+  final = trainer.train(config, str(tmp_path / "work"), hooks=hooks.from_config(config, workdir=str(tmp_path / "work")))
   for name in ("synthetic_caption_zeroshot/accuracy", "synthetic_perplexity/ppl", "held_out_perplexity/ppl",
                "aref/accuracy", "aref/baseline_accuracy", "aref/parse_failure_rate"):
     assert np.isfinite(final[name]), name
@@ -275,7 +277,7 @@ def test_a_captioner_run_evaluates_on_schedule_and_from_its_checkpoint(root, tmp
   # Two steps from uniform logits: the perplexity is still near the vocabulary size.
   assert 100 < final["held_out_perplexity/ppl"] < 2 * 600
 
-  model, step = adapters.load_checkpoint(str(tmp_path / "work"))
+  model, step = inference_loader.load_checkpoint(str(tmp_path / "work"))
   assert isinstance(model, captioner.CaptionerModel) and step == 2
   # The checkpoint's parameters are the ones the scheduled evals ran on.
   assert cli.main(["eval", "--workdir", str(tmp_path / "work"), "--evals", "held_out_perplexity,aref",

@@ -74,10 +74,31 @@ def test_retrieval_several_texts_per_image():
   ])
   # t2i@1: texts 0 and 1 hit image 0; text 2 scores image 0 (0.5) above its image 1 (0.3): miss;
   # text 3 scores image 1 (0.4) above its image 2 (0.1): miss.
-  assert metrics.retrieval_recall_multi(sim, text_image, 1) == (pytest.approx(2 / 3), 0.5)
-  assert metrics.retrieval_recall_multi(sim, text_image, 2) == (1.0, 1.0)
+  assert metrics.retrieval_recall(sim, 1, text_image=text_image) == (pytest.approx(2 / 3), 0.5)
+  assert metrics.retrieval_recall(sim, 2, text_image=text_image) == (1.0, 1.0)
   with pytest.raises(ValueError):
-    metrics.retrieval_recall_multi(sim, np.asarray([0, 0, 1, 3]), 1)
+    metrics.retrieval_recall(sim, 1, text_image=np.asarray([0, 0, 1, 3]))
+
+
+def test_retrieval_identical_captions_count_as_the_same_text():
+  sim = np.eye(4)[:, [1, 0, 2, 3]]  # images 0 and 1 prefer each other's text...
+  ids = np.asarray([7, 7, 8, 9])  # ...which is the same caption
+  assert metrics.retrieval_recall(sim, 1) == (0.5, 0.5)
+  assert metrics.retrieval_recall(sim, 1, text_ids=ids) == (1.0, 1.0)
+  right = metrics.retrieval_matches(np.arange(4), 4, ids).sum(axis=0)
+  assert right.tolist() == [2, 2, 1, 1]
+  assert metrics.chance_recall(right, 4, 1) == (2 + 2 + 1 + 1) / 16
+  # Two draws among four images: a text with one right image finds it half the time, with two 5/6 of the time.
+  assert metrics.chance_recall(right, 4, 2) == pytest.approx((5 / 6 + 5 / 6 + 0.5 + 0.5) / 4)
+  assert metrics.chance_recall(np.ones(5), 5, 7) == 1.0
+
+
+def test_retrieval_shifted_embeddings_rank_second():
+  z = np.eye(6)
+  # Text i lies mostly along image i+1 and a little along image i: its own image ranks second.
+  sim = z @ (0.9 * np.roll(z, 1, axis=1) + 0.1 * z).T
+  assert metrics.retrieval_recall(sim, 1) == (0.0, 0.0)
+  assert metrics.retrieval_recall(sim, 2) == (1.0, 1.0)
 
 
 @settings(max_examples=30, deadline=None)

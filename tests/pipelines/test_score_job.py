@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.eval.test_adapters import train_tiny
+from tests.eval.test_inference import train_tiny
 from webpairs import cli
 from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
-from webpairs.eval import adapters
+from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.configs.curation import load_curation_config
 from webpairs.pipelines.annotate import annotate as annotate_job
 from webpairs.pipelines.raw import readers
@@ -58,10 +58,10 @@ def root(tmp_path_factory) -> pathlib.Path:
 
 def _reference(work: pathlib.Path) -> tuple:
   """The checkpoint restored by hand: the full two-tower module, its tokenizer and input size."""
-  config = adapters.load_config(str(work))
+  config = inference_loader.load_config(str(work))
   tok = Tokenizer.load(config.input.tokenizer)
   trainer = trainer_lib.trainer_class(config)(config, vocab_size=tok.vocab_size)
-  checkpointer = ckpt_lib.Checkpointer(str(work / trainer_lib.CHECKPOINT_DIR), every=1, keep=3)
+  checkpointer = ckpt_lib.Checkpointer(str(work / ckpt_lib.CHECKPOINT_DIR), every=1, keep=3)
   try:
     state, _ = checkpointer.restore(1, trainer.abstract_with_shardings())
   finally:

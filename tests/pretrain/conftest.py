@@ -50,9 +50,9 @@ def saved_state(workdir: pathlib.Path, step: int):
   """(train state on the host, data-iterator state) of the checkpoint a run saved at `step` in workdir."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  from webpairs.pretrain import checkpoint, trainer  # pylint: disable=g-import-not-at-top
+  from webpairs.pretrain import checkpoint  # pylint: disable=g-import-not-at-top
 
-  ckpt = checkpoint.Checkpointer(str(workdir / trainer.CHECKPOINT_DIR), every=1, keep=10)
+  ckpt = checkpoint.Checkpointer(str(workdir / checkpoint.CHECKPOINT_DIR), every=1, keep=10)
   try:
     state, data = ckpt.restore(step)
   finally:

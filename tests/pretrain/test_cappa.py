@@ -14,7 +14,7 @@ from flax import nnx
 from tests.pretrain.captioners import LEN, VOCAB, tiny_captioner
 from tests.pretrain.conftest import TINY
 from webpairs.configs import loader
-from webpairs.pretrain import cappa, models, objectives, trainer
+from webpairs.pretrain import cappa, model_factory, models, objectives, trainer
 from webpairs.pretrain.models import decoder as decoder_lib
 from webpairs.tokenizers import Tokenizer
 
@@ -220,12 +220,12 @@ def test_greedy_decode_continues_a_forced_prefix_of_any_length_per_row():
 def test_cappa_config_arguments_reach_the_model_and_the_objective():
   config = loader.load_config(loader.PRETRAIN, "cappa:variant=B/16,dec_depth=3,p=0.5,res=224")
   assert config.model_name == "captioner" and config.loss.parallel_prob == 0.5
-  kwargs = trainer.model_kwargs(config, vocab_size=32_000)
+  kwargs = model_factory.model_kwargs(config, vocab_size=32_000)
   model = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0), **kwargs))
   assert len(model.decoder.blocks) == 3 and model.img.pool_type == "none"
   assert model.decoder.embedding.embedding.shape == (32_001, 768)  # one extra row: the [MASK] id 32000
   assert model.decoder.head.kernel.shape == (768, 32_000)
-  default = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0), **trainer.model_kwargs(
+  default = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0), **model_factory.model_kwargs(
       loader.load_config(loader.PRETRAIN, "cappa:variant=B/16"), vocab_size=100)))
   assert len(default.decoder.blocks) == 6  # half of B's 12 encoder blocks
   assert isinstance(objectives.build(config.loss), cappa.CapPa)

@@ -115,8 +115,8 @@ def test_nan_at_a_known_step_stops_there_and_keeps_the_last_good_checkpoint(cura
   monkeypatch.setattr(trainer.Trainer, "step", poisoned)
   with pytest.raises(trainer.NonFiniteError, match=rf"^step {nan_step}: loss or gradients are not finite") as info:
     trainer.train(config, str(tmp_path))
-  assert f"Last good checkpoint: step 6 in {tmp_path / trainer.CHECKPOINT_DIR}" in str(info.value)
-  saved = sorted(int(p.name) for p in (tmp_path / trainer.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
+  assert f"Last good checkpoint: step 6 in {tmp_path / checkpoint.CHECKPOINT_DIR}" in str(info.value)
+  saved = sorted(int(p.name) for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
   assert saved == [2, 4, 6]
   state, _ = saved_state(tmp_path, 6)
   assert int(state["step"]) == 6
@@ -185,7 +185,7 @@ def test_run_with_a_corrupted_newest_checkpoint_resumes_from_the_previous_one(cu
   config = tiny_config(curated, tokenizer_dir, ckpt_every=2)  # TINY's schedule: the compiled step is shared
   trainer.train(config, str(tmp_path), stop_at_step=4)
   good, _ = saved_state(tmp_path, 4)
-  directory = str(tmp_path / trainer.CHECKPOINT_DIR)
+  directory = str(tmp_path / checkpoint.CHECKPOINT_DIR)
   _flip(_largest_array_file(directory, 4))
   capsys.readouterr()
   final = trainer.train(config, str(tmp_path), stop_at_step=4)

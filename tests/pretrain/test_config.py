@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from webpairs.configs import loader
-from webpairs.pretrain import models, objectives, trainer
+from webpairs.pretrain import model_factory, models, objectives, trainer
 
 
 def test_siglip_config_by_arguments_and_tiny_preset():
@@ -31,6 +31,6 @@ def test_every_config_file_has_a_tiny_preset_whose_model_builds(name):
   assert config.model.dtype == "float32" and config.input.res == 32 and config.input.batch_size == 64
   # An objective reading region rows (LocCa, SigLIP 2) gets them from the input.
   assert config.input.get("regions", False) == (config.loss["name"] in ("locca", objectives.SIGLIP_LOCCA))
-  kwargs = trainer.model_kwargs(config, vocab_size=100)
+  kwargs = model_factory.model_kwargs(config, vocab_size=100)
   model = nnx.eval_shape(lambda: models.build(config.get("model_name", "two_towers"), rngs=nnx.Rngs(0), **kwargs))
   assert hasattr(model, "decoder") == (config.get("model_name") in ("captioner", "siglip2"))

@@ -16,7 +16,7 @@ from flax import nnx
 from tests.conftest import ROOT
 from tests.pretrain.conftest import LOC_BINS, TINY, saved_state
 from webpairs.configs import loader
-from webpairs.pretrain import locca, models, objectives, trainer
+from webpairs.pretrain import locca, model_factory, models, objectives, trainer
 from webpairs.pretrain.input import regions as regions_lib
 
 SLOW = pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")
@@ -49,7 +49,7 @@ def test_locca_config_arguments_reach_the_input_the_model_and_the_objective():
   assert isinstance(objective, locca.LocCa) and objective.cap.parallel_prob == 0.25
   # The decoder's positions cover the longer of caption and region rows.
   model = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0),
-                                              **trainer.model_kwargs(config, vocab_size=1000)))
+                                              **model_factory.model_kwargs(config, vocab_size=1000)))
   assert model.decoder.max_len == 80 and len(model.decoder.blocks) == 6
   default = loader.load_config(loader.PRETRAIN, "locca:shards=/data/curated")
   assert default.loss.parallel_prob == 0.5 and default.loss.bins == 500 and default.loss.style == "loc"

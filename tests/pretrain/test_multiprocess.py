@@ -40,7 +40,7 @@ def _restore(config, workdir: pathlib.Path, step: int):
   """(state on this process's device, data state) of a checkpoint written by any number of processes."""
   tok = Tokenizer.load(config.input.tokenizer)
   abstract = trainer.trainer_class(config)(config, vocab_size=tok.vocab_size).abstract_with_shardings()
-  ckpt = checkpoint.Checkpointer(str(workdir / trainer.CHECKPOINT_DIR), every=1, keep=10)
+  ckpt = checkpoint.Checkpointer(str(workdir / checkpoint.CHECKPOINT_DIR), every=1, keep=10)
   try:
     state, data = ckpt.restore(step, abstract)
   finally:
@@ -208,10 +208,10 @@ def test_killing_both_processes_and_restarting_gives_the_uninterrupted_parameter
   logs = tmp_path / "logs-killed"
   logs.mkdir()
   procs = mp.start(2, 2, args("killed"), log_dir=str(logs))
-  mp.kill_when(procs, lambda: _wait_for(tmp_path / "killed" / trainer.CHECKPOINT_DIR / "10"), [0, 1], timeout=600)
+  mp.kill_when(procs, lambda: _wait_for(tmp_path / "killed" / checkpoint.CHECKPOINT_DIR / "10"), [0, 1], timeout=600)
   killed = mp.wait(procs, log_dir=str(logs), timeout=60)
   assert all(f.returncode == -9 for f in killed)
-  saved = sorted(int(p.name) for p in (tmp_path / "killed" / trainer.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
+  saved = sorted(int(p.name) for p in (tmp_path / "killed" / checkpoint.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
   assert 10 in saved and steps not in saved  # killed mid-run
 
   again = mp.run(2, 2, args("killed"), log_dir=str(tmp_path / "logs-again"), timeout=600)
@@ -232,7 +232,7 @@ def test_a_lost_process_stops_the_other_within_bounded_time(curated, tokenizer_d
   logs.mkdir()
   procs = mp.start(2, 2, _args(curated, tokenizer_dir, tmp_path / "w", total_steps=100_000, ckpt_every=2),
                    log_dir=str(logs), env={distributed.ENV_LOST_AFTER: str(lost_after)})
-  mp.kill_when(procs, lambda: _wait_for(tmp_path / "w" / trainer.CHECKPOINT_DIR / "2"), [victim], timeout=600)
+  mp.kill_when(procs, lambda: _wait_for(tmp_path / "w" / checkpoint.CHECKPOINT_DIR / "2"), [victim], timeout=600)
   t0 = time.monotonic()
   survivor = 1 - victim
   done = mp.wait(procs, log_dir=str(logs), timeout=3 * lost_after + 30)

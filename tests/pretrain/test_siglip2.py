@@ -13,7 +13,7 @@ from flax import nnx
 
 from tests.pretrain.conftest import TINY, saved_state
 from webpairs.configs import loader
-from webpairs.pretrain import locca, losses, models, objectives
+from webpairs.pretrain import locca, losses, model_factory, models, objectives
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.models.decoder import Decoder
 from webpairs.pretrain.models.text import TextTransformer
@@ -132,7 +132,9 @@ def test_objective_is_the_weighted_sum_of_the_sigmoid_and_locca_losses(tiny_mode
 def test_a_train_step_runs_the_image_tower_once_for_both_losses(monkeypatch):
   # Tracing alone tells what one step computes: nothing is compiled.
   config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B},max_len={LEN}")
-  tr = trainer_lib.Trainer(config, vocab_size=VOCAB)  # SigLIP 2's first stage alone: no SILC block used
+  with config.unlocked():
+    del config["silc"]  # SigLIP 2's first stage alone: the model factory builds SILC's student for a silc block
+  tr = trainer_lib.Trainer(config, vocab_size=VOCAB)
   assert isinstance(tr.objective, objectives.siglip_locca.SigLIPLocCa)
   batch = jax.eval_shape(lambda: _batch(size=32))
   calls = _count_calls(monkeypatch, None)
@@ -181,7 +183,7 @@ def test_siglip2_config_is_sigmoid_plus_locca_with_silcs_siglip2_schedule():
   assert c.silc.image_text_on == "image" and loader.load_config(loader.PRETRAIN,
                                                                 "silc:tiny").silc.image_text_on == "global_views"
   assert trainer_lib.trainer_class(c) is SilcTrainer
-  kwargs = trainer_lib.model_kwargs(c, vocab_size=32_000)
+  kwargs = model_factory.model_kwargs(c, vocab_size=32_000)
   assert kwargs["decoder"] == {"variant": None, "depth": None, "max_len": 64}
 
   tiny = loader.load_config(loader.PRETRAIN, "siglip2:tiny,switch=0.5,locca_weight=2,masked=0.5,shards=/a")

@@ -10,7 +10,9 @@ import pytest
 
 from tests.pretrain.conftest import TINY, saved_state, tiny_config
 from webpairs import cli
-from webpairs.pretrain import trainer
+from webpairs.eval import hooks as eval_hooks
+from webpairs.pretrain import checkpoint, trainer
+from webpairs.pretrain.inference.protocol import EmbeddingModel
 
 
 def _losses(workdir):
@@ -25,7 +27,7 @@ def test_resume_gives_the_parameters_of_an_unbroken_run(curated, tokenizer_dir, 
   trainer.train(config, str(straight), stop_at_step=6)
   first = trainer.train(config, str(split), stop_at_step=3)
   assert first["step"] == 3
-  assert sorted(p.name for p in (split / trainer.CHECKPOINT_DIR).iterdir() if p.name.isdigit()) == ["3"]
+  assert sorted(p.name for p in (split / checkpoint.CHECKPOINT_DIR).iterdir() if p.name.isdigit()) == ["3"]
   trainer.train(config, str(split), stop_at_step=6)
 
   a, data_a = saved_state(straight, 6)
@@ -53,7 +55,7 @@ def test_non_finite_step_stops_the_run_and_is_never_saved(curated, tokenizer_dir
     trainer.train(config, str(tmp_path))
   bad = int(info.value.args[0].split(":")[0].split()[1])
   assert bad >= 2
-  saved = sorted(int(p.name) for p in (tmp_path / trainer.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
+  saved = sorted(int(p.name) for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
   assert saved == list(range(1, bad))
   state, _ = saved_state(tmp_path, saved[-1])
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state["params"]))
@@ -87,9 +89,9 @@ def test_cli_run_learns_and_writes_progress_metrics_tensorboard_and_checkpoints(
   assert train_rows[-1]["loss"] < 0.7 * train_rows[0]["loss"], [r["loss"] for r in train_rows]
   events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
   assert len(events) == 1 and events[0].stat().st_size > 500
-  steps = sorted(p.name for p in (workdir / trainer.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
+  steps = sorted(p.name for p in (workdir / checkpoint.CHECKPOINT_DIR).iterdir() if p.name.isdigit())
   assert steps == ["30", "40"]  # every 10, newest 2 kept
-  assert json.loads((workdir / trainer.CONFIG_FILE).read_text())["total_steps"] == 40
+  assert json.loads((workdir / checkpoint.CONFIG_FILE).read_text())["total_steps"] == 40
 
   # Running again finds the finished run and only evaluates.
   assert cli.main(argv) == 0
@@ -105,7 +107,23 @@ def test_cli_reports_config_errors(capsys, tmp_path):
     cli.main(["pretrain", "--config", "siglip:tiny", "--workdir", str(tmp_path), "--runner=DataflowRunner"])
 
 
-def test_registry_evals_run_on_schedule_and_at_the_end(curated, tokenizer_dir, tmp_path):
+class _Recorder:
+  """A hook that notes when it ran and checks it was given an inference model."""
+
+  def __init__(self, every: int):
+    self.every, self.calls = every, []
+
+  def due(self, step: int, last: bool) -> bool:
+    return last or step % self.every == 0
+
+  def __call__(self, step, last, model, log):
+    assert isinstance(model, EmbeddingModel)
+    self.calls.append((step, last))
+    log(f"recorded step {step}")
+    return {"recorded/step": float(step)}
+
+
+def test_hooks_and_registry_evals_run_on_schedule_and_at_the_end(curated, tokenizer_dir, tmp_path):
   from webpairs.configs import evals  # pylint: disable=import-outside-toplevel
   from webpairs.demo import synthetic  # pylint: disable=import-outside-toplevel
 
@@ -115,8 +133,11 @@ def test_registry_evals_run_on_schedule_and_at_the_end(curated, tokenizer_dir, t
   entry = evals.resolve(["synthetic_zeroshot"])["synthetic_zeroshot"]
   config.evals.synthetic_zeroshot = dict(entry, every_steps=4)
   workdir = tmp_path / "run"
-  final = trainer.train(config, str(workdir))
+  recorder = _Recorder(every=5)
+  final = trainer.train(config, str(workdir), hooks=[*eval_hooks.from_config(config, workdir=str(workdir)), recorder])
 
+  # Each hook after the steps it asks for and at the end, on the live model, its metrics written and returned.
+  assert recorder.calls == [(5, False), (6, True)] and final["recorded/step"] == 6
   assert sorted(p.name for p in (workdir / "eval").glob("*.json")) == ["4.json", "6.json"]
   record = json.loads((workdir / "eval" / "6.json").read_text())
   accuracy = record["metrics"]["synthetic_zeroshot/accuracy"]
@@ -124,10 +145,4 @@ def test_registry_evals_run_on_schedule_and_at_the_end(curated, tokenizer_dir, t
   assert (workdir / "eval" / "report.html").exists()
   logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert {r["step"] for r in logged if "synthetic_zeroshot/accuracy" in r} == {4, 6}
-
-
-def test_typed_evals_without_a_data_root_are_a_clear_error(curated, tokenizer_dir, tmp_path):
-  config = tiny_config(curated, tokenizer_dir, total_steps=2)
-  config.evals.zs = dict(type="zero_shot", dataset="dollarstreet")
-  with pytest.raises(ValueError, match="eval_data_root"):
-    trainer.train(config, str(tmp_path / "run"))
+  assert [r["step"] for r in logged if "recorded/step" in r] == [5, 6]

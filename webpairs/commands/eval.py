@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_model(workdir: str, step: int | None, tokenizer: str | None) -> tuple[Any, int]:
   """(model, step) of a checkpoint; JAX is imported only here."""
-  from webpairs.eval import adapters  # pylint: disable=import-outside-toplevel
-  return adapters.load_checkpoint(workdir, step, tokenizer=tokenizer)
+  from webpairs.pretrain.inference import loader  # pylint: disable=import-outside-toplevel
+  return loader.load_checkpoint(workdir, step, tokenizer=tokenizer)
 
 
 def _run_config_evals(workdir: str) -> dict[str, dict[str, Any]]:

@@ -62,7 +62,7 @@ def _pretrain_and_evaluate(out: str, shards: str, args: argparse.Namespace) -> l
   """Tokenizer from the curated shards, a tiny SigLIP on them, evals on a synthetic labelled set."""
   from webpairs.configs import evals, loader  # pylint: disable=import-outside-toplevel
   from webpairs.demo import synthetic  # pylint: disable=import-outside-toplevel
-  from webpairs.eval import report  # pylint: disable=import-outside-toplevel
+  from webpairs.eval import hooks, report  # pylint: disable=import-outside-toplevel
   from webpairs.pretrain import trainer  # pylint: disable=import-outside-toplevel
   from webpairs.tokenizers import train_tokenizer  # pylint: disable=import-outside-toplevel
 
@@ -82,7 +82,7 @@ def _pretrain_and_evaluate(out: str, shards: str, args: argparse.Namespace) -> l
   config.eval_data_root = evaldata
   for name, entry in evals.resolve(["synthetic"]).items():
     config.evals[name] = dict(entry, every_steps=0)  # at the end of training
-  final = trainer.train(config, workdir)
+  final = trainer.train(config, workdir, hooks=hooks.from_config(config, workdir=workdir))
 
   _stage(f"5. evals on a synthetic labelled set ({evaldata}): zero-shot with per-group disparity, "
          "retrieval, few-shot geo-localization")

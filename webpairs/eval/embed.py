@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from webpairs.eval import images
-from webpairs.eval.model import EmbeddingModel, ImageEmbedder, ScoringModel, check_normalised
+from webpairs.pretrain.inference.protocol import EmbeddingModel, ImageEmbedder, ScoringModel, check_normalised
 
 
-def image_embeddings(model: ImageEmbedder, files: Sequence[str], batch_size: int) -> np.ndarray:
+def image_batches(files: Sequence[str] | Any, size: int, batch_size: int) -> Iterator[np.ndarray]:
+  """uint8 [B, size, size, 3] batches of image files, or of a set that decodes its own (held-out curated shards)."""
+  if hasattr(files, "image_batches"):
+    return files.image_batches(size, batch_size)
+  return images.batches(files, size, batch_size)
+
+
+def image_embeddings(model: ImageEmbedder, files: Sequence[str] | Any, batch_size: int) -> np.ndarray:
   if not isinstance(model, ImageEmbedder):
     raise TypeError(f"{type(model).__name__} has no embed_images: this evaluator needs image embeddings")
-  out = [check_normalised(model.embed_images(b), "image") for b in images.batches(files, model.image_size, batch_size)]
+  out = [check_normalised(model.embed_images(b), "image") for b in image_batches(files, model.image_size, batch_size)]
   return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
@@ -45,14 +53,14 @@ def class_embeddings(model: EmbeddingModel, classnames: Sequence[Sequence[str]],
   return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
 
 
-def scores(model: EmbeddingModel | ScoringModel, files: Sequence[str], texts: Sequence[str], batch_size: int
+def scores(model: EmbeddingModel | ScoringModel, files: Sequence[str] | Any, texts: Sequence[str], batch_size: int
            ) -> np.ndarray:
   """[num_images, num_texts] match scores: cosine for two towers, log p(text | image) for captioners."""
   if isinstance(model, EmbeddingModel):
     return image_embeddings(model, files, batch_size) @ text_embeddings(model, texts, batch_size).T
   if isinstance(model, ScoringModel):
     rows = [np.asarray(model.score_texts(b, list(texts)), np.float32)
-            for b in images.batches(files, model.image_size, batch_size)]
+            for b in image_batches(files, model.image_size, batch_size)]
     out = np.concatenate(rows)
     if not np.isfinite(out).all():
       raise ValueError("text scores hold NaN or inf")
@@ -72,7 +80,7 @@ def class_scores(model: EmbeddingModel | ScoringModel, files: Sequence[str], cla
   return (sums / np.bincount(owner, minlength=len(classnames))[None, :]).astype(np.float32)
 
 
-def text_scorer(model: EmbeddingModel | ScoringModel, files: Sequence[str], batch_size: int
+def text_scorer(model: EmbeddingModel | ScoringModel, files: Sequence[str] | Any, batch_size: int
                 ) -> Callable[[Sequence[str]], np.ndarray]:
   """texts -> [num_images, num_texts] scores against the fixed images, the image side computed once for two towers.
 

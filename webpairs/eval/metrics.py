@@ -53,46 +53,72 @@ def _check_k(k: int) -> None:
     raise ValueError(f"k must be >= 1, got {k}")
 
 
-def retrieval_recall_multi(sim: np.ndarray, text_image: np.ndarray, k: int) -> tuple[float, float]:
-  """(image->text, text->image) R@k when several texts may describe one image.
+def retrieval_matches(text_image: np.ndarray, num_images: int, text_ids: np.ndarray | None = None) -> np.ndarray:
+  """bool [num_images, num_texts]: text j is a right answer for image i.
 
-  sim: [num_images, num_texts]; text_image[j]: the image text j describes. An image
-  query hits when one of its texts is in its top k; a text query when its image is.
-  Images without texts are not queries. Ties count against the query (a model that
+  text_image[j]: the image text j describes. With text_ids (one id per text, equal for
+  identical captions), a text also answers every image described by a caption identical
+  to it: retrieving the twin of the right caption is not a miss.
+  """
+  text_image = np.asarray(text_image, np.int64)
+  n_txt = len(text_image)
+  if n_txt == 0:
+    raise ValueError("no texts")
+  if text_image.ndim != 1 or text_image.min() < 0 or text_image.max() >= num_images:
+    raise ValueError(f"text_image must hold one image index in [0, {num_images}) per text")
+  match = np.zeros((num_images, n_txt), bool)
+  match[text_image, np.arange(n_txt)] = True
+  if text_ids is not None:
+    text_ids = np.asarray(text_ids)
+    if text_ids.shape != (n_txt,):
+      raise ValueError(f"text_ids has shape {text_ids.shape}, expected ({n_txt},)")
+    same = text_ids[:, None] == text_ids[None, :]
+    match = (match.astype(np.int32) @ same.astype(np.int32)) > 0
+  return match
+
+
+def retrieval_recall(sim: np.ndarray, k: int, *, text_image: np.ndarray | None = None,
+                     text_ids: np.ndarray | None = None) -> tuple[float, float]:
+  """(image->text, text->image) R@k of a similarity matrix [num_images, num_texts].
+
+  The right answers are retrieval_matches(text_image, num_images, text_ids); without
+  text_image the matrix is square with its matches on the diagonal. An image query hits
+  when one of its right texts is in its top k; a text query when one of its right images
+  is. Images without texts are not queries. Ties count against the query (a model that
   scores everything equal gets 0, not 1): the match must beat all but k-1 others.
   """
   _check_k(k)
   sim = np.asarray(sim, np.float64)
-  text_image = np.asarray(text_image, np.int64)
+  if sim.ndim != 2:
+    raise ValueError(f"expected a [num_images, num_texts] similarity matrix, got shape {sim.shape}")
   n_img, n_txt = sim.shape
-  if text_image.shape != (n_txt,):
-    raise ValueError(f"text_image has shape {text_image.shape}, expected ({n_txt},)")
-  if n_txt == 0:
-    raise ValueError("no texts")
-  if text_image.min() < 0 or text_image.max() >= n_img:
-    raise ValueError(f"text_image holds image indices outside [0, {n_img})")
-  match = np.zeros((n_img, n_txt), bool)
-  match[text_image, np.arange(n_txt)] = True
+  if text_image is None:
+    if n_img != n_txt:
+      raise ValueError(f"expected a square similarity matrix without text_image, got shape {sim.shape}")
+    text_image = np.arange(n_txt)
+  if len(text_image) != n_txt:
+    raise ValueError(f"text_image has {len(text_image)} entries for {n_txt} texts")
+  match = retrieval_matches(text_image, n_img, text_ids)
 
-  # text -> image: images other than the right one scoring at least as high.
-  right = sim[text_image, np.arange(n_txt)]
-  others = (sim >= right[None, :]) & ~match
-  t2i = float(np.mean(others.sum(axis=0) < k))
+  # text -> image: the best of the text's right images against the images that are not.
+  best = np.where(match, sim, -np.inf).max(axis=0)
+  t2i = float(np.mean(((sim >= best[None, :]) & ~match).sum(axis=0) < k))
 
-  # image -> text: the best of the image's texts against the texts of other images.
+  # image -> text: the best of the image's right texts against the texts that are not.
   queries = match.any(axis=1)
   best = np.where(match, sim, -np.inf).max(axis=1)
-  others = (sim >= best[:, None]) & ~match
-  i2t = float(np.mean((others.sum(axis=1) < k)[queries]))
+  i2t = float(np.mean((((sim >= best[:, None]) & ~match).sum(axis=1) < k)[queries]))
   return i2t, t2i
 
 
-def retrieval_recall(sim: np.ndarray, k: int) -> tuple[float, float]:
-  """(image->text, text->image) R@k for a square similarity matrix whose matches are on the diagonal."""
-  sim = np.asarray(sim)
-  if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
-    raise ValueError(f"expected a square similarity matrix, got shape {sim.shape}")
-  return retrieval_recall_multi(sim, np.arange(sim.shape[0]), k)
+def chance_recall(right_images: np.ndarray, num_images: int, k: int) -> float:
+  """Text->image R@k of a random ranking: 1 - C(N - m, k) / C(N, k) for a text with m right images of N, averaged."""
+  _check_k(k)
+  m = np.asarray(right_images, np.float64)
+  miss = np.ones_like(m)
+  for i in range(min(k, num_images)):  # drawing k images without replacement, none of them right
+    miss *= np.clip(num_images - m - i, 0, None) / (num_images - i)
+  return float(np.mean(1.0 - miss))
 
 
 def representation_bias(scores: np.ndarray) -> float:

@@ -1,6 +1,6 @@
 """Evaluators built from config (`config.evals = {name: {type, every_steps, ...}}`), scheduled by step, run on a model.
 
-The trainer's hook is three calls:
+The trainer's hook (webpairs.eval.hooks) is three calls:
   evaluators = registry.from_config(config.evals, data_root=DIR)   # once, at start
   for name in registry.due(evaluators, step): ...                  # which run at this step
   registry.run_all(evaluators, model, names=...)                    # {"name/metric": value}
@@ -35,7 +35,7 @@ EVALUATORS: dict[str, type] = {
     "retrieval": RetrievalEvaluator,
     "fewshot": FewShotEvaluator,
     "bias": BiasEvaluator,
-    # Captioners only (CapPa, LocCa: webpairs.eval.captioner.CaptionerModel).
+    # Captioners only (CapPa, LocCa: webpairs.pretrain.inference.captioner.CaptionerModel).
     "caption_zero_shot": CaptionZeroShotEvaluator,
     "caption_perplexity": PerplexityEvaluator,
     "aref": ARefEvaluator,
@@ -59,8 +59,8 @@ def build(config: Mapping[str, Any], *, data_root: str, cache: dict | None = Non
 def eval_configs(evals: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
   """The entries of a config's `evals` that this registry builds: those with a `type`.
 
-  Entries without one belong to the trainer itself (its held-out retrieval on curated
-  shards) and are left to it.
+  Entries without one are not the registry's (the held-out retrieval on curated shards:
+  webpairs.eval.hooks builds it).
   """
   out = {}
   for name, cfg in _plain(evals).items():

@@ -12,6 +12,9 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from etils import epath
 
+# A `webpairs pretrain` workdir: the run's config and its checkpoints folder.
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
 STATE = "state"
 DATA = "data"
 # Key in the data item holding the state's checksums: orbax restores flipped bytes silently.
@@ -91,6 +94,30 @@ class Checkpointer:
         bad = sum(a != b for a, b in zip(found, expected)) + abs(len(found) - len(expected))
         raise CorruptCheckpointError(f"{bad} of {len(expected)} arrays differ from their saved checksums")
     return restored[STATE], data
+
+  def restore_params(self, step: int, abstract_params: Any) -> Any:
+    """The `params` subtree of the state at `step` alone, placed as `abstract_params`' shardings say: the
+    optimizer state and the rest are not read. Checked against the saved checksums of those arrays."""
+    path = epath.Path(self.directory) / str(step) / STATE
+    item = {"params": abstract_params}
+    # The item's handler alone: the manager would want the whole state's handler, and a Checkpointer
+    # warns about the step metadata it does not need.
+    handler = ocp.PyTreeCheckpointHandler()
+    try:
+      params = handler.restore(path, args=ocp.args.PyTreeRestore(
+          item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True))["params"]
+      saved = handler.metadata(path).tree
+    finally:
+      handler.close()
+    data = self._manager.restore(step, args=ocp.args.Composite(**{DATA: ocp.args.JsonRestore()}))[DATA] or {}
+    expected = data.get(CHECKSUMS)
+    if expected is not None:
+      # The state's leaves are checksummed in tree order (sorted keys): params' follow the keys before it.
+      offset = sum(len(jax.tree.leaves(saved[k])) for k in sorted(saved) if k < "params")
+      found = [int(c) for c in jax.device_get(state_checksums(params))]
+      if found != expected[offset:offset + len(found)]:
+        raise CorruptCheckpointError(f"the parameters of step {step} differ from their saved checksums")
+    return params
 
   def restore_latest(self, abstract_state: Any = None, report: Callable[[str], None] = print
                      ) -> tuple[int, Any, dict[str, Any] | None]:

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -16,44 +16,22 @@ import optax
 from flax import nnx
 
 from webpairs.formats import curated
-from webpairs.pretrain import cappa as cappa_lib
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import distributed
 from webpairs.pretrain import flops as flops_lib
-from webpairs.pretrain import losses, metrics as metrics_lib, models, objectives, optimizer, sharding
+from webpairs.pretrain import hooks as hooks_lib
+from webpairs.pretrain import losses, metrics as metrics_lib, model_factory, objectives, optimizer, sharding
+from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.pretrain.input import pipeline
 from webpairs.pretrain.input import streams as streams_lib
 from webpairs.pretrain.input import regions as regions_lib
-from webpairs.pretrain.retrieval import RetrievalEvaluator
 from webpairs.tokenizers import Tokenizer
 
 _log = logging.getLogger(__name__)
-CHECKPOINT_DIR = "checkpoints"
-CONFIG_FILE = "config.json"
 
 
 class NonFiniteError(FloatingPointError):
   """The loss or the gradients of a step were NaN or infinite; nothing of that step was saved."""
-
-
-def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str, Any]:
-  """Constructor arguments of the configured model; sizes the input fixes are filled in here."""
-  if config.get("model_name", "two_towers") == "captioner":
-    return cappa_lib.model_kwargs(config, vocab_size)
-  m = config.model
-  attention = {"attention": m.attention} if m.get("attention") else {}  # else models.common.DEFAULT_ATTENTION
-  kwargs = dict(
-      image={**dict(m.image), "image_size": config.input.res, **attention},
-      text={**dict(m.text), "vocab_size": vocab_size, "max_len": config.input.max_len, **attention},
-      out_dim=m.get("out_dim"),
-      temperature_init=m.temperature_init,
-      bias_init=m.bias_init,
-      dtype=m.dtype,
-      remat=m.remat,
-  )
-  if config.get("model_name") == "siglip2":  # the two towers plus LocCa's decoder on the image tower
-    kwargs["decoder"] = {**dict(m.get("decoder") or {}), "max_len": cappa_lib.decoder_max_len(config)}
-  return kwargs
 
 
 class Trainer:
@@ -68,7 +46,7 @@ class Trainer:
     self.config = config
     self.mesh = mesh or sharding.make_mesh(config.mesh.get("data", -1))
     self.total_steps = int(config.total_steps)
-    self._build = self.model_builder(config, vocab_size)
+    self._build = model_factory.model_builder(config, vocab_size)
     abstract = nnx.eval_shape(lambda: self._build(0))
     self.graphdef, _, _ = nnx.split(abstract, nnx.Param, ...)
     self.tx, self.schedule = optimizer.make(config.optax, self.total_steps)
@@ -90,17 +68,10 @@ class Trainer:
     self.consts = jax.jit(self._init_consts, out_shardings=replicated)(self.rng)
     self.step_fn = jax.jit(self._train_step, donate_argnums=(0,),
                            out_shardings=(self.state_shardings, replicated))
-    self.embed_fn = jax.jit(self._embed, out_shardings=(self.batch_sharding, self.batch_sharding))
     self._compiled = None  # the step compiled ahead of time on the first batch
     self.flops_per_step: float | None = None  # XLA's cost analysis: a cross-check, not the MFU numerator
     self.model_flops_per_step: float | None = None  # analytic (flops.py): the MFU numerator
     self._vocab_size = vocab_size
-
-  def model_builder(self, config: ml_collections.ConfigDict, vocab_size: int) -> Callable[[Any], nnx.Module]:
-    """rng -> an initialised model; a trainer for another model (SILC) overrides this."""
-    kwargs = model_kwargs(config, vocab_size)
-    name = config.get("model_name", "two_towers")
-    return lambda rng: models.build(name, rngs=nnx.Rngs(rng), **kwargs)
 
   # Pure functions (traced under jit).
 
@@ -147,10 +118,6 @@ class Trainer:
     }
     return {"step": state["step"] + 1, "params": params, "opt": opt, "rng": rng}, out
 
-  def _embed(self, params: Any, consts: Any, image: jax.Array, text: jax.Array) -> tuple[jax.Array, jax.Array]:
-    zimg, ztxt, _ = self._model(params, consts)(image, text)
-    return zimg, ztxt
-
   # Host-side helpers.
 
   def init_state(self) -> dict[str, Any]:
@@ -189,16 +156,13 @@ class Trainer:
     plain.model.remat = False
     graphdef = self.graphdef
     try:
-      self.graphdef = nnx.split(nnx.eval_shape(lambda: self.model_builder(plain, self._vocab_size)(0)),
+      self.graphdef = nnx.split(nnx.eval_shape(lambda: model_factory.model_builder(plain, self._vocab_size)(0)),
                                 nnx.Param, ...)[0]
       # A fresh function: jax caches traces by function, and the bound method's would be the remat one.
       step = lambda s, b, c: self._train_step(s, b, c)  # pylint: disable=unnecessary-lambda
       return flops_lib.step_flops(jax.make_jaxpr(step)(state, batch, self.consts))
     finally:
       self.graphdef = graphdef
-
-  def embed(self, params: Any) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
-    return lambda image, text: self.embed_fn(params, self.consts, image, text)
 
   def num_params(self) -> int:
     return sum(x.size for x in jax.tree.leaves(self.abstract_state["params"]))
@@ -225,7 +189,7 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
 
 
 def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  path = os.path.join(workdir, CONFIG_FILE)
+  path = os.path.join(workdir, ckpt_lib.CONFIG_FILE)
   text = json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
@@ -245,9 +209,12 @@ def _per_stream_batch(global_batch: int, mesh: jax.sharding.Mesh, streams: int) 
   return global_batch // streams
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int | None = None) -> dict[str, float]:
+def train(config: ml_collections.ConfigDict, workdir: str, *, hooks: Sequence[hooks_lib.Hook] = (),
+          stop_at_step: int | None = None) -> dict[str, float]:
   """Trains (or resumes from the newest checkpoint in workdir) to config.total_steps; returns the final metrics.
 
+  hooks: run on the live model after the steps each asks for and at the end (webpairs.eval.hooks
+  builds the configured evals); their metrics are written and the final ones returned.
   stop_at_step: end this invocation after that step with a checkpoint, keeping the
   schedule of total_steps (how a job with a time limit splits a run); the next call resumes.
   """
@@ -261,7 +228,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
   tokenizer = Tokenizer.load(config.input.tokenizer)
   trainer = trainer_class(config)(config, vocab_size=tokenizer.vocab_size)
   writer = metrics_lib.MetricWriter(workdir)
-  checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), every=config.ckpt_every,
+  checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, ckpt_lib.CHECKPOINT_DIR), every=config.ckpt_every,
                                        keep=config.keep_ckpts)
   inp = config.input
   regions = bool(inp.get("regions", False))  # LocCa: region annotations -> aref/gcap batch fields
@@ -279,15 +246,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
 
   data = streams_lib.StreamIterator(make_stream, trainer.batch_sharding, num_streams)
 
-  evaluator = None
-  ev = config.get("evals", {}).get("retrieval", {})
-  if ev.get("shards"):
-    evaluator = RetrievalEvaluator(ev["shards"], tokenizer=tokenizer, image_size=inp.res, max_len=inp.max_len,
-                                   mesh=trainer.mesh, batch_size=ev.get("batch_size", 256),
-                                   max_examples=ev.get("max_examples", 1000), lower=inp.lower)
-
-  scheduled = _scheduled_evals(config)
-
   # The newest checkpoint that restores whole: a truncated or corrupted one is reported and skipped.
   start, state, data_state = checkpointer.restore_latest(trainer.abstract_with_shardings(), report=writer.print)
   if start:
@@ -303,8 +261,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
 
   final: dict[str, float] = {}
   try:
-    final = _loop(trainer, state, data, start, end, config, writer, checkpointer, evaluator,
-                  scheduled=scheduled, tokenizer=tokenizer, workdir=workdir)
+    final = _loop(trainer, state, data, start, end, config, writer, checkpointer, hooks=hooks, tokenizer=tokenizer)
   finally:
     data.close()
     checkpointer.wait()
@@ -315,8 +272,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: int 
 
 def _loop(trainer: Trainer, state: dict[str, Any], data: streams_lib.StreamIterator, start: int, end: int,
           config: ml_collections.ConfigDict, writer: metrics_lib.MetricWriter, checkpointer: ckpt_lib.Checkpointer,
-          evaluator: RetrievalEvaluator | None, *, scheduled: dict[str, Any] | None = None,
-          tokenizer: Tokenizer | None = None, workdir: str | None = None) -> dict[str, float]:
+          *, hooks: Sequence[hooks_lib.Hook], tokenizer: Tokenizer) -> dict[str, float]:
   batch_size = config.input.batch_size
   peak = metrics_lib.peak_flops()
   final: dict[str, float] = {"step": float(start)}
@@ -334,23 +290,11 @@ def _loop(trainer: Trainer, state: dict[str, Any], data: streams_lib.StreamItera
             f"grad_norm={float(m['grad_norm'])}); stopped without saving this step. "
             f"Last good checkpoint: {'step ' + str(last) if last else 'none'} in {checkpointer.directory}")
 
-  def evaluate(step: int, last: bool = False) -> dict[str, float]:
-    scores = _run_scheduled_evals(scheduled, trainer, state["params"], tokenizer, step, last, writer, workdir)
-    return {**scores, **evaluate_retrieval(step)}
+  def run_hooks(step: int, last: bool) -> dict[str, float]:
+    make_model = lambda: inference_loader.from_params(config, trainer.graphdef, state["params"], trainer.consts,
+                                                      tokenizer)
+    return hooks_lib.run_due(hooks, step, last, make_model, writer.print, writer.write)
 
-  def evaluate_retrieval(step: int) -> dict[str, float]:
-    if evaluator is None:
-      return {}
-    t0 = time.perf_counter()
-    scores = {f"retrieval/{k}": v for k, v in evaluator.run(trainer.embed(state["params"]))}
-    scores["retrieval/seconds"] = time.perf_counter() - t0
-    writer.write(step, scores)
-    writer.print(f"[pretrain] step {step} retrieval on {int(scores['retrieval/examples'])} held-out pairs: "
-                 f"img2txt R@1 {scores['retrieval/img2txt_r1']:.3f}, txt2img R@1 {scores['retrieval/txt2img_r1']:.3f} "
-                 f"(chance {scores['retrieval/chance_r1']:.4f})")
-    return scores
-
-  eval_every = int(config.get("evals", {}).get("retrieval", {}).get("every", 0) or 0)
   last_time, last_step = time.perf_counter(), start
   waited = 0.0  # seconds spent waiting for the next batch since last_time: an input-bound run shows it
   for step in range(start + 1, end + 1):
@@ -387,49 +331,12 @@ def _loop(trainer: Trainer, state: dict[str, Any], data: streams_lib.StreamItera
 
     paused = time.perf_counter()
     if step != end:
-      if eval_every and step % eval_every == 0:
-        evaluate_retrieval(step)
-      _run_scheduled_evals(scheduled, trainer, state["params"], tokenizer, step, False, writer, workdir)
+      run_hooks(step, last=False)
     if step == end or checkpointer.should_save(step):
       check(step)  # never write a checkpoint of a broken step
       checkpointer.save(step, state, data.get_state())
     last_time += time.perf_counter() - paused  # evals and saves are not training throughput
     final["step"] = float(step)
 
-  final.update(evaluate(end, last=True))
+  final.update(run_hooks(end, last=True))
   return final
-
-
-def _scheduled_evals(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The typed entries of config.evals (webpairs.eval registry), built once; {} when there are none."""
-  typed = {k: v for k, v in config.get("evals", {}).items() if hasattr(v, "get") and v.get("type")}
-  if not typed:
-    return {}
-  from webpairs.eval import registry  # pylint: disable=import-outside-toplevel  (eval imports this module)
-  data_root = config.get("eval_data_root", "")
-  if not data_root:
-    raise ValueError(f"config.evals has {sorted(typed)} but config.eval_data_root is not set")
-  return registry.from_config(config.evals, data_root=data_root)
-
-
-def _run_scheduled_evals(scheduled: dict[str, Any] | None, trainer: Trainer, params: Any, tokenizer: Tokenizer | None,
-                         step: int, last: bool, writer: metrics_lib.MetricWriter,
-                         workdir: str | None) -> dict[str, float]:
-  """Runs the registry evals due at `step` on the live parameters; writes metrics and W/eval/STEP.json.
-
-  In a multi-process run every process runs them on the same eval data (the adapters gather
-  each result from all processes' devices), so the scores are the same everywhere; process 0 writes.
-  """
-  if not scheduled or tokenizer is None:
-    return {}
-  from webpairs.eval import adapters, registry, report  # pylint: disable=import-outside-toplevel
-  names = registry.due(scheduled, step, last=last)
-  if not names:
-    return {}
-  scores = registry.run_all(scheduled, adapters.from_trainer(trainer, params, tokenizer), names=names)
-  writer.write(step, scores)
-  headline = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if not k.endswith("/seconds") and k.count("/") == 1)
-  writer.print(f"[pretrain] step {step} evals: {headline}")
-  if workdir and jax.process_index() == 0:
-    report.write_results(workdir, step, scores)
-  return scores

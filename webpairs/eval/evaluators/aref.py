@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from webpairs.eval import metrics
 from webpairs.eval.evaluators import common
-from webpairs.eval.model import require_captioner
+from webpairs.pretrain.inference.protocol import CaptioningModel, require_captioner
 from webpairs.pretrain import locca_boxes
 
 OWN_KEYS = ("bins", "style", "beam_size", "length_penalty", "max_new_tokens", "iou_threshold")
@@ -61,13 +61,12 @@ class ARefEvaluator:
     for batch in common.image_batches(self.dataset, model.image_size, self.common.batch_size):
       rows = np.flatnonzero((self.query_image >= start) & (self.query_image < start + len(batch)))
       if len(rows):
-        texts = model.continue_prompts(batch, [locca_boxes.aref_prompt(self.query_text[j]) for j in rows],
-                                       max_new_tokens=self.max_new_tokens, beam_size=self.beam_size,
-                                       length_penalty=self.length_penalty, image_index=self.query_image[rows] - start)
-        for j, text in zip(rows, texts, strict=True):
-          box = locca_boxes.parse_box(text, self.bins, self.style)
-          failed[j] = box is None
-          iou[j] = 0.0 if box is None else float(metrics.box_iou(box, self.truths[j]).max())
+        boxes, parsed = decode_boxes(model, batch, [self.query_text[j] for j in rows], bins=self.bins,
+                                     style=self.style, max_new_tokens=self.max_new_tokens, beam_size=self.beam_size,
+                                     length_penalty=self.length_penalty, image_index=self.query_image[rows] - start)
+        for j, box, ok in zip(rows, boxes, parsed, strict=True):
+          failed[j] = not ok
+          iou[j] = float(metrics.box_iou(box, self.truths[j]).max()) if ok else 0.0
       start += len(batch)
     base = np.array([metrics.box_iou(self.mean_box, t).max() for t in self.truths])
     yield "accuracy", float(np.mean(iou >= self.iou_threshold))
@@ -77,6 +76,25 @@ class ARefEvaluator:
     yield "baseline_mean_iou", float(base.mean())
     yield "queries", float(n)
     yield "examples", float(len(set(self.query_image.tolist())))
+
+
+def decode_boxes(model: CaptioningModel, images: np.ndarray, texts: Sequence[str], *, bins: int, style: str,
+                 max_new_tokens: int, beam_size: int = 1, length_penalty: float = 0.0,
+                 image_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """A captioner's boxes for referring texts -> (float [Q, 4] boxes, bool [Q] parsed): `aref: {text} :` forced as
+  each row's prefix (whatever its length), the continuation parsed as a box (locca_boxes.parse_box).
+
+  Text q asks about images[image_index[q]] (default: image q). A continuation that holds
+  no valid box gives parsed False and a zero box.
+  """
+  texts = model.continue_prompts(images, [locca_boxes.aref_prompt(t) for t in texts], max_new_tokens=max_new_tokens,
+                                 beam_size=beam_size, length_penalty=length_penalty, image_index=image_index)
+  boxes, parsed = np.zeros((len(texts), 4)), np.zeros(len(texts), bool)
+  for i, text in enumerate(texts):
+    box = locca_boxes.parse_box(text, bins, style)
+    if box is not None:
+      boxes[i], parsed[i] = box, True
+  return boxes, parsed
 
 
 def queries(regions: Any) -> tuple[np.ndarray, list[str], list[np.ndarray]]:

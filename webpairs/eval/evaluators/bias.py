@@ -9,7 +9,7 @@ import numpy as np
 
 from webpairs.eval import embed, metrics
 from webpairs.eval.evaluators import common
-from webpairs.eval.model import EmbeddingModel, ScoringModel
+from webpairs.pretrain.inference.protocol import EmbeddingModel, ScoringModel
 
 OWN_KEYS = ("attribute_prompts", "occupations", "occupation_template")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from webpairs.eval import datasets, images, metrics
+from webpairs.eval import datasets, embed, metrics
 
 # Keys every evaluator config may hold; the rest are the evaluator's own.
 COMMON_KEYS = ("type", "dataset", "data_dir", "loader", "every_steps", "batch_size", "max_examples", "seed")
@@ -67,11 +67,15 @@ def subsample(ds: Any, max_examples: int | None, seed: int) -> Any:
   return ds.subset(idx)
 
 
+def image_source(ds: Any) -> Any:
+  """What embed's functions take for the set's images: the set itself when it decodes them (a curated set), or
+  its files."""
+  return ds if hasattr(ds, "image_batches") else ds.files()
+
+
 def image_batches(ds: Any, size: int, batch_size: int) -> Iterator[np.ndarray]:
   """uint8 [B, size, size, 3] batches of the set's images in order: decoded from shards (a curated set) or files."""
-  if hasattr(ds, "image_batches"):
-    return ds.image_batches(size, batch_size)
-  return images.batches(ds.files(), size, batch_size)
+  return embed.image_batches(image_source(ds), size, batch_size)
 
 
 def unknown_keys(config: Mapping[str, Any], own: tuple[str, ...]) -> None:

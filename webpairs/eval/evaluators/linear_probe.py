@@ -9,7 +9,7 @@ import numpy as np
 
 from webpairs.eval import embed, fewshot
 from webpairs.eval.evaluators import common
-from webpairs.eval.model import ImageEmbedder
+from webpairs.pretrain.inference.protocol import ImageEmbedder
 
 OWN_KEYS = ("targets", "shots", "seeds", "l2_reg", "bias_const")
 

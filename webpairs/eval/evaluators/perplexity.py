@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from webpairs.eval.evaluators import common
-from webpairs.eval.model import require_captioner
+from webpairs.pretrain.inference.protocol import require_captioner
 
 OWN_KEYS = ()
 

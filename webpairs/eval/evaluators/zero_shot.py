@@ -11,7 +11,7 @@ import numpy as np
 from webpairs.eval import embed, metrics, prompts
 from webpairs.eval.datasets import ClassificationSet
 from webpairs.eval.evaluators import common
-from webpairs.eval.model import EmbeddingModel, ScoringModel
+from webpairs.pretrain.inference.protocol import EmbeddingModel, ScoringModel
 
 OWN_KEYS = ("templates", "aliases", "target", "groups")
 DEFAULT_TEMPLATES = "CIFAR10"  # CLIP's 18 generic "a photo of a {}." variants

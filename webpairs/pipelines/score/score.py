@@ -58,8 +58,7 @@ COUNTS = ("examples", "scored", "rejected", MODEL_FAILED)
 def resolve_step(workdir: str, step: int | None = None) -> int:
   """The checkpoint step to score with (default: the newest), checked to exist."""
   from webpairs.pretrain import checkpoint as ckpt_lib  # pylint: disable=import-outside-toplevel
-  from webpairs.pretrain import trainer as trainer_lib  # pylint: disable=import-outside-toplevel
-  ckpt_dir = os.path.join(workdir, trainer_lib.CHECKPOINT_DIR)
+  ckpt_dir = os.path.join(workdir, ckpt_lib.CHECKPOINT_DIR)
   checkpointer = ckpt_lib.Checkpointer(ckpt_dir, every=1, keep=1)
   try:
     steps = checkpointer.all_steps()
@@ -83,10 +82,10 @@ class TwoTowerScorer(ModelHandler[tuple[np.ndarray, str], PredictionResult, Any]
   """
 
   def __init__(self, workdir: str, step: int | None = None, *, batch_size: int = 64, tokenizer: str | None = None):
-    from webpairs.eval import adapters  # pylint: disable=import-outside-toplevel
+    from webpairs.pretrain.inference import loader  # pylint: disable=import-outside-toplevel
     self.workdir = os.path.abspath(workdir)
     self.step = resolve_step(self.workdir, step)
-    config = adapters.load_config(self.workdir)
+    config = loader.load_config(self.workdir)
     if config.get("model_name", "two_towers") == "captioner":
       raise ValueError(f"{workdir} is a captioner run: `curate score` needs a two-tower (SigLIP-family) checkpoint")
     self.image_size = int(config.input.res)
@@ -99,8 +98,8 @@ class TwoTowerScorer(ModelHandler[tuple[np.ndarray, str], PredictionResult, Any]
     return f"TwoTowerScorer(workdir={self.workdir!r}, step={self.step}, batch_size={self.batch_size})"
 
   def load_model(self) -> Any:
-    from webpairs.eval import adapters  # pylint: disable=import-outside-toplevel
-    model, _ = adapters.load_checkpoint(self.workdir, self.step, tokenizer=self.tokenizer)
+    from webpairs.pretrain.inference import loader  # pylint: disable=import-outside-toplevel
+    model, _ = loader.load_checkpoint(self.workdir, self.step, tokenizer=self.tokenizer)
     log.info("score: restored %s step %d", self.workdir, self.step)
     return model
 

@@ -10,7 +10,7 @@ SILC puts the sigmoid loss on each global view; SigLIP 2 its image-text objectiv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -67,11 +67,6 @@ class SilcTrainer(base.Trainer):
                        f"silc.image_text_on={IMAGE!r} (global views take a sigmoid loss only)")
     self.image_text_on = mode
     super().__init__(config, **kwargs)
-
-  def model_builder(self, config: ml_collections.ConfigDict, vocab_size: int) -> Callable[[Any], nnx.Module]:
-    kwargs = base.model_kwargs(config, vocab_size)
-    head = dict(config.silc.head)
-    return lambda rng: SilcModel(**kwargs, head=head, rngs=nnx.Rngs(rng))
 
   def _init_state(self, rng: jax.Array) -> dict[str, Any]:
     state = super()._init_state(rng)

@@ -1,4 +1,5 @@
-"""What an evaluator needs from a model: L2-normalised embeddings (two towers) or text scores (captioners)."""
+"""How evals and scoring talk to a trained model: L2-normalised embeddings (two towers) or text scores and
+decoding (captioners); require_captioner and check_normalised check a model keeps its side."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ class EmbeddingModel(ImageEmbedder, Protocol):
 
 
 @runtime_checkable
+class PairScoringModel(EmbeddingModel, Protocol):
+  """A two-tower with the pair logit it was trained with: t * cos(image, text) + b (the sigmoid loss's)."""
+
+  def scale_and_bias(self) -> tuple[np.float32, np.float32]:
+    ...
+
+
+@runtime_checkable
 class ScoringModel(Protocol):
   """A captioner (CapPa, LocCa): scores texts given images instead of embedding texts.
 
@@ -43,11 +52,12 @@ class ScoringModel(Protocol):
 
 @runtime_checkable
 class CaptioningModel(ScoringModel, Protocol):
-  """A captioner the caption evals drive token by token (webpairs.eval.captioner.CaptionerModel).
+  """A captioner the caption evals drive token by token (pretrain.inference.captioner.CaptionerModel).
 
   caption_rows: texts -> (labels int [T, L], weights [T, L]) as the trainer's targets.
   score: (sum, per-token mean) log-likelihood [R] of each label row's weighted targets
-  given images[image_index[r]]. continue_prompts: the text each prompt continues with.
+  given images[image_index[r]]. decode: token ids continuing each prefix row; continue_prompts: the text each
+  prompt continues with.
   """
 
   def caption_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +65,10 @@ class CaptioningModel(ScoringModel, Protocol):
 
   def score(self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
             image_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    ...
+
+  def decode(self, images: np.ndarray, prefix: np.ndarray, prefix_len: np.ndarray | None = None, *, length: int,
+             beam_size: int = 1, length_penalty: float = 0.0, image_index: np.ndarray | None = None) -> np.ndarray:
     ...
 
   def continue_prompts(self, images: np.ndarray, prompts: Sequence[str], *, max_new_tokens: int,

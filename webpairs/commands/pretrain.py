@@ -56,10 +56,13 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
   from webpairs.pretrain import xla_flags  # pylint: disable=g-import-not-at-top
   xla_flags.apply(config.get("xla_gpu_flags"))  # before anything starts JAX's backend
+  from webpairs.eval import hooks as eval_hooks  # pylint: disable=g-import-not-at-top
   from webpairs.pretrain import trainer  # pylint: disable=g-import-not-at-top
   done = False
   try:
-    final = trainer.train(config, args.workdir, stop_at_step=args.stop_at_step)
+    # The configured evals, run on the live model; process 0 writes their files.
+    hooks = eval_hooks.from_config(config, workdir=args.workdir if setup.process_id == 0 else None)
+    final = trainer.train(config, args.workdir, hooks=hooks, stop_at_step=args.stop_at_step)
     done = True
   except trainer.NonFiniteError as e:  # every process sees the same global loss and stops at the same step
     print(f"webpairs pretrain: stopped: {e}", file=sys.stderr)

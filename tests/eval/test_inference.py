@@ -1,4 +1,5 @@
-"""A trained two-tower as an EmbeddingModel: checkpoint restore, batching, `webpairs eval` end to end.
+"""A trained two-tower as an EmbeddingModel: checkpoint restore (parameters alone), batching, `webpairs eval` end to
+end.
 
 The fast tests train two steps (the point is the plumbing); the slow one trains the tiny
 model on `webpairs sample` scenes for a couple of minutes and checks it beats chance on
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -17,9 +20,10 @@ from tests.pretrain.curated_images import write_curated_images
 from webpairs import cli
 from webpairs.configs import evals, loader
 from webpairs.demo import synthetic
-from webpairs.eval import adapters, images, registry
-from webpairs.pretrain import trainer
-from webpairs.tokenizers import train_tokenizer
+from webpairs.eval import images, registry
+from webpairs.pretrain.inference import loader as inference_loader
+from webpairs.pretrain import checkpoint, optimizer, trainer
+from webpairs.tokenizers import Tokenizer, train_tokenizer
 
 SLOW = pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")
 
@@ -53,7 +57,7 @@ def run(tmp_path_factory):
 
 def test_restore_and_embed(run):
   work, data = run
-  model, step = adapters.load_checkpoint(str(work))
+  model, step = inference_loader.load_checkpoint(str(work))
   assert step == 1 and model.image_size == 32
   files = sorted(str(p) for p in (data / "synthetic" / "images").iterdir())[:9]
   batch = next(images.batches(files, model.image_size, 9))
@@ -65,9 +69,48 @@ def test_restore_and_embed(run):
   txt = model.embed_texts(["a red circle", "ein roter Kreis", ""])
   np.testing.assert_allclose(np.linalg.norm(txt, axis=1), 1, atol=1e-5)
   with pytest.raises(FileNotFoundError, match=r"no checkpoint of step 7 .* \[1\]"):
-    adapters.load_checkpoint(str(work), 7)
+    inference_loader.load_checkpoint(str(work), 7)
   with pytest.raises(ValueError, match="expected uint8"):
     model.embed_images(batch.astype(np.float32))
+
+
+def _never(*args, **kwargs):
+  raise AssertionError("the loader built a trainer or an optimizer")
+
+
+def test_the_loader_restores_the_parameters_alone(run, monkeypatch, tmp_path):
+  work, data = run
+  config = inference_loader.load_config(str(work))
+  tr = trainer.Trainer(config, vocab_size=Tokenizer.load(config.input.tokenizer).vocab_size)
+  ckpt = checkpoint.Checkpointer(str(work / checkpoint.CHECKPOINT_DIR), every=1, keep=3)
+  try:
+    state, _ = ckpt.restore(1, tr.abstract_with_shardings())
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state["params"])
+    params = ckpt.restore_params(1, abstract)
+  finally:
+    ckpt.close()
+  # The checkpoint holds the optimizer state; the loader reads the parameters only, without a trainer.
+  assert "opt" in state and jax.tree.structure(params) == jax.tree.structure(state["params"])
+  monkeypatch.setattr(trainer.Trainer, "__init__", _never)
+  monkeypatch.setattr(optimizer, "make", _never)
+  model, _ = inference_loader.load_checkpoint(str(work))
+
+  files = sorted(str(p) for p in (data / "synthetic" / "images").iterdir())[:4]
+  batch = next(images.batches(files, model.image_size, 4))
+  live = tr._model(state["params"], tr.consts)  # the trainer's own model on the parameters it saved
+  np.testing.assert_allclose(model.embed_images(batch), np.asarray(live(batch, None)[0]), atol=1e-5)
+  texts = ["a red circle", "two blue squares"]
+  np.testing.assert_allclose(model.embed_texts(texts), np.asarray(live(None, model.tokenize(texts))[1]), atol=1e-5)
+
+  # Flipped bytes are caught as in a whole restore: the parameters' checksums are checked.
+  copy = tmp_path / "work"
+  shutil.copytree(work, copy)
+  saved = copy / checkpoint.CHECKPOINT_DIR / "1" / checkpoint.DATA / "metadata"
+  record = json.loads(saved.read_text())
+  record[checkpoint.CHECKSUMS] = [c ^ 1 for c in record[checkpoint.CHECKSUMS]]
+  saved.write_text(json.dumps(record))
+  with pytest.raises(checkpoint.CorruptCheckpointError, match="parameters of step 1"):
+    inference_loader.load_checkpoint(str(copy))
 
 
 def test_cli_on_a_real_checkpoint(run, capsys):
@@ -90,7 +133,7 @@ def test_tiny_model_trained_on_sample_scenes_beats_chance(tmp_path):
   work = train_tiny(tmp_path, examples=4000, steps=1500, ckpt_every=1500, batch_size=64, vocab_size=1000,
                     max_len=48)
   synthetic.write_eval_set(tmp_path / "data" / "synthetic", 240, seed=0)
-  model, _ = adapters.load_checkpoint(str(work))
+  model, _ = inference_loader.load_checkpoint(str(work))
   out = registry.run_all(registry.from_config(evals.resolve(["synthetic"]), data_root=str(tmp_path / "data")), model)
   print(json.dumps({k: round(v, 4) for k, v in out.items() if k.count("/") <= 2}, indent=1))
   # Measured (1,500 steps, two CPU cores, about 2.5 minutes): zero-shot 0.65 (chance 0.22), R@1 0.15 / 0.13

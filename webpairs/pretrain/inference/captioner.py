@@ -1,4 +1,4 @@
-"""A captioner for evals: any model with `encode(images)` and a `.decoder` (CapPa, LocCa) scores texts by their
+"""A captioner as a model: any model with `encode(images)` and a `.decoder` (CapPa, LocCa) scores texts by their
 log-likelihood given an image and continues prompts by greedy or beam decoding, jitted over its parameters.
 
 Texts are tokenised as the trainer's targets are (project tokenizer, one EOS, pad 0; the
@@ -68,7 +68,7 @@ def _decode(graphdef: Any, params: Any, consts: Any, encoded: jax.Array, prefix:
 
 
 class CaptionerModel:
-  """A ScoringModel (webpairs.eval.model) over a captioner's parameters, with prompted decoding.
+  """A CaptioningModel (pretrain.inference.protocol) over a captioner's parameters, with prompted decoding.
 
   Every device call on text rows takes exactly max_rows rows (max_rows // beam_size when
   decoding), padded: one compilation however many texts a call brings. Each row holds a
@@ -87,7 +87,7 @@ class CaptionerModel:
 
   @classmethod
   def from_module(cls, model: nnx.Module, tokenizer: Tokenizer, **kwargs: Any) -> CaptionerModel:
-    """From a live module (tests, notebooks); the trainer's route is adapters.from_trainer."""
+    """From a live module (tests, notebooks); a checkpoint's route is inference.loader."""
     graphdef, params, consts = nnx.split(model, nnx.Param, ...)
     return cls(graphdef, params, consts, tokenizer, **kwargs)
 

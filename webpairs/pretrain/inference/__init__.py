@@ -1,0 +1,1 @@
+"""Trained models for evals and scoring: the model protocol, two-tower and captioner implementations, checkpoint loader."""
