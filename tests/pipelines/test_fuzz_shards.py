@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tests.curation import samples
 from webpairs.curation import annotate, lid, reasons
 from webpairs.formats import annotation_files
-from webpairs.curation.example import split_key
+from webpairs.formats.raw import split_key
 from webpairs.pipelines.raw import readers
 
 JPEG = samples.encode(samples.photo(0, 32, 24), "JPEG", quality=80)
