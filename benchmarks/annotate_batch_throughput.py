@@ -21,7 +21,7 @@ from PIL import Image
 
 from webpairs.curation import annotate
 from webpairs.curation import lid
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample
 
 CAPTIONS = (
     "a red motorcycle standing in a garage",

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from benchmarks.learn_tiny import run as train_and_eval
-from webpairs.curation.example import split_key
+from webpairs.formats.raw import split_key
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.score import score, score_files
 from webpairs.demo.sample import defects, writer

@@ -21,7 +21,7 @@ import time
 from tests.curation import samples
 from tests.pipelines.tarutil import write_gzip_bomb
 from webpairs.curation import annotate, lid
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample
 
 RSS_LIMIT_MB = 600
 # The reader before streaming: Beam's FileSystems decompressed the .gz itself.

@@ -94,6 +94,7 @@ def _site(folder: pathlib.Path, port: int) -> list[dict]:
 def _near_pairs(raw: pathlib.Path, rows: list[dict], crop: bool) -> int:
   """Near-duplicate pairs (select's rule, threshold 10) among the 12 different wide pictures as downloaded."""
   from webpairs.curation import dedup, hashes, image, reasons  # pylint: disable=import-outside-toplevel
+  from webpairs.formats.raw import image_extension  # pylint: disable=import-outside-toplevel
   from webpairs.pipelines.raw import readers  # pylint: disable=import-outside-toplevel
 
   wide = {r["url"] for r in rows[:12]}
@@ -101,7 +102,7 @@ def _near_pairs(raw: pathlib.Path, rows: list[dict], crop: bool) -> int:
   for shard in readers.match_shards(str(raw / "*")):
     for ex in readers.read_shard(shard):
       meta = json.loads(ex.members.get("json", b"{}"))
-      ext = next((e for e in reasons.IMAGE_EXTENSIONS if e in ex.members), None)
+      ext = image_extension(ex.members)
       if meta.get("url") in wide and ext and meta.get("uid") != f"{len(rows) - 1:032x}":
         datas.append(ex.members[ext])
   infos = [image.inspect_image(d, crop_borders=crop) for d in datas]

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 from webpairs.curation import reasons  # noqa: E402
 from webpairs.curation import annotate as annotate_lib  # noqa: E402
+from webpairs.formats.raw import image_extension  # noqa: E402
 from webpairs.pipelines.raw import readers  # noqa: E402
 from webpairs.pipelines.score import score
 from webpairs.pretrain.input import preprocess  # noqa: E402
@@ -50,7 +51,7 @@ def plain_loop(shards: list[str], handler: score.TwoTowerScorer, model) -> tuple
       status, caption = annotate_lib.precheck(ex)
       if status != reasons.OK:
         continue
-      ext = next(e for e in reasons.IMAGE_EXTENSIONS if e in ex.members)
+      ext = image_extension(ex.members)
       pixels.append(preprocess.decode_image(ex.members[ext], handler.image_size))
       captions.append(caption)
       if len(captions) == handler.batch_size:

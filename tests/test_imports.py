@@ -2,6 +2,7 @@
 
 - no import cycle among webpairs modules;
 - curation/, balancing/ and formats/ import neither Beam nor JAX, not even through another webpairs module;
+- formats/ is the bottom layer: it imports no other webpairs package (every job reads the contracts from it);
 - pretraining never imports eval (eval reaches models through webpairs.pretrain.inference);
 - no core module imports the demo package (only the CLI wiring in webpairs.cli and webpairs.commands may).
 """
@@ -155,6 +156,13 @@ def test_curation_balancing_formats_import_neither_beam_nor_jax(house, package):
     parent = reachable(graph, module)
     bad += [f"{_chain(parent, m)} imports {sorted(set(external[m]) & set(HEAVY))}"
             for m in parent if set(external[m]) & set(HEAVY)]
+  assert bad == []
+
+
+def test_formats_imports_no_other_webpairs_package(house):
+  graph, _ = house
+  bad = sorted(f"{m} -> {d}" for m in graph if _in(m, ["webpairs.formats"])
+               for d in graph[m] if d != "webpairs" and not _in(d, ["webpairs.formats"]))
   assert bad == []
 
 

@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample
 
 
 def photo(seed: int, w: int, h: int, mode: str = "RGB") -> Image.Image:

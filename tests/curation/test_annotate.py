@@ -24,7 +24,7 @@ from webpairs.curation import lid
 from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation import text
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample
 from webpairs.formats import annotation_files as schema
 
 JPEG = samples.encode(samples.photo(0, 640, 480), "JPEG", quality=90)

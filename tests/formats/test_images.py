@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from webpairs.curation import reasons, resize
+from webpairs.curation import resize
 from webpairs.eval import images as eval_images
-from webpairs.formats import curated, images
+from webpairs.formats import curated, images, raw
 from webpairs.pretrain.input import preprocess
 
 SIZE = 32
@@ -40,9 +40,11 @@ def _transparent(mode: str) -> Image.Image:
   return img
 
 
-def test_one_extension_list():
-  assert reasons.IMAGE_EXTENSIONS is images.IMAGE_EXTENSIONS
+def test_image_extension_picks_the_first_listed_format():
   assert {"gif", "bmp", "tif", "tiff"} <= set(images.IMAGE_EXTENSIONS)
+  assert raw.image_extension({"txt": b"", "png": b"", "jpg": b""}) == "jpg"
+  assert raw.image_extension({"txt": b"", "tiff": b""}) == "tiff"
+  assert raw.image_extension({"txt": b"", "json": b""}) is None
 
 
 def test_trainer_index_reads_every_format_curation_keeps(tmp_path):

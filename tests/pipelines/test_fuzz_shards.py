@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.curation import samples
-from webpairs.curation import annotate, lid, reasons, schema
-from webpairs.curation.example import split_key
+from webpairs.curation import annotate, lid, reasons
+from webpairs.formats import annotation_files
+from webpairs.formats.raw import split_key
 from webpairs.pipelines.raw import readers
 
 JPEG = samples.encode(samples.photo(0, 32, 24), "JPEG", quality=80)
@@ -73,7 +74,7 @@ def _annotated_bytes(path: str, ident) -> tuple[list[dict], bytes]:
   examples = list(readers.read_shard(path, max_member_bytes=2048))  # bytes(5000) is oversized
   rows = annotate.annotate_batch(examples, ident)
   out = io.BytesIO()
-  pq.write_table(pa.Table.from_pylist(rows, schema=schema.ANNOTATION_SCHEMA), out, compression="zstd")
+  pq.write_table(pa.Table.from_pylist(rows, schema=annotation_files.ANNOTATION_SCHEMA), out, compression="zstd")
   return rows, out.getvalue()
 
 

@@ -16,7 +16,7 @@ import pytest
 from tests.curation import samples
 from tests.pipelines.tarutil import tar_bytes, write_gzip_bomb
 from webpairs.curation import annotate, lid, reasons
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample
 from webpairs.pipelines.raw import readers
 
 JPEG = samples.encode(samples.photo(0, 64, 48), "JPEG", quality=90)

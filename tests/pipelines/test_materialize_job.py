@@ -27,6 +27,7 @@ from webpairs.pipelines.materialize import curated_plan, curated_write, layout
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.materialize.materialize import run_materialize
 from webpairs.demo.sample import writer as sample_writer
+from webpairs.formats.raw import image_extension
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ONE_WORKER = ["--direct_num_workers=1"]
@@ -111,7 +112,7 @@ def test_tars_read_back_with_tarfile_and_match_the_raw_bytes(materialized):
           "regions": json.loads(row["regions"]) if row["regions"] else []}
       assert hashlib.sha256(image).hexdigest() == row["sha256"]
       source_members = raw[(row["source"], row["offset"])].members
-      raw_ext = next(e for e in reasons.IMAGE_EXTENSIONS if e in source_members)
+      raw_ext = image_extension(source_members)
       assert image == source_members[raw_ext]  # not resized: same bytes
       data = (out / shard["name"]).read_bytes()  # the sidecar's offset finds the image by seek
       assert data[row["image_offset"]:row["image_offset"] + row["image_bytes"]] == image

@@ -31,6 +31,7 @@ from webpairs.pretrain.input import preprocess
 from webpairs.demo.sample import defects
 from webpairs.demo.sample import writer as sample_writer
 from webpairs.tokenizers import Tokenizer
+from webpairs.formats.raw import image_extension
 
 ONE_WORKER = ["--direct_num_workers=1"]
 RATES = {defects.CORRUPT_IMAGE: 0.08, defects.MISSING_IMAGE: 0.05, defects.EMPTY_CAPTION: 0.05}
@@ -89,7 +90,7 @@ def test_scores_match_the_checkpoint_and_rejects_get_null(root):
         assert row["image_embedding"] is None
         rejected += 1
         continue
-      ext = next(e for e in reasons.IMAGE_EXTENSIONS if e in ex.members)
+      ext = image_extension(ex.members)
       pixels = preprocess.decode_image(ex.members[ext], res)[None]
       tokens = tok.tokenize([caption], max_len, eos="sticky", pad_value=1)
       zimg, ztxt, extras = module(jnp.asarray(pixels), jnp.asarray(tokens))

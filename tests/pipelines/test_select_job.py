@@ -15,13 +15,13 @@ from PIL import Image
 
 from webpairs import cli
 from webpairs.configs.curation import load_curation_config
-from webpairs.curation import reasons
 from webpairs.pipelines.annotate import annotate as annotate_job
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.select import select as select_job
 from webpairs.pipelines.index_eval.eval_index import build_eval_index
 from webpairs.formats.selection import SELECTION_SCHEMA
 from webpairs.demo.sample import writer as sample_writer
+from webpairs.formats.raw import image_extension
 
 
 ONE_WORKER = ["--direct_num_workers=1"]
@@ -69,7 +69,7 @@ def eval_set(sample, truth, tmp_path_factory) -> tuple[pathlib.Path, set[str]]:
   for shard in readers.match_shards(str(sample / "*.tar")):
     for ex in readers.read_shard(shard):
       if ex.key in picked:
-        images[ex.key] = next(ex.members[e] for e in reasons.IMAGE_EXTENSIONS if e in ex.members)
+        images[ex.key] = ex.members[image_extension(ex.members)]
   folder = tmp_path_factory.mktemp("evalset")
   for i, key in enumerate(picked):
     data = images[key]

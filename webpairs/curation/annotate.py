@@ -20,7 +20,7 @@ from webpairs.curation import lid as lid_lib
 from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
 from webpairs.curation import text
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample, image_extension
 from webpairs.formats import annotation_files
 
 _ORDER = {r: i for i, r in enumerate(reasons.ANNOTATE_REASONS)}
@@ -167,7 +167,7 @@ def _size(value: Any) -> int | None:
 
 
 def _check_image(w: _Work, members: dict[str, bytes], config: AnnotateConfig, skipped: list[str]) -> None:
-  ext = next((e for e in reasons.IMAGE_EXTENSIONS if e in members), None)
+  ext = image_extension(members)
   if ext is None:
     have = ", ".join(sorted(members)) or "none"
     not_read = f"; not read: {', '.join(skipped)}" if skipped else ""

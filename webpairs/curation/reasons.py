@@ -4,7 +4,6 @@ The order of `ANNOTATE_REASONS` is the order in which checks run: the first fail
 check names the row's status.
 """
 
-from webpairs.formats import images
 
 OK = "ok"
 
@@ -47,5 +46,3 @@ ANNOTATE_REASONS = (
 )
 
 ALL_STATUSES = (OK,) + ANNOTATE_REASONS
-
-IMAGE_EXTENSIONS = images.IMAGE_EXTENSIONS  # the one list lives with the other on-disk formats

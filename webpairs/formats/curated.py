@@ -20,9 +20,8 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from webpairs.curation.example import split_key
+from webpairs.formats.raw import image_extension, split_key
 from webpairs.formats import files
-from webpairs.formats.images import IMAGE_EXTENSIONS
 
 TAR_SUFFIX = ".tar"
 _NONE = -1
@@ -138,7 +137,7 @@ def index_tar(path: str) -> ShardIndex:
   with files.open(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
     for key, members in iter_examples(tar):
       spans = {ext: (info.offset_data, info.size) for ext, info in members.items()}
-      image = next((spans[e] for e in IMAGE_EXTENSIONS if e in spans), None)
+      image = spans.get(image_extension(spans))
       text, meta = spans.get("txt"), spans.get("json")
       if image is None or (text is None and meta is None):
         skipped += 1

@@ -34,7 +34,7 @@ from webpairs.curation.annotate import (
   annotate_batch,
   default_annotator,
 )
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample
 from webpairs.curation.lid import LanguageIdentifier
 from webpairs.formats import files
 from webpairs.formats.annotation_files import (ANNOTATION_PREFIX, ANNOTATION_SCHEMA, SUMMARY_FILE, annotation_path,

@@ -45,7 +45,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from webpairs.curation import image, reasons
 from webpairs.curation import regions as regions_lib
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample, image_extension
 from webpairs.formats import files
 from webpairs.pipelines.detect import region_files
 from webpairs.pipelines.raw import readers
@@ -115,7 +115,7 @@ class _DecodeShardFn(shard_inference.ShardInputFn):
     """(pixels, None), or (None, reason) when there is nothing to detect on."""
     if ex.read_error:
       return None, ex.read_error
-    ext = next((e for e in reasons.IMAGE_EXTENSIONS if e in ex.members), None)
+    ext = image_extension(ex.members)
     if ext is None:
       return None, reasons.MISSING_IMAGE
     decoded = image.decode_rgb(ex.members[ext], self._max_pixels)

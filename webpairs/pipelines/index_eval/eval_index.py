@@ -14,8 +14,9 @@ import posixpath
 
 import pyarrow.parquet as pq
 
-from webpairs.curation import eval_index, reasons
+from webpairs.curation import eval_index
 from webpairs.formats import files
+from webpairs.formats.images import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def match_images(images: str) -> list[str]:
     glob = files.join(pattern.rstrip("/"), "**") if is_dir else pattern
     found = [m.path for m in files.match(glob)]
     if is_dir:
-      found = [p for p in found if posixpath.splitext(p)[1].lower().lstrip(".") in reasons.IMAGE_EXTENSIONS]
+      found = [p for p in found if posixpath.splitext(p)[1].lower().lstrip(".") in IMAGE_EXTENSIONS]
     if not found:
       raise FileNotFoundError(f"no images match {pattern!r}")
     paths.update(found)

@@ -20,9 +20,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from webpairs.curation import reasons
 from webpairs.curation import regions as regions_lib
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample, image_extension
 from webpairs.curation.resize import DEFAULT_QUALITY, resize_shorter_side
 from webpairs.formats import curated, files
 from webpairs.pipelines.materialize import sinks
@@ -50,7 +49,7 @@ _LOCATION_FIELDS = ("image_offset", "image_bytes", "image_ext", "width", "height
 
 def _image_member(ex: RawExample) -> tuple[str, bytes] | None:
   # The member annotate looked at: the first image extension present.
-  ext = next((e for e in reasons.IMAGE_EXTENSIONS if e in ex.members), None)
+  ext = image_extension(ex.members)
   return (ext, ex.members[ext]) if ext else None
 
 

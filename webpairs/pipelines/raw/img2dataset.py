@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from webpairs.curation import reasons
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample
 from webpairs.formats import files
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from webpairs.curation import reasons
-from webpairs.curation.example import RawExample, split_key
+from webpairs.formats.raw import RawExample, split_key
 from webpairs.formats import files
 from webpairs.pipelines.raw import img2dataset
 

@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job
 

@@ -38,7 +38,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from webpairs.curation import annotate as annotate_lib
 from webpairs.curation import reasons
-from webpairs.curation.example import RawExample
+from webpairs.formats.raw import RawExample, image_extension
 from webpairs.formats import files
 from webpairs.pipelines.raw import readers
 from webpairs.pipelines.runtime import job, shard_inference
@@ -167,7 +167,7 @@ class _DecodeShardFn(shard_inference.ShardInputFn):
     status, caption = annotate_lib.precheck(ex, self._config)
     if status != reasons.OK:
       return None, status
-    ext = next(e for e in reasons.IMAGE_EXTENSIONS if e in ex.members)
+    ext = image_extension(ex.members)
     try:  # the header passed annotate's bomb and format checks: decode as the trainer does
       pixels = preprocess.decode_image(ex.members[ext], self._image_size)
     except Exception:  # pylint: disable=broad-except

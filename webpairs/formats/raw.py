@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
+
+from webpairs.formats.images import IMAGE_EXTENSIONS
 
 # webdataset's key rule: the key is the path up to the first dot of the file name
 # (empty for a name like ".jpg": still a key, so that its example gets a row).
@@ -16,6 +19,11 @@ def split_key(member_name: str) -> tuple[str, str] | None:
   if not match:
     return None
   return match.group(1), match.group(2).lower()
+
+
+def image_extension(members: Mapping[str, object]) -> str | None:
+  """The example's image member: the first of IMAGE_EXTENSIONS present (every job picks the same one)."""
+  return next((ext for ext in IMAGE_EXTENSIONS if ext in members), None)
 
 
 @dataclasses.dataclass
