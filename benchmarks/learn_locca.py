@@ -32,7 +32,8 @@ from flax import nnx
 from webpairs.eval import metrics
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.configs import loader
-from webpairs.pretrain import locca_boxes, locca_decode, trainer
+from webpairs.pretrain import locca_decode, trainer
+from webpairs.pretrain.objectives import locca_boxes
 from webpairs.pretrain.input import decode_image, make_source
 from webpairs.demo.sample import defects, writer
 from webpairs.tokenizers import Tokenizer, train_tokenizer

@@ -18,10 +18,10 @@ PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1] / "webpairs"
 HEAVY = ("apache_beam", "jax", "jaxlib", "flax", "optax", "orbax")
 PURE_PACKAGES = ("webpairs.curation", "webpairs.balancing", "webpairs.formats")
 WIRING = ("webpairs.cli", "webpairs.commands", "webpairs.demo")
-# Still open (issue 13): the trainer runs scheduled evals through eval's registry and adapters, eval restores
-# checkpoints by building a Trainer, and the SILC trainer subclasses Trainer. These lists may only shrink: a new
-# cycle or a new pretrain -> eval import fails, and so does fixing one without removing it here.
-KNOWN_CYCLES = [["webpairs.eval.adapters", "webpairs.pretrain.silc.trainer", "webpairs.pretrain.trainer"]]
+# Still open (issue 13): the trainer runs scheduled evals through eval's registry and adapters, and eval restores
+# checkpoints by building a Trainer. These lists may only shrink: a new cycle or a new pretrain -> eval import
+# fails, and so does fixing one without removing it here.
+KNOWN_CYCLES = [["webpairs.eval.adapters", "webpairs.pretrain.trainer"]]
 KNOWN_PRETRAIN_TO_EVAL = ["webpairs.pretrain.trainer -> webpairs.eval", "webpairs.pretrain.trainer -> webpairs.eval.adapters",
                           "webpairs.pretrain.trainer -> webpairs.eval.registry",
                           "webpairs.pretrain.trainer -> webpairs.eval.report"]

@@ -20,7 +20,8 @@ from webpairs import cli
 from webpairs.configs import loader
 from webpairs.demo import synthetic
 from webpairs.eval import adapters, captioner, metrics, registry
-from webpairs.pretrain import cappa, locca_boxes, models, trainer
+from webpairs.pretrain import models, trainer
+from webpairs.pretrain.objectives import cappa, locca_boxes
 from webpairs.tokenizers import Tokenizer, train_tokenizer
 
 BINS = 32

@@ -7,7 +7,8 @@ import numpy as np
 from flax import nnx
 
 from tests.pretrain.conftest import LOC_BINS
-from webpairs.pretrain import locca_boxes, locca_decode
+from webpairs.pretrain import locca_decode
+from webpairs.pretrain.objectives import locca_boxes
 from webpairs.tokenizers import Tokenizer
 
 

@@ -124,7 +124,7 @@ def load_checkpoint(workdir: str, step: int | None = None, *, tokenizer: str | N
     if not os.path.exists(tok_path):
       raise FileNotFoundError(f"the run's tokenizer {tok_path} is gone; give its SentencePiece model (--tokenizer)")
     tok = Tokenizer.load(tok_path)
-    trainer = trainer_lib.trainer_class(config)(config, vocab_size=tok.vocab_size)
+    trainer = trainer_lib.Trainer(config, vocab_size=tok.vocab_size)
     state, _ = checkpointer.restore(step, trainer.abstract_with_shardings())
   finally:
     checkpointer.close()

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from webpairs.pretrain import locca_boxes
+from webpairs.pretrain.objectives import locca_boxes
 from webpairs.pretrain.models.decoder import greedy_decode
 from webpairs.tokenizers import Tokenizer
 
