@@ -13,9 +13,9 @@ from webpairs.pretrain.objectives import cappa, locca, sigmoid, siglip_locca
 from webpairs.pretrain.objectives.base import Objective
 from webpairs.pretrain.objectives.silc import objective as silc
 
-# name -> (class, builder(config, mesh, axis_name)). mesh / axis_name: where the batch is sharded, for an objective
-# with a sigmoid part (the ring loss needs them).
-Builder = Callable[[ml_collections.ConfigDict, "jax.sharding.Mesh | None", str], Objective]
+# builder(config, mesh, axis_name): mesh / axis_name say where the batch is sharded, for an objective with a
+# sigmoid part (the ring loss needs them).
+Builder = Callable[[ml_collections.ConfigDict, jax.sharding.Mesh | None, str], Objective]
 
 
 def _args(loss: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -56,6 +56,7 @@ def _siglip2(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None, 
   return silc.SigLIP2(config.silc, image_size=config.input.res, image_text=_siglip_locca(config, mesh, axis_name))
 
 
+# config.loss.name -> (class, builder).
 OBJECTIVES: dict[str, tuple[type[Objective], Builder]] = {
     "dense": (sigmoid.Sigmoid, _sigmoid),
     "ring": (sigmoid.Sigmoid, _sigmoid),
@@ -89,7 +90,8 @@ def check(config: ml_collections.ConfigDict) -> None:
   if has_silc and name not in WITH_SILC:
     raise ValueError(
         f"config.silc is set but loss.name is {name!r}: SILC is an objective now. Set loss.name=silc (the sigmoid "
-        f"loss on global views, its kind in loss.sigmoid) or loss.name=siglip2, or drop the silc block")
+        f"loss on global views, its kind in loss.sigmoid) or loss.name=siglip2, or drop the silc block (a saved "
+        f"config.json of an earlier run: SILC's old loss.name goes to loss.sigmoid, siglip_locca becomes siglip2)")
   if name in WITH_SILC and not has_silc:
     raise ValueError(f"loss.name={name} needs a config.silc block (configs/pretrain/silc.py, siglip2.py)")
   if has_silc and "image_text_on" in config.silc:
