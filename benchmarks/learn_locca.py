@@ -31,7 +31,8 @@ import numpy as np
 from webpairs.eval import metrics
 from webpairs.eval.evaluators import aref
 from webpairs.configs import loader
-from webpairs.pretrain import locca_boxes, trainer
+from webpairs.pretrain import trainer
+from webpairs.pretrain.objectives import locca_boxes
 from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.pretrain.input import decode_image, make_source
 from webpairs.demo.sample import defects, writer

@@ -34,7 +34,8 @@ import numpy as np
 import timing_lock  # benchmarks/timing_lock.py: a script's folder is on sys.path
 
 from webpairs.configs import loader
-from webpairs.pretrain import locca, metrics, trainer, xla_flags
+from webpairs.pretrain import metrics, trainer, xla_flags
+from webpairs.pretrain.objectives import locca
 
 ROWS = ("siglip", "cappa", "locca", "silc", "siglip2_before", "siglip2_after")
 _CONFIG_FILE = {"siglip": "siglip", "cappa": "cappa", "locca": "locca", "silc": "silc", "siglip2_before": "siglip2",
@@ -103,7 +104,7 @@ class Row:
   def __init__(self, name: str, config: ml_collections.ConfigDict, vocab: int):
     self.name, self.config = name, config
     t0 = time.perf_counter()
-    self.trainer = trainer.trainer_class(config)(config, vocab_size=vocab)
+    self.trainer = trainer.Trainer(config, vocab_size=vocab)
     self.state = self.trainer.init_state()
     host = synthetic_batch(config, vocab)
     self.batch = {k: jax.device_put(v, self.trainer.batch_sharding) for k, v in host.items()}

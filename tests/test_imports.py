@@ -19,10 +19,6 @@ PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1] / "webpairs"
 HEAVY = ("apache_beam", "jax", "jaxlib", "flax", "optax", "orbax")
 PURE_PACKAGES = ("webpairs.curation", "webpairs.balancing", "webpairs.formats")
 WIRING = ("webpairs.cli", "webpairs.commands", "webpairs.demo")
-# Still open (issue 13): the SILC trainer subclasses Trainer. These lists may only shrink: a new cycle or a new
-# pretrain -> eval import fails, and so does fixing one without removing it here.
-KNOWN_CYCLES = [["webpairs.pretrain.silc.trainer", "webpairs.pretrain.trainer"]]
-KNOWN_PRETRAIN_TO_EVAL: list[str] = []
 
 
 def _module_name(path: pathlib.Path, root: pathlib.Path) -> str:
@@ -145,7 +141,7 @@ def house():
 
 def test_no_import_cycle(house):
   graph, _ = house
-  assert cycles(graph) == KNOWN_CYCLES
+  assert cycles(graph) == []
 
 
 @pytest.mark.parametrize("package", PURE_PACKAGES)
@@ -170,7 +166,7 @@ def test_pretraining_never_imports_eval(house):
   graph, _ = house
   direct = sorted(f"{m} -> {d}" for m in graph if _in(m, ["webpairs.pretrain"])
                   for d in graph[m] if _in(d, ["webpairs.eval"]))
-  assert direct == KNOWN_PRETRAIN_TO_EVAL
+  assert direct == []
 
 
 def test_no_core_module_imports_the_demo(house):

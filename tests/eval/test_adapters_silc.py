@@ -16,8 +16,7 @@ from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.configs import loader
 from webpairs.pretrain import trainer
-from webpairs.pretrain.silc.model import with_teacher
-from webpairs.pretrain.silc.trainer import SilcTrainer
+from webpairs.pretrain.objectives.silc.model import with_teacher
 from webpairs.tokenizers import Tokenizer, train_tokenizer
 
 
@@ -40,7 +39,7 @@ def test_silc_checkpoint_through_the_adapter_and_cli(tmp_path, capsys):
   got = model.embed_images(batch)
 
   # The same checkpoint restored by hand: the adapter's embeddings are the student's, not the teacher's.
-  tr = SilcTrainer(config, vocab_size=Tokenizer.load(str(tmp_path / "tok")).vocab_size)
+  tr = trainer.Trainer(config, vocab_size=Tokenizer.load(str(tmp_path / "tok")).vocab_size)
   ckpt = ckpt_lib.Checkpointer(str(tmp_path / "work" / ckpt_lib.CHECKPOINT_DIR), every=1, keep=3)
   try:
     state, _ = ckpt.restore(2, tr.abstract_with_shardings())

@@ -22,7 +22,8 @@ from webpairs.demo import synthetic
 from webpairs.eval import hooks, metrics, registry
 from webpairs.pretrain.inference import captioner
 from webpairs.pretrain.inference import loader as inference_loader
-from webpairs.pretrain import cappa, locca_boxes, models, trainer
+from webpairs.pretrain import models, trainer
+from webpairs.pretrain.objectives import cappa, locca_boxes
 from webpairs.tokenizers import Tokenizer, train_tokenizer
 
 BINS = 32

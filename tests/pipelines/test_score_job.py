@@ -61,7 +61,7 @@ def _reference(work: pathlib.Path) -> tuple:
   """The checkpoint restored by hand: the full two-tower module, its tokenizer and input size."""
   config = inference_loader.load_config(str(work))
   tok = Tokenizer.load(config.input.tokenizer)
-  trainer = trainer_lib.trainer_class(config)(config, vocab_size=tok.vocab_size)
+  trainer = trainer_lib.Trainer(config, vocab_size=tok.vocab_size)
   checkpointer = ckpt_lib.Checkpointer(str(work / ckpt_lib.CHECKPOINT_DIR), every=1, keep=3)
   try:
     state, _ = checkpointer.restore(1, trainer.abstract_with_shardings())

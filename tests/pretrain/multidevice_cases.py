@@ -8,19 +8,20 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from tests.pretrain.test_losses import GRAD_ARGS, embeddings
-from webpairs.pretrain import losses, sharding
+from webpairs.pretrain import sharding
+from webpairs.pretrain.objectives import sigmoid
 
 
 def ring_matches_dense(global_batch: int = 24) -> None:
   """Ring loss == dense loss, value and gradients, on every device count that splits the batch."""
   zimg, ztxt = embeddings(global_batch, seed=3)
   t, b = np.float32(7.5), np.float32(-6.0)
-  dense, dense_grads = jax.value_and_grad(losses.sigmoid_loss, GRAD_ARGS)(zimg, ztxt, t, b)
+  dense, dense_grads = jax.value_and_grad(sigmoid.sigmoid_loss, GRAD_ARGS)(zimg, ztxt, t, b)
   values = {}
   for n in (1, 2, 4):
     mesh = sharding.make_mesh(n)
     put = lambda x, mesh=mesh: jax.device_put(x, NamedSharding(mesh, P(sharding.DATA)))
-    ring = lambda *a, mesh=mesh: losses.ring_sigmoid_loss(*a, mesh=mesh, axis_name=sharding.DATA)
+    ring = lambda *a, mesh=mesh: sigmoid.ring_sigmoid_loss(*a, mesh=mesh, axis_name=sharding.DATA)
     value, grads = jax.jit(jax.value_and_grad(ring, GRAD_ARGS))(put(zimg), put(ztxt), t, b)
     values[n] = float(value)
     np.testing.assert_allclose(value, dense, rtol=1e-6)
@@ -38,7 +39,7 @@ def ring_init_value(per_device: int = 3) -> None:
   n = 4 * per_device
   eye = np.eye(2 * n, dtype=np.float32)
   put = lambda x: jax.device_put(x, NamedSharding(mesh, P(sharding.DATA)))
-  loss = jax.jit(lambda a, c: losses.ring_sigmoid_loss(a, c, 10.0, -10.0, mesh=mesh))(put(eye[:n]), put(eye[n:]))
+  loss = jax.jit(lambda a, c: sigmoid.ring_sigmoid_loss(a, c, 10.0, -10.0, mesh=mesh))(put(eye[:n]), put(eye[n:]))
   np.testing.assert_allclose(loss, 10.0000454 + (n - 1) * 4.54e-5, rtol=1e-6)
   print("init ok", float(loss))
 
@@ -85,7 +86,7 @@ def silc_sharded_matches_one_device(steps: int = 2) -> None:
   """The SILC step (crops, EMA teacher, centring, masked prediction) on 4 devices with ring loss and FSDP equals
   1 device with the dense loss: batch means (centre, losses) must be global, not per device."""
   from webpairs.configs import loader  # pylint: disable=g-import-not-at-top
-  from webpairs.pretrain.silc.trainer import SilcTrainer  # pylint: disable=g-import-not-at-top
+  from webpairs.pretrain.trainer import Trainer  # pylint: disable=g-import-not-at-top
 
   rng = np.random.default_rng(0)
   batches = [{"image": rng.integers(0, 256, (8, 32, 32, 3)).astype(np.uint8),
@@ -93,11 +94,11 @@ def silc_sharded_matches_one_device(steps: int = 2) -> None:
   results = {}
   for devices, loss, strategy in ((1, "dense", "replicate"), (4, "ring", "fsdp")):
     config = loader.load_config(loader.PRETRAIN, "silc:tiny,batch=8,steps=10,num_local=2,max_len=16")
-    loader.apply_overrides(config, [f"loss.name={loss}", f"sharding={strategy}", f"mesh.data={devices}",
+    loader.apply_overrides(config, [f"loss.sigmoid={loss}", f"sharding={strategy}", f"mesh.data={devices}",
                                     "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1", "optax.warmup_steps=0",
                                     "optax.decay=constant"])
     config.silc.update(switch_step=0, masked_weight=0.5, teacher_momentum=0.5)
-    tr = SilcTrainer(config, vocab_size=100)
+    tr = Trainer(config, vocab_size=100)
     state = tr.init_state()
     seen = []
     for batch in batches:
@@ -117,8 +118,8 @@ def siglip2_sharded_matches_one_device() -> None:
   """SigLIP 2's step (ring sigmoid + LocCa from one tower pass, then the switch to self-distillation) on 4 devices
   with FSDP equals 1 device with the dense loss, on both sides of the switch."""
   from webpairs.configs import loader  # pylint: disable=g-import-not-at-top
-  from webpairs.pretrain import locca  # pylint: disable=g-import-not-at-top
-  from webpairs.pretrain.silc.trainer import SilcTrainer  # pylint: disable=g-import-not-at-top
+  from webpairs.pretrain.objectives import locca  # pylint: disable=g-import-not-at-top
+  from webpairs.pretrain.trainer import Trainer  # pylint: disable=g-import-not-at-top
 
   rng = np.random.default_rng(0)
   weights = np.zeros((8, 16), np.float32)
@@ -137,7 +138,7 @@ def siglip2_sharded_matches_one_device() -> None:
                                     "fsdp_min_size=1024", "optax.name=sgd", "optax.lr=0.1", "optax.warmup_steps=0",
                                     "optax.decay=constant"])
     config.silc.update(switch_step=1, teacher_momentum=0.5)
-    tr = SilcTrainer(config, vocab_size=100)
+    tr = Trainer(config, vocab_size=100)
     state = tr.init_state()
     seen = []
     for batch in batches:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from webpairs.pretrain import cappa
+from webpairs.pretrain.objectives import cappa
 from webpairs.pretrain.models import decoder as decoder_lib
 
 V, L, EOS, PAD = 5, 3, 1, 0

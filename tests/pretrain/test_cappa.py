@@ -14,7 +14,8 @@ from flax import nnx
 from tests.pretrain.captioners import LEN, VOCAB, tiny_captioner
 from tests.pretrain.conftest import TINY
 from webpairs.configs import loader
-from webpairs.pretrain import cappa, model_factory, models, objectives, trainer
+from webpairs.pretrain import model_factory, models, objectives, trainer
+from webpairs.pretrain.objectives import cappa
 from webpairs.pretrain.models import decoder as decoder_lib
 from webpairs.tokenizers import Tokenizer
 
@@ -147,7 +148,7 @@ def test_zero_init_logits_start_at_log_vocab():
   model = tiny_captioner(random_logits=False)
   image = jax.random.uniform(jax.random.PRNGKey(0), (2, 16, 16, 3), minval=-1, maxval=1)
   batch = {"image": image, "text": jnp.array([[5, 6, 1] + [1] * (LEN - 3)] * 2)}
-  loss, metrics = jax.jit(lambda b: cappa.CapPa(parallel_prob=0.5)(model, b, jax.random.PRNGKey(0)))(batch)
+  loss, metrics = jax.jit(lambda b: cappa.CapPa(parallel_prob=0.5).loss(model, b, jax.random.PRNGKey(0)))(batch)
   assert float(loss) == pytest.approx(np.log(VOCAB), rel=1e-5)
   assert set(metrics) == {"loss_parallel", "loss_teacher_forced", "parallel_fraction"}
 
@@ -228,4 +229,4 @@ def test_cappa_config_arguments_reach_the_model_and_the_objective():
   default = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0), **model_factory.model_kwargs(
       loader.load_config(loader.PRETRAIN, "cappa:variant=B/16"), vocab_size=100)))
   assert len(default.decoder.blocks) == 6  # half of B's 12 encoder blocks
-  assert isinstance(objectives.build(config.loss), cappa.CapPa)
+  assert isinstance(objectives.build(config), cappa.CapPa)

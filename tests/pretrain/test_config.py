@@ -30,7 +30,7 @@ def test_every_config_file_has_a_tiny_preset_whose_model_builds(name):
   config = loader.load_config(loader.PRETRAIN, f"{name}:tiny")
   assert config.model.dtype == "float32" and config.input.res == 32 and config.input.batch_size == 64
   # An objective reading region rows (LocCa, SigLIP 2) gets them from the input.
-  assert config.input.get("regions", False) == (config.loss["name"] in ("locca", objectives.SIGLIP_LOCCA))
+  assert config.input.get("regions", False) == objectives.objective_class(config.loss["name"]).needs_regions
   kwargs = model_factory.model_kwargs(config, vocab_size=100)
   model = nnx.eval_shape(lambda: models.build(config.get("model_name", "two_towers"), rngs=nnx.Rngs(0), **kwargs))
   assert hasattr(model, "decoder") == (config.get("model_name") in ("captioner", "siglip2"))

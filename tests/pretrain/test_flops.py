@@ -89,7 +89,7 @@ print(flops.step_flops(jax.make_jaxpr(f)(jnp.ones((8, 5)))))
 def _row(name: str) -> tuple[float, float]:
   """(analytic, XLA CPU) FLOPs of one step of a train_step row's tiny preset (vocab 1000)."""
   config = train_step.row_config(name, argparse.Namespace(tiny=True))
-  tr = trainer.trainer_class(config)(config, vocab_size=1000)
+  tr = trainer.Trainer(config, vocab_size=1000)
   state = tr.init_state()
   batch = {k: jax.device_put(v, tr.batch_sharding) for k, v in train_step.synthetic_batch(config, 1000).items()}
   traced = tr.step_fn.trace(state, batch, tr.consts)
@@ -113,13 +113,13 @@ def test_other_objectives_match_xla_cpu_within_10_percent(name):
 def test_remat_recomputation_is_not_model_work():
   config = train_step.row_config("siglip", argparse.Namespace(tiny=True))
   config.model.remat = True
-  tr = trainer.trainer_class(config)(config, vocab_size=1000)
+  tr = trainer.Trainer(config, vocab_size=1000)
   state = tr.init_state()
   batch = {k: jax.device_put(v, tr.batch_sharding) for k, v in train_step.synthetic_batch(config, 1000).items()}
   traced = tr.step_fn.trace(state, batch, tr.consts)
   with_recompute = flops.jaxpr_flops(flops.live(traced.jaxpr), 0.0)
   plain_config = train_step.row_config("siglip", argparse.Namespace(tiny=True))
-  plain = trainer.trainer_class(plain_config)(plain_config, vocab_size=1000)
+  plain = trainer.Trainer(plain_config, vocab_size=1000)
   expected = flops.step_flops(plain.step_fn.trace(state, batch, plain.consts).jaxpr)
   assert tr.count_model_flops(state, batch, traced) == expected
   assert with_recompute > flops.jaxpr_flops(flops.live(plain.step_fn.trace(state, batch, plain.consts).jaxpr), 0.0)

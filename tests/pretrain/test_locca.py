@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
 
 from tests.pretrain.captioners import LEN, VOCAB, tiny_captioner
-from webpairs.pretrain import cappa, locca, models, objectives
-from webpairs.pretrain import locca_boxes as boxes
+from webpairs.pretrain import models, objectives
+from webpairs.pretrain.objectives import cappa, locca
+from webpairs.pretrain.objectives import locca_boxes as boxes
 from webpairs.pretrain.models.decoder import Decoder
 from webpairs.pretrain.models.vit import ViT
 from webpairs.tokenizers import Tokenizer
@@ -143,8 +145,8 @@ def test_one_locca_step_runs_the_encoder_once_and_the_decoder_three_times(monkey
 
   monkeypatch.setattr(ViT, "__call__", count("vit", vit_call))
   monkeypatch.setattr(Decoder, "__call__", count("decoder", dec_call))
-  objective = objectives.build({"name": "locca", "parallel_prob": 0.5})
-  loss, metrics = jax.eval_shape(lambda p, b, r: objective(nnx.merge(graphdef, p), b, r), params, batch,
+  objective = objectives.build(ml_collections.ConfigDict({"loss": {"name": "locca", "parallel_prob": 0.5}}))
+  loss, metrics = jax.eval_shape(lambda p, b, r: objective.loss(nnx.merge(graphdef, p), b, r), params, batch,
                                  jax.random.PRNGKey(0))
   assert calls == {"vit": 1, "decoder": 3}
   assert loss.shape == () and set(metrics) == {"loss_cap", "loss_aref", "loss_gcap", "region_fraction"}
@@ -156,7 +158,7 @@ def test_examples_without_regions_add_no_region_loss_and_no_nan():
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
   def loss_of(p, batch):
-    return objective(nnx.merge(graphdef, p, rest), batch, jax.random.PRNGKey(0))
+    return objective.loss(nnx.merge(graphdef, p, rest), batch, jax.random.PRNGKey(0))
 
   step = jax.jit(jax.value_and_grad(loss_of, has_aux=True))
   (loss, metrics), grads = step(params, _locca_batch(False))

@@ -16,7 +16,8 @@ from flax import nnx
 from tests.conftest import ROOT
 from tests.pretrain.conftest import LOC_BINS, TINY, saved_state
 from webpairs.configs import loader
-from webpairs.pretrain import locca, model_factory, models, objectives, trainer
+from webpairs.pretrain import model_factory, models, objectives, trainer
+from webpairs.pretrain.objectives import locca
 from webpairs.pretrain.input import regions as regions_lib
 
 SLOW = pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")
@@ -45,7 +46,7 @@ def test_locca_config_arguments_reach_the_input_the_model_and_the_objective():
                                "loss_on": "all", "task_weights": {"cap": 1.0, "aref": 1.0, "gcap": 1.0}}
   assert regions_lib.options_from_config(config) == regions_lib.RegionOptions(
       bins=100, style="int", loss_on="all", max_len=80, min_visible=0.5)
-  objective = objectives.build(config.loss)
+  objective = objectives.build(config)
   assert isinstance(objective, locca.LocCa) and objective.cap.parallel_prob == 0.25
   # The decoder's positions cover the longer of caption and region rows.
   model = nnx.eval_shape(lambda: models.build("captioner", rngs=nnx.Rngs(0),

@@ -39,7 +39,7 @@ def _losses(workdir: pathlib.Path) -> dict[int, float]:
 def _restore(config, workdir: pathlib.Path, step: int):
   """(state on this process's device, data state) of a checkpoint written by any number of processes."""
   tok = Tokenizer.load(config.input.tokenizer)
-  abstract = trainer.trainer_class(config)(config, vocab_size=tok.vocab_size).abstract_with_shardings()
+  abstract = trainer.Trainer(config, vocab_size=tok.vocab_size).abstract_with_shardings()
   ckpt = checkpoint.Checkpointer(str(workdir / checkpoint.CHECKPOINT_DIR), every=1, keep=10)
   try:
     state, data = ckpt.restore(step, abstract)

@@ -17,7 +17,8 @@ from PIL import Image
 from tests.pretrain.conftest import LOC_BINS
 from tests.pretrain.curated_images import scene_examples
 from webpairs.pretrain import input as inp
-from webpairs.pretrain import locca_boxes, sharding
+from webpairs.pretrain import sharding
+from webpairs.pretrain.objectives import locca_boxes
 from webpairs.pretrain.input import preprocess, regions
 from webpairs.tokenizers import Tokenizer
 

@@ -7,20 +7,22 @@ import os
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
 
 from tests.pretrain.conftest import TINY, saved_state
 from webpairs.configs import loader
-from webpairs.pretrain import locca, losses, model_factory, models, objectives
+from webpairs.pretrain import model_factory, models, objectives
+from webpairs.pretrain.objectives import locca, sigmoid
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.models.decoder import Decoder
 from webpairs.pretrain.models.text import TextTransformer
 from webpairs.pretrain.models.vit import ViT
-from webpairs.pretrain.silc import ema
-from webpairs.pretrain.silc.model import teacher_part
-from webpairs.pretrain.silc.trainer import SilcTrainer
+from webpairs.pretrain.objectives.silc import ema
+from webpairs.pretrain.objectives.silc.model import teacher_part
+from webpairs.pretrain.objectives.silc.objective import SigLIP2
 
 VOCAB, LEN, IMAGE, B = 50, 8, 16, 4
 SLOW = pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")
@@ -100,17 +102,18 @@ def test_siglip2_model_is_the_two_towers_plus_a_decoder_on_the_image_tokens(tiny
 def test_objective_is_the_weighted_sum_of_the_sigmoid_and_locca_losses(tiny_model):
   graphdef, state = nnx.split(tiny_model)
   batch = _batch(1)
-  weighted = objectives.build({"name": "siglip_locca", "sigmoid": "dense", "parallel_prob": 0.5,
+  build = lambda **loss: objectives.build(ml_collections.ConfigDict({"loss": loss}))
+  weighted = build(**{"name": "siglip_locca", "sigmoid": "dense", "parallel_prob": 0.5,
                                "sigmoid_weight": 0.5, "locca_weight": 2.0})
-  equal = objectives.build({"name": "siglip_locca", "sigmoid": "chunked", "chunk_size": 3, "parallel_prob": 0.5})
+  equal = build(name="siglip_locca", sigmoid="chunked", chunk_size=3, parallel_prob=0.5)
 
   @jax.jit
   def run(state, batch, rng):
     m = nnx.merge(graphdef, state)
     zimg, ztxt, extras = m(batch["image"], batch["text"])
     # References computed apart: the plain sigmoid loss, and LocCa through the captioner path (its own encode).
-    refs = (losses.sigmoid_loss(zimg, ztxt, extras["t"], extras["b"]), locca.LocCa(parallel_prob=0.5)(m, batch, rng))
-    return weighted(m, batch, rng), equal(m, batch, rng), refs
+    refs = (sigmoid.sigmoid_loss(zimg, ztxt, extras["t"], extras["b"]), locca.LocCa(parallel_prob=0.5).loss(m, batch, rng))
+    return weighted.loss(m, batch, rng), equal.loss(m, batch, rng), refs
 
   (total, metrics), (total_eq, metrics_eq), (sig, (loc, loc_metrics)) = jax.device_get(
       run(state, batch, jax.random.PRNGKey(3)))
@@ -133,7 +136,8 @@ def test_a_train_step_runs_the_image_tower_once_for_both_losses(monkeypatch):
   # Tracing alone tells what one step computes: nothing is compiled.
   config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B},max_len={LEN}")
   with config.unlocked():
-    del config["silc"]  # SigLIP 2's first stage alone: the model factory builds SILC's student for a silc block
+    config.loss.name = "siglip_locca"  # SigLIP 2's first stage alone: no silc block, so no SILC heads either
+    del config["silc"]
   tr = trainer_lib.Trainer(config, vocab_size=VOCAB)
   assert isinstance(tr.objective, objectives.siglip_locca.SigLIPLocCa)
   batch = jax.eval_shape(lambda: _batch(size=32))
@@ -145,8 +149,8 @@ def test_a_train_step_runs_the_image_tower_once_for_both_losses(monkeypatch):
 
 def test_the_silc_stage_passes_the_input_images_through_the_tower_once(monkeypatch):
   config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B},max_len={LEN},num_local=2")
-  tr = trainer_lib.trainer_class(config)(config, vocab_size=VOCAB)
-  assert isinstance(tr, SilcTrainer) and tr.image_text_on == "image"
+  tr = trainer_lib.Trainer(config, vocab_size=VOCAB)
+  assert isinstance(tr.objective, SigLIP2) and set(tr.extra_keys) == {"teacher", "center", "patch_center"}
   # The teacher mirrors the image tower and heads, not the decoder; the optimiser holds the decoder.
   abstract = tr.abstract_state
   assert set(abstract["teacher"]) == {"towers", "head", "patch_head"} and set(abstract["teacher"]["towers"]) == {"img"}
@@ -158,14 +162,26 @@ def test_the_silc_stage_passes_the_input_images_through_the_tower_once(monkeypat
           } <= set(metrics)
 
 
-def test_global_views_take_only_a_sigmoid_loss_and_locca_needs_regions():
+def test_old_style_configs_fail_loudly_and_siglip2_needs_regions():
+  # Before SILC was an objective, a silc block beside any loss name picked the SILC trainer.
   config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B}")
-  config.silc.image_text_on = "global_views"
-  with pytest.raises(ValueError, match="image_text_on='image'"):
-    SilcTrainer(config, vocab_size=VOCAB)
+  config.loss.name = "siglip_locca"
+  with pytest.raises(ValueError, match="config.silc is set but loss.name is 'siglip_locca'"):
+    trainer_lib.Trainer(config, vocab_size=VOCAB)
+  config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B}")
+  config.silc.image_text_on = "image"
+  with pytest.raises(ValueError, match="silc.image_text_on is gone"):
+    trainer_lib.Trainer(config, vocab_size=VOCAB)
+  config = loader.load_config(loader.PRETRAIN, "siglip:tiny")
+  config.loss.name = "silc"
+  with pytest.raises(ValueError, match="needs a config.silc block"):
+    trainer_lib.Trainer(config, vocab_size=VOCAB)
+  config.loss.name = "sigmoid"
+  with pytest.raises(ValueError, match="unknown loss.name 'sigmoid'"):
+    trainer_lib.Trainer(config, vocab_size=VOCAB)
   config = loader.load_config(loader.PRETRAIN, "siglip2:tiny,shards=/data,tokenizer=/tok")
   config.input.regions = False
-  with pytest.raises(ValueError, match="siglip_locca loss reads region annotations"):
+  with pytest.raises(ValueError, match="siglip2 loss reads region annotations"):
     trainer_lib._check_config(config)
 
 
@@ -175,14 +191,13 @@ def test_siglip2_config_is_sigmoid_plus_locca_with_silcs_siglip2_schedule():
   c = loader.load_config(loader.PRETRAIN, "siglip2:variant=L/16,steps=1000")
   assert c.model_name == "siglip2" and c.model.image["variant"] == "L/16" and c.model.image["pool_type"] == "map"
   assert (c.loss["name"], c.loss["sigmoid"], c.loss["sigmoid_weight"], c.loss["locca_weight"]) == (
-      "siglip_locca", "ring", 1.0, 1.0)
+      "siglip2", "ring", 1.0, 1.0)
   assert (c.loss["bins"], c.loss["style"], c.loss["parallel_prob"]) == (500, "loc", 0.5)  # locca.py's
   assert c.input.regions is True and c.input.region_max_len == 64
   # SigLIP 2's schedule (silc.py:siglip2): switch at 0.8, weights 1 and 0.25 times L's size factor 0.5.
   assert (c.silc.switch_step, c.silc.distill_weight, c.silc.masked_weight) == (800, 0.5, 0.125)
-  assert c.silc.image_text_on == "image" and loader.load_config(loader.PRETRAIN,
-                                                                "silc:tiny").silc.image_text_on == "global_views"
-  assert trainer_lib.trainer_class(c) is SilcTrainer
+  assert objectives.objective_class(c.loss["name"]) is SigLIP2
+  assert loader.load_config(loader.PRETRAIN, "silc:tiny").loss["name"] == "silc"
   kwargs = model_factory.model_kwargs(c, vocab_size=32_000)
   assert kwargs["decoder"] == {"variant": None, "depth": None, "max_len": 64}
 
@@ -200,7 +215,7 @@ def staged_run():
   config = loader.load_config(loader.PRETRAIN, f"siglip2:tiny,batch={B},steps=10,num_local=2")
   config.optax.warmup_steps = 0
   config.silc.update(switch_step=1, teacher_momentum=0.5)
-  tr = SilcTrainer(config, vocab_size=VOCAB)
+  tr = trainer_lib.Trainer(config, vocab_size=VOCAB)
   step = jax.jit(tr._train_step)  # no donation: the test keeps every state
   s0 = tr.init_state()
   s1, m1 = step(s0, _batch(0, size=32, length=config.input.max_len), tr.consts)

@@ -14,13 +14,14 @@ from flax import nnx
 
 from tests.pretrain.conftest import TINY, saved_state
 from webpairs.configs import loader
+from webpairs.pretrain import objectives
 from webpairs.pretrain import trainer as trainer_lib
 from webpairs.pretrain.models.vit import ViT
-from webpairs.pretrain.silc import crops, distill, ema, masking
-from webpairs.pretrain.silc.augment import ViewAugment
-from webpairs.pretrain.silc.dino_head import DINOHead
-from webpairs.pretrain.silc.model import teacher_part, with_teacher
-from webpairs.pretrain.silc.trainer import SilcTrainer, loss_weights, size_factor
+from webpairs.pretrain.objectives.silc import crops, distill, ema, masking
+from webpairs.pretrain.objectives.silc.augment import ViewAugment
+from webpairs.pretrain.objectives.silc.dino_head import DINOHead
+from webpairs.pretrain.objectives.silc.model import teacher_part, with_teacher
+from webpairs.pretrain.objectives.silc.objective import Silc, loss_weights, size_factor
 
 VOCAB = 50
 SLOW = pytest.mark.skipif(os.environ.get("WEBPAIRS_SLOW") != "1", reason="slow: set WEBPAIRS_SLOW=1")
@@ -185,7 +186,7 @@ def _trainer(**silc):
   config = loader.load_config(loader.PRETRAIN, "silc:tiny,batch=4,steps=10,num_local=2")
   config.optax.warmup_steps = 0  # the first step must move the student
   config.silc.update(silc)
-  return SilcTrainer(config, vocab_size=VOCAB)
+  return trainer_lib.Trainer(config, vocab_size=VOCAB)
 
 
 def _batch(seed=0):
@@ -272,8 +273,8 @@ def test_loss_weights_and_size_factor():
   assert (size_factor("B/16"), size_factor("L/14"), size_factor("So400m/14")) == (0.25, 0.5, 1.0)
   c = loader.load_config(loader.PRETRAIN, "silc:siglip2,variant=L/16,steps=1000")
   assert (c.silc.switch_step, c.silc.distill_weight, c.silc.masked_weight) == (800, 0.5, 0.125)
-  assert trainer_lib.trainer_class(c) is SilcTrainer
-  assert trainer_lib.trainer_class(loader.load_config(loader.PRETRAIN, "siglip:tiny")) is trainer_lib.Trainer
+  assert (c.loss["name"], c.loss["sigmoid"]) == ("silc", "ring")
+  assert objectives.objective_class(c.loss["name"]) is Silc
 
 
 # Through the real training loop: resume across the SigLIP 2 switch (6) and no collapse (7).

@@ -6,8 +6,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from webpairs.pretrain.silc import augment, crops
-from webpairs.pretrain.silc.augment import ViewAugment
+from webpairs.pretrain.objectives.silc import augment, crops
+from webpairs.pretrain.objectives.silc.augment import ViewAugment
 
 OFF = ViewAugment(flip=False, jitter_prob=0.0)
 

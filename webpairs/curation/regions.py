@@ -26,7 +26,7 @@ _ORIENTATIONS = {1: 0, 2: _FLIP_X, 3: _FLIP_X | _FLIP_Y, 4: _FLIP_Y, 5: _SWAP,
 
 
 def clean_boxes(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """float [..., 4] -> (boxes clipped to [0, 1], bool [...] valid); webpairs.pretrain.locca_boxes' rule.
+  """float [..., 4] -> (boxes clipped to [0, 1], bool [...] valid); webpairs.pretrain.objectives.locca_boxes' rule.
 
   Invalid: any non-finite coordinate, or no area left after clipping (ymax <= ymin or
   xmax <= xmin), which covers boxes wholly outside the image.

@@ -8,9 +8,9 @@ from typing import Any
 import ml_collections
 from flax import nnx
 
-from webpairs.pretrain import cappa as cappa_lib
 from webpairs.pretrain import models
-from webpairs.pretrain.silc.model import SilcModel
+from webpairs.pretrain.objectives import cappa as cappa_lib
+from webpairs.pretrain.objectives.silc.model import SilcModel
 
 
 def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str, Any]:
@@ -34,7 +34,8 @@ def model_kwargs(config: ml_collections.ConfigDict, vocab_size: int) -> dict[str
 
 
 def model_builder(config: ml_collections.ConfigDict, vocab_size: int) -> Callable[[Any], nnx.Module]:
-  """rng -> an initialised model: the configured one, or SILC's student (DINO heads on it) with a `silc` block."""
+  """rng -> an initialised model, for training and inference alike: the configured one, or with a `silc` block
+  (loss.name silc / siglip2) SILC's student, the towers with DINO heads and a mask token."""
   kwargs = model_kwargs(config, vocab_size)
   if config.get("silc") is not None:
     head = dict(config.silc.head)

@@ -20,7 +20,7 @@ from webpairs.pretrain import checkpoint as ckpt_lib
 from webpairs.pretrain import distributed
 from webpairs.pretrain import flops as flops_lib
 from webpairs.pretrain import hooks as hooks_lib
-from webpairs.pretrain import losses, metrics as metrics_lib, model_factory, objectives, optimizer, sharding
+from webpairs.pretrain import metrics as metrics_lib, model_factory, objectives, optimizer, sharding
 from webpairs.pretrain.inference import loader as inference_loader
 from webpairs.pretrain.input import pipeline
 from webpairs.pretrain.input import streams as streams_lib
@@ -28,6 +28,8 @@ from webpairs.pretrain.input import regions as regions_lib
 from webpairs.tokenizers import Tokenizer
 
 _log = logging.getLogger(__name__)
+# The train state's own keys; an objective's extra state (objectives.base.Objective.init_extra) sits beside them.
+STATE_KEYS = ("step", "params", "opt", "rng")
 
 
 class NonFiniteError(FloatingPointError):
@@ -35,29 +37,26 @@ class NonFiniteError(FloatingPointError):
 
 
 class Trainer:
-  """Everything a run needs, built once from the config: model graph, optimizer, shardings, jitted step.
+  """Everything a run needs, built once from the config: objective, model graph, optimizer, shardings, jitted step.
 
-  The train state is a dict of arrays {step, params, opt, rng}; the model's graph
-  definition is split off once and the step is a pure function of (state, batch) that
-  donates the old state's buffers.
+  The train state is a dict of arrays {step, params, opt, rng} plus the objective's extra
+  state (SILC: teacher and centres); the model's graph definition is split off once and the
+  step is a pure function of (state, batch) that donates the old state's buffers.
   """
 
   def __init__(self, config: ml_collections.ConfigDict, *, vocab_size: int, mesh: jax.sharding.Mesh | None = None):
     self.config = config
     self.mesh = mesh or sharding.make_mesh(config.mesh.get("data", -1))
     self.total_steps = int(config.total_steps)
+    self.objective = objectives.build(config, mesh=self.mesh, axis_name=sharding.DATA)
     self._build = model_factory.model_builder(config, vocab_size)
     abstract = nnx.eval_shape(lambda: self._build(0))
     self.graphdef, _, _ = nnx.split(abstract, nnx.Param, ...)
     self.tx, self.schedule = optimizer.make(config.optax, self.total_steps)
-    loss = config.loss
-    # An objective (CapPa, LocCa, SigLIP 2's sigmoid + LocCa) computes its loss from (model, batch, rng) itself.
-    self.objective = objectives.build(loss, mesh=self.mesh, axis_name=sharding.DATA)
-    self.loss_fn = None if self.objective is not None else losses.get_loss(
-        loss["name"], mesh=self.mesh, axis_name=sharding.DATA, chunk_size=loss.get("chunk_size"))
 
     self.rng = jax.random.PRNGKey(config.seed)
     self.abstract_state = jax.eval_shape(self._init_state, self.rng)
+    self.extra_keys = tuple(k for k in self.abstract_state if k not in STATE_KEYS)
     self.state_shardings = sharding.state_shardings(
         self.abstract_state, self.mesh, config.get("sharding", "replicate"),
         min_size=config.get("fsdp_min_size", sharding.FSDP_MIN_SIZE))
@@ -82,7 +81,11 @@ class Trainer:
   def _init_state(self, rng: jax.Array) -> dict[str, Any]:
     init_rng, state_rng = jax.random.split(rng)
     params, _ = self._split(init_rng)
-    return {"step": jnp.zeros((), jnp.int32), "params": params, "opt": self.tx.init(params), "rng": state_rng}
+    extra = self.objective.init_extra(params, jax.random.fold_in(init_rng, 1))
+    if set(extra) & set(STATE_KEYS):
+      raise ValueError(f"the objective's extra state {sorted(extra)} must not use the keys {STATE_KEYS}")
+    return {"step": jnp.zeros((), jnp.int32), "params": params, "opt": self.tx.init(params), "rng": state_rng,
+            **extra}
 
   def _init_consts(self, rng: jax.Array) -> Any:
     return self._split(jax.random.split(rng)[0])[1]
@@ -90,33 +93,30 @@ class Trainer:
   def _model(self, params: Any, consts: Any) -> nnx.Module:
     return nnx.merge(self.graphdef, params, consts)
 
-  def _loss(self, model: Any, batch: Mapping[str, jax.Array], rng: jax.Array
-            ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """(loss, metrics) of one batch: the objective's, or the two towers' sigmoid loss (metrics t and b)."""
-    if self.objective is not None:
-      return self.objective(model, batch, rng)
-    zimg, ztxt, extras = model(batch["image"], batch["text"])
-    return self.loss_fn(zimg, ztxt, extras["t"], extras["b"]), {"t": extras["t"], "b": extras["b"]}
-
   def _train_step(self, state: dict[str, Any], batch: Mapping[str, jax.Array], consts: Any
                   ) -> tuple[dict[str, Any], dict[str, jax.Array]]:
     # The state's key advances every step, so a resumed run draws what an unbroken one would.
-    rng, step_rng = jax.random.split(state["rng"])
+    n = self.objective.num_keys
+    keys = jax.random.split(state["rng"], 1 + n)
+    rng, step_rng = keys[0], keys[1] if n == 1 else keys[1:]
+    extra = {k: state[k] for k in self.extra_keys}
 
-    loss_of = lambda params: self._loss(self._model(params, consts), batch, step_rng)
-    (loss, extras), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
+    model_of = lambda params: self._model(params, consts)
+    loss, metrics, grads, pending = self.objective.loss_and_grads(model_of, state["params"], batch, step_rng, extra,
+                                                                  state["step"])
     updates, opt = self.tx.update(grads, state["opt"], state["params"])
     params = optax.apply_updates(state["params"], updates)
+    extra = self.objective.update_extra(extra, params, state["step"], pending)
     grad_norm = optax.tree.norm(grads)
     out = {
         "loss": loss,
         "grad_norm": grad_norm,
         "param_norm": optax.tree.norm(params),
-        **extras,  # t and b of the two towers, or the objective's own metrics
+        **metrics,  # the objective's own: t and b of the two towers, SILC's losses and monitors, ...
         "lr": self.schedule(state["step"]),
         "finite": jnp.isfinite(loss) & jnp.isfinite(grad_norm),
     }
-    return {"step": state["step"] + 1, "params": params, "opt": opt, "rng": rng}, out
+    return {"step": state["step"] + 1, "params": params, "opt": opt, "rng": rng, **extra}, out
 
   # Host-side helpers.
 
@@ -168,15 +168,6 @@ class Trainer:
     return sum(x.size for x in jax.tree.leaves(self.abstract_state["params"]))
 
 
-def trainer_class(config: ml_collections.ConfigDict) -> type[Trainer]:
-  """The SigLIP Trainer, or SILC's (self-distillation on top) when the config has a `silc` block."""
-  if config.get("silc") is not None:
-    # Deferred: the SILC trainer imports this module.
-    from webpairs.pretrain.silc.trainer import SilcTrainer
-    return SilcTrainer
-  return Trainer
-
-
 def _check_config(config: ml_collections.ConfigDict) -> None:
   if not config.input.shards:
     raise ValueError("config.input.shards is empty: give the curated shards (--config.input.shards=GLOB)")
@@ -184,7 +175,8 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("config.input.tokenizer is empty: give a SentencePiece model (--config.input.tokenizer=PATH)")
   if config.total_steps < 1:
     raise ValueError(f"total_steps must be >= 1, got {config.total_steps}")
-  if config.loss.get("name") in ("locca", objectives.SIGLIP_LOCCA) and not config.input.get("regions", False):
+  objectives.check(config)
+  if objectives.objective_class(config.loss["name"]).needs_regions and not config.input.get("regions", False):
     raise ValueError(f"the {config.loss['name']} loss reads region annotations: set config.input.regions=True")
 
 
@@ -226,7 +218,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, hooks: Sequence[ho
   if jax.process_index() == 0:
     _write_config(config, workdir)
   tokenizer = Tokenizer.load(config.input.tokenizer)
-  trainer = trainer_class(config)(config, vocab_size=tokenizer.vocab_size)
+  trainer = Trainer(config, vocab_size=tokenizer.vocab_size)
   writer = metrics_lib.MetricWriter(workdir)
   checkpointer = ckpt_lib.Checkpointer(os.path.join(workdir, ckpt_lib.CHECKPOINT_DIR), every=config.ckpt_every,
                                        keep=config.keep_ckpts)

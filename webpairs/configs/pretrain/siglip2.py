@@ -1,8 +1,8 @@
 """SigLIP 2: sigmoid + LocCa on one image encoder from the start, self-distillation and masked prediction from a
 fraction of training on: `siglip2.py:variant=B/16` or `siglip2.py:tiny`.
 
-Built from silc.py's `siglip2` schedule and locca.py's decoder, loss and region input, so
-each keeps one definition. Arguments (comma-separated, cast to the defaults' types):
+The objective is loss.name=siglip2. Built from silc.py's `siglip2` schedule and locca.py's
+decoder, loss and region input, so each keeps one definition. Arguments (comma-separated, cast to the defaults' types):
   variant, txt, res, batch, steps, max_len, shards, tokenizer, eval_shards, tiny: as siglip.py
   loss          the sigmoid part: dense | ring | chunked
   switch        fraction of training at which self-distillation (1 x size factor) and masked
@@ -43,8 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.input.regions = True
   c.input.region_max_len = loc.input.region_max_len
   c.input.region_min_visible = loc.input.region_min_visible
-  c.loss = dict(loc.loss, name="siglip_locca", sigmoid=c.loss["name"], chunk_size=c.loss["chunk_size"],
+  # Sigmoid and LocCa (siglip_locca) on the input images; the crops serve self-distillation only.
+  c.loss = dict(loc.loss, name="siglip2", sigmoid=c.loss["sigmoid"], chunk_size=c.loss["chunk_size"],
                 sigmoid_weight=1.0, locca_weight=arg.locca_weight)
-  # Sigmoid and LocCa on the input images; the crops serve self-distillation only.
-  c.silc.image_text_on = "image"
   return c

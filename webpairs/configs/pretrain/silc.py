@@ -1,5 +1,6 @@
 """SILC (sigmoid on global views + lambda x self-distillation) and SigLIP 2's schedule: `silc.py:tiny`, `silc.py:siglip2`.
 
+The objective is loss.name=silc, its sigmoid loss (`loss`: dense | ring | chunked) in loss.sigmoid.
 Takes siglip.py's arguments, plus:
   weight     lambda: the self-distillation weight (SILC; SigLIP 2 uses 1 x size factor)
   masked     masked-prediction weight (0: off; SigLIP 2 uses 0.25 x size factor)
@@ -14,7 +15,7 @@ import ml_collections
 
 from webpairs.configs import loader
 from webpairs.configs.pretrain import siglip
-from webpairs.pretrain.silc.trainer import size_factor
+from webpairs.pretrain.objectives.silc.objective import size_factor
 
 # Passed on to siglip.py as text; the paths (which may hold commas) are set afterwards.
 _SIGLIP_KEYS = ("variant", "txt", "res", "batch", "steps", "loss", "max_len")
@@ -29,9 +30,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.input.tokenizer = arg.tokenizer
   c.evals.retrieval["shards"] = arg.eval_shards
   res = c.input.res
+  # The sigmoid loss on each global view; siglip2.py's objective puts its own on the input image.
+  c.loss = dict(name="silc", sigmoid=c.loss["name"], chunk_size=c.loss["chunk_size"])
   s = c.silc = ml_collections.ConfigDict()
-  # global_views: the sigmoid loss on each global view (SILC); siglip2.py puts its objective on the input image.
-  s.image_text_on = "global_views"
   s.num_global = 2
   s.num_local = arg.num_local
   patch = c.model.image["variant"].split("/")[-1]

@@ -10,7 +10,7 @@ import numpy as np
 from webpairs.eval import metrics
 from webpairs.eval.evaluators import common
 from webpairs.pretrain.inference.protocol import CaptioningModel, require_captioner
-from webpairs.pretrain import locca_boxes
+from webpairs.pretrain.objectives import locca_boxes
 
 OWN_KEYS = ("bins", "style", "beam_size", "length_penalty", "max_new_tokens", "iou_threshold")
 

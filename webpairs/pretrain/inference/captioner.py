@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from webpairs.pretrain import cappa, distributed
+from webpairs.pretrain import distributed
+from webpairs.pretrain.objectives import cappa
 from webpairs.pretrain.models import decoder as decoder_lib
 from webpairs.tokenizers import Tokenizer
 

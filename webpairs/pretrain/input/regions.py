@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from webpairs.pretrain import locca_boxes
+from webpairs.pretrain.objectives import locca_boxes
 from webpairs.pretrain.input.worker_tokenizer import WorkerTokenizer
 from webpairs.tokenizers import Tokenizer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from webpairs.pretrain.silc import distill
+from webpairs.pretrain.objectives.silc import distill
 
 MASK_RATIO = 0.5
 

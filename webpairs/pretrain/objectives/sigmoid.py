@@ -1,4 +1,5 @@
-"""SigLIP's sigmoid loss three ways: dense, ring over devices (shard_map + ppermute), and row-chunked.
+"""SigLIP's sigmoid loss three ways: dense, ring over devices (shard_map + ppermute), and row-chunked; and the
+two towers' objective built on one of them.
 
 L = -(1/|B|) sum_i sum_j log sigmoid(z_ij (t x_i.y_j + b)), z_ij = 1 on the diagonal and
 -1 elsewhere, with x and y L2-normalised and t the temperature itself (not its log). All
@@ -8,12 +9,14 @@ three return the same mean over the global batch; the maths runs in fp32.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec as P
+
+from webpairs.pretrain.objectives.base import LossObjective
 
 
 def _f32(*xs: jax.Array) -> tuple[jax.Array, ...]:
@@ -118,3 +121,15 @@ def get_loss(name: str, *, mesh: Mesh | None = None, axis_name: str = "data", ch
       raise ValueError("the chunked loss needs chunk_size")
     return functools.partial(chunked_sigmoid_loss, chunk_size=chunk_size)
   raise ValueError(f"unknown loss {name!r}; expected dense, ring or chunked")
+
+
+class Sigmoid(LossObjective):
+  """The trainer's objective for two towers: (model, batch, rng) -> (sigmoid loss, metrics t and b)."""
+
+  def __init__(self, loss_fn: LossFn):
+    self.loss_fn = loss_fn
+
+  def loss(self, model: Any, batch: Mapping[str, jax.Array], rng: jax.Array, extra: Mapping[str, Any] | None = None
+           ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    zimg, ztxt, extras = model(batch["image"], batch["text"])
+    return self.loss_fn(zimg, ztxt, extras["t"], extras["b"]), {"t": extras["t"], "b": extras["b"]}

@@ -12,7 +12,7 @@ from flax import nnx
 
 from webpairs.pretrain.models.siglip2 import SigLIP2
 from webpairs.pretrain.models.two_towers import TwoTowers, l2_normalize
-from webpairs.pretrain.silc.dino_head import DINOHead
+from webpairs.pretrain.objectives.silc.dino_head import DINOHead
 
 # The parts of the student that the EMA teacher mirrors (top-level keys of the params dict,
 # with "towers" restricted to its image tower): the text tower has no teacher.

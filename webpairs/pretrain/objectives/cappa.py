@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from webpairs.pretrain.objectives.base import LossObjective
+
 PAD_ID = 0  # T5 ids (DESIGN §5): generative targets pad with 0
 EOS_ID = 1
 
@@ -59,7 +61,7 @@ def weighted_sequence_loss(logits: jax.Array, labels: jax.Array, weights: jax.Ar
   return per_seq.mean(), per_seq
 
 
-class CapPa:
+class CapPa(LossObjective):
   """The trainer's objective: (model, batch, rng) -> (loss, metrics) for a `Captioner`."""
 
   def __init__(self, *, parallel_prob: float = 0.75, eos_id: int = EOS_ID):
@@ -67,8 +69,8 @@ class CapPa:
       raise ValueError(f"parallel_prob must be in [0, 1], got {parallel_prob}")
     self.parallel_prob, self.eos_id = parallel_prob, eos_id
 
-  def __call__(self, model: Any, batch: Mapping[str, jax.Array], rng: jax.Array
-               ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  def loss(self, model: Any, batch: Mapping[str, jax.Array], rng: jax.Array, extra: Mapping[str, Any] | None = None
+           ) -> tuple[jax.Array, dict[str, jax.Array]]:
     labels = targets_from_text(batch["text"], self.eos_id)
     parallel = parallel_rows(rng, labels.shape[0], self.parallel_prob)
     inputs, causal = decoder_inputs(labels, parallel, model.decoder.mask_id)

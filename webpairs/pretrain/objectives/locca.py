@@ -9,7 +9,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from webpairs.pretrain import cappa
+from webpairs.pretrain.objectives import cappa
+from webpairs.pretrain.objectives.base import LossObjective
 
 # Batch fields the region tasks read: labels int32 [B, L] (prompt + target + EOS, pad 0, as built by
 # locca_boxes.task_tokens) and float weights [B, L] on the label positions that count (all zero for
@@ -24,16 +25,19 @@ def task_loss(logits: jax.Array, labels: jax.Array, weights: jax.Array) -> jax.A
   return jnp.sum(per_seq * has) / jnp.maximum(has.sum(), 1.0)
 
 
-class LocCa:
+class LocCa(LossObjective):
   """The trainer's objective: (Captioner, batch, rng) -> (cap + aref + gcap weighted losses, metrics)."""
+
+  needs_regions = True
 
   def __init__(self, *, parallel_prob: float = 0.5, eos_id: int = cappa.EOS_ID,
                task_weights: Mapping[str, float] | None = None):
     self.cap = cappa.CapPa(parallel_prob=parallel_prob, eos_id=eos_id)
     self.task_weights = {"cap": 1.0, "aref": 1.0, "gcap": 1.0, **dict(task_weights or {})}
 
-  def __call__(self, model: Any, batch: Mapping[str, jax.Array], rng: jax.Array
-               ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  def loss(self, model: Any, batch: Mapping[str, jax.Array], rng: jax.Array, extra: Mapping[str, Any] | None = None
+           ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    del extra
     return self.from_encoded(model.decoder, model.encode(batch["image"]), batch, rng)
 
   def from_encoded(self, decoder: Any, encoded: jax.Array, batch: Mapping[str, jax.Array], rng: jax.Array

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from webpairs.pretrain.silc.augment import ViewAugment, augment_views
+from webpairs.pretrain.objectives.silc.augment import ViewAugment, augment_views
 
 GLOBAL_AREA = (0.4, 1.0)
 LOCAL_AREA = (0.05, 0.4)
