@@ -131,3 +131,15 @@ def test_windows_near_matches_any_window_pair():
   got = hashes.windows_near(np.stack([a_p, a_p])[:, None], np.stack([a_d, a_d])[:, None],
                             np.stack([b_p, b_p])[None], np.stack([b_d, b_d])[None], 3)
   assert got.shape == (2, 2) and got.all()
+
+
+def test_phash_low_batch_equals_phash_batch():
+  rng = np.random.default_rng(5)
+  pixels = rng.integers(0, 256, (500, 32, 32), dtype=np.uint8)
+  # Blurred noise (photo-like low frequencies); exact ties with the median (a symmetric ramp) may differ.
+  blurred = np.cumsum(np.cumsum(rng.normal(0, 1, (200, 32, 32)), axis=1), axis=2)
+  blurred = (blurred - blurred.min()) / np.ptp(blurred) * 255
+  for x in (pixels, blurred.astype(np.uint8)):
+    np.testing.assert_array_equal(hashes.phash_low_batch(x), hashes.phash_batch(x))
+  with pytest.raises(ValueError):
+    hashes.phash_low_batch(np.zeros((2, 8, 8)))
