@@ -165,14 +165,15 @@ def hash_bytes(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray]:
   return int(p), int(d), wp, wd
 
 
-def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int) -> np.ndarray:
+def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int,
+                stride: int = dedup.WINDOW_BAND_STRIDE) -> np.ndarray:
   """(N, N) bool: select's window matches. Entries are each image's content (column 0) and windows;
   a pair of entries of two images, not both content, is a match when phash and dhash are within t
   and the two share one of the window LSH bands (dedup.window_bands)."""
   n, k = WP.shape
   hit = np.zeros((n, n), dtype=bool)
   bands = np.stack([dedup.band_values(WP[:, e], WD[:, e], band_bits) for e in range(k)], axis=1)  # (N, K, B)
-  wb = dedup.window_bands(band_bits)
+  wb = dedup.window_bands(band_bits, stride)
   for x in range(k):
     for y in range(k):
       if x == 0 and y == 0:
@@ -188,6 +189,7 @@ def main() -> None:
   parser.add_argument("--photos", default=None, help="folder with captions.json and photos")
   parser.add_argument("--thresholds", default="8,10,12,14", help="thresholds of the sweep below the table")
   parser.add_argument("--band_bits", type=int, default=16)
+  parser.add_argument("--window_band_stride", type=int, default=dedup.WINDOW_BAND_STRIDE)
   args = parser.parse_args()
   folder = pathlib.Path(args.photos) if args.photos else real.default_real_images_dir()
   if folder is None or not (folder / "captions.json").is_file():
@@ -244,14 +246,14 @@ def main() -> None:
   rules = {
       "pHash(baseline)": lambda t: db <= t,
       "content": shipped,
-      "windows": lambda t: shipped(t0) | window_rule(WP, WD, args.band_bits, t),
+      "windows": lambda t: shipped(t0) | window_rule(WP, WD, args.band_bits, t, args.window_band_stride),
   }
   print(f"pHash(baseline): imagehash.phash of the whole image (bars and all), within t. content: the rule "
         f"without windows (dedup.windows=False): phash and dhash of the content inside letterbox bars both "
         f"within t, sharing one of {bands.shape[1]} LSH bands of {args.band_bits} bits. windows: select's "
         f"default: content at t = {t0}, or the content or one of the {image.N_WINDOWS} windows of one image and "
         f"a window of the other within t (window_threshold), sharing one of the window bands "
-        f"{dedup.window_bands(args.band_bits)}. Recall per edit kind; fm_*: false merges among "
+        f"{dedup.window_bands(args.band_bits, args.window_band_stride)}. Recall per edit kind; fm_*: false merges among "
         "unrelated pairs and among letterboxed/padded pairs of different photos.")
   header = f"{'rule':<16}{'t':>3} " + " ".join(f"{k[:9]:>9}" for k in kinds) + f"{'fm_unrel':>10}{'fm_lbox':>9}"
 

@@ -132,8 +132,10 @@ def test_partition_of_is_stable_and_in_range():
 def test_window_bands_are_every_second_band():
   assert dedup.window_bands(16) == [0, 2, 4, 6]
   assert dedup.window_bands(8) == list(range(0, 16, 2))
-  with pytest.raises(ValueError):
-    dedup.window_bands(7)
+  assert dedup.window_bands(16, 4) == [0, 4] and dedup.window_bands(16, 1) == list(range(8))
+  for bad in ((7, 2), (16, 0)):
+    with pytest.raises(ValueError):
+      dedup.window_bands(*bad)
 
 
 def test_window_pairs_need_a_window_and_two_images():

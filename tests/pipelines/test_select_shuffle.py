@@ -11,25 +11,25 @@ from webpairs.pipelines.select import select as select_job
 
 ROWS = 4000
 BANDS = 8  # 64 / band_bits 16, of phash and of dhash
-WINDOW_BANDS = 4  # every second band (dedup.WINDOW_BAND_STRIDE) holds the window hashes
 HASH_ROW = 3 * 8  # a row in an LSH band batch: phash, dhash, id (int64 each)
 
 
-@pytest.mark.parametrize("windows", [True, False])
-def test_select_shuffle_bytes_per_row_are_metadata(tmp_path, windows):
+@pytest.mark.parametrize("windows,stride", [(True, 2), (True, 4), (False, 2)])
+def test_select_shuffle_bytes_per_row_are_metadata(tmp_path, windows, stride):
   planted = annotation_tables.write_tables(tmp_path / "ann", ROWS, num_files=4, seed=2, boilerplate_rate=0.01)
   config = load_curation_config("en90")
   config.dedup.windows = windows
+  config.dedup.window_band_stride = stride
   summary = select_job.run_select(str(tmp_path / "ann"), config, str(tmp_path / "sel"), ["--direct_num_workers=1"],
                                   show_progress=False)
   shuffle = summary["shuffle"]
-  print(f"select shuffle, {ROWS} rows, windows {windows}: {shuffle['bytes_per_row']} bytes/row {shuffle['per_row']}")
+  print(f"select shuffle, {ROWS} rows, windows {windows} stride {stride}: {shuffle['bytes_per_row']} bytes/row {shuffle['per_row']}")
   assert set(shuffle["bytes"]) == {"GroupSha", "GroupBands", "GroupCaptions", "Components", "JoinComps",
                                    "GroupComps", "JoinFile"}
   assert shuffle["total_bytes"] == sum(shuffle["bytes"].values())
   # LSH bands: every row with hashes once per band, and with windows each of its windows once per
-  # window band, plus pickling a few dozen batches.
-  per_hashed = BANDS * HASH_ROW + (WINDOW_BANDS * image.N_WINDOWS * HASH_ROW if windows else 0)
+  # window band (every stride-th), plus pickling a few dozen batches.
+  per_hashed = BANDS * HASH_ROW + (BANDS // stride * image.N_WINDOWS * HASH_ROW if windows else 0)
   with_hashes = int((planted.statuses == "ok").sum() + (planted.statuses == "empty_caption").sum())
   assert per_hashed * with_hashes / ROWS < shuffle["per_row"]["GroupBands"] < per_hashed + 8
   # Everything else: under 260 bytes per row; all of it against the images' 1,000-500,000 bytes each.

@@ -142,16 +142,19 @@ def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.n
   return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared, capped)
 
 
-# Window hashes (annotate's window_phash/window_dhash) enter every WINDOW_BAND_STRIDE-th band only:
-# half the bands, half the extra shuffle; recall of 10% crops on real photos stays 1.0 at t = 10
-# (benchmarks/neardup_quality.py).
+# Window hashes (annotate's window_phash/window_dhash) enter every WINDOW_BAND_STRIDE-th band only
+# (select's dedup.window_band_stride): 2 is half the bands, half the extra shuffle, and recall of
+# 5-10% crops on real photos stays 0.97 at t = 10; 4 halves it again, 0.94 on 5% crops at t = 10,
+# 0.97 at t = 12 (benchmarks/neardup_quality.py --window_band_stride).
 WINDOW_BAND_STRIDE = 2
 
 
-def window_bands(band_bits: int) -> list[int]:
-  """The bands (indices into `band_values`) that window hashes are bucketed by."""
+def window_bands(band_bits: int, stride: int = WINDOW_BAND_STRIDE) -> list[int]:
+  """The bands (indices into `band_values`) that window hashes are bucketed by: every `stride`-th."""
   check_band_bits(band_bits)
-  return list(range(0, 2 * HASH_BITS // band_bits, WINDOW_BAND_STRIDE))
+  if stride < 1:
+    raise ValueError(f"window band stride must be >= 1, got {stride}")
+  return list(range(0, 2 * HASH_BITS // band_bits, stride))
 
 
 def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, is_window: np.ndarray,

@@ -31,9 +31,12 @@ def base_config() -> ml_collections.ConfigDict:
       # Crop-resistant matching (annotation format >= 6; older files are matched without): two images are
       # also near-duplicates when the content or one of the 3x3 windows of 90% of one is within
       # `window_threshold` (phash and dhash) of a window of the other; crops up to 10% and text overlays
-      # are found (benchmarks/neardup_quality.py). Costs ~9 x 4 more LSH entries per row in the shuffle.
+      # are found (benchmarks/neardup_quality.py).
       windows=True,
       window_threshold=10,
+      # Window hashes go into every this-th LSH band only: 2 -> 9 windows x 4 bands = 864 shuffle bytes per
+      # row; 4 halves that, at some recall on 5% crops unless window_threshold rises to 12 (dedup.py).
+      window_band_stride=2,
       # Rows of one LSH bucket are compared with at most this many neighbours in hash
       # order, so a huge bucket (blank images, one logo) costs O(n), not O(n^2).
       bucket_window=64,

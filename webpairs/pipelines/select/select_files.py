@@ -224,7 +224,7 @@ class ScanFile(beam.DoFn):
           rows = np.flatnonzero(w_ok & p_ok & d_ok)
           k = wp.shape[1]
           wp, wd, wids = wp[rows].reshape(-1), wd[rows].reshape(-1), np.repeat(ids[rows], k)
-          for j in dedup.window_bands(int(d["band_bits"])):
+          for j in dedup.window_bands(int(d["band_bits"]), int(d["window_band_stride"])):
             parts = dedup.partition_of(dedup.band_values(wp, wd, int(d["band_bits"]), only=j), plan.partitions)
             for part, arrays in batches.split(parts, wp, wd, wids):
               yield pvalue.TaggedOutput(BAND, ((j, part), arrays + (WINDOWS,)))
