@@ -129,10 +129,11 @@ def test_partition_of_is_stable_and_in_range():
   assert (dedup.partition_of(values.copy(), 7) == parts).all()
 
 
-def test_window_bands_are_every_second_band():
-  assert dedup.window_bands(16) == [0, 2, 4, 6]
-  assert dedup.window_bands(8) == list(range(0, 16, 2))
-  assert dedup.window_bands(16, 4) == [0, 4] and dedup.window_bands(16, 1) == list(range(8))
+def test_window_bands_are_every_stride_th_band():
+  assert dedup.WINDOW_BAND_STRIDE == 4
+  assert dedup.window_bands(16) == [0, 4]  # phash's first 16 bits, dhash's first 16 bits
+  assert dedup.window_bands(8) == list(range(0, 16, 4))
+  assert dedup.window_bands(16, 2) == [0, 2, 4, 6] and dedup.window_bands(16, 1) == list(range(8))
   for bad in ((7, 2), (16, 0)):
     with pytest.raises(ValueError):
       dedup.window_bands(*bad)

@@ -189,7 +189,7 @@ def test_window_weights_are_normalised_and_inside_their_window():
 
 
 def test_window_inputs_resample_like_pil_crop_and_resize():
-  """A flat and a smooth picture: windows equal PIL's crop-then-LANCZOS within rounding."""
+  """A flat and a smooth picture: windows equal PIL's crop-then-LANCZOS of the box-averaged grid within rounding."""
   flat = Image.new("L", (80, 60), 137)
   p, d = image.window_inputs(flat)
   assert p.shape == (image.N_WINDOWS, 32, 32) and d.shape == (image.N_WINDOWS, 8, 9) and p.dtype == np.uint8
@@ -197,7 +197,7 @@ def test_window_inputs_resample_like_pil_crop_and_resize():
   ramp = Image.fromarray(np.tile(np.arange(0, 240, 3, dtype=np.uint8), (60, 1)), "L")  # 80 wide, 60 high
   p, d = image.window_inputs(ramp)
   for k, box in enumerate(image.window_boxes(image.WINDOW_GRID, image.WINDOW_GRID)):
-    grid = ramp.resize((image.WINDOW_GRID, image.WINDOW_GRID), hashes.RESAMPLE)
+    grid = ramp.resize((image.WINDOW_GRID, image.WINDOW_GRID), Image.Resampling.BOX)
     ref_p, ref_d = hashes.hash_inputs(grid.crop(box))
     assert np.abs(p[k].astype(int) - ref_p).max() <= 2, k
     assert np.abs(d[k].astype(int) - ref_d).max() <= 2, k

@@ -34,9 +34,9 @@ def base_config() -> ml_collections.ConfigDict:
       # are found (benchmarks/neardup_quality.py).
       windows=True,
       window_threshold=10,
-      # Window hashes go into every this-th LSH band only: 2 -> 9 windows x 4 bands = 864 shuffle bytes per
-      # row; 4 halves that, at some recall on 5% crops unless window_threshold rises to 12 (dedup.py).
-      window_band_stride=2,
+      # Window hashes go into every this-th LSH band only: 4 -> 9 windows x 2 bands = 432 more shuffle bytes
+      # per row; 2 doubles that for a little more recall on 10% crops (dedup.WINDOW_BAND_STRIDE).
+      window_band_stride=4,
       # Rows of one LSH bucket are compared with at most this many neighbours in hash
       # order, so a huge bucket (blank images, one logo) costs O(n), not O(n^2).
       bucket_window=64,
