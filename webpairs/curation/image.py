@@ -71,8 +71,8 @@ class ImageInfo:
 # this share of each side (centre, the four edge-anchored, the four corner-anchored). Each is
 # cropped and then resized like the whole image: slices of one larger resample match crops worse
 # (crop 10% recall 0.69 vs 0.97 at t=12, same benchmark). The corners matter for crops from two
-# sides (top-left 10%): centre and edges alone found 0.88 of 10% crops, all nine 1.0
-# (benchmarks/neardup_quality.py).
+# sides (top-left 10%): centre and edges alone found 0.875 of 10% crops, all nine 1.0 (ad hoc on
+# benchmarks/neardup_quality.py's photos, PIL crops, all LSH bands, t=10).
 WINDOW_SHARE = 0.9
 _WINDOW_ANCHORS = tuple((ax, ay) for ay in (0.5, 0.0, 1.0) for ax in (0.5, 0.0, 1.0))
 N_WINDOWS = len(_WINDOW_ANCHORS)
