@@ -169,3 +169,18 @@ def test_window_pairs_compare_neighbours_only():
   got = dedup.window_pairs(np.zeros(n, np.uint64), rng.integers(0, 2**64, n, dtype=np.uint64),
                            rng.integers(0, 2**64, n, dtype=np.uint64), np.arange(n), np.ones(n, bool), 10, window=8)
   assert got.compared <= n * 8 and len(got) == 0
+
+
+def test_window_pairs_link_identical_entries_as_a_star():
+  """1,000 blank images: their identical content and window hashes cost O(n), not n * window pairs."""
+  n = 1000
+  ids = np.repeat(np.arange(n), 10)  # content + 9 windows each, all the same hash
+  is_window = np.tile(np.arange(10) > 0, n)
+  zeros = np.zeros(10 * n, np.uint64)
+  got = dedup.window_pairs(zeros, zeros, zeros, ids, is_window, threshold=10, window=64)
+  assert len(got) < 10 * n and got.compared == 0
+  a, b = dedup.star_edges(got.a, got.b)
+  assert set(a.tolist()) == {0} and sorted(b.tolist()) == list(range(1, n))
+  # Identical content hashes only (no window among them): near_pairs' job, nothing here.
+  got = dedup.window_pairs(zeros[:n], zeros[:n], zeros[:n], np.arange(n), np.zeros(n, bool), 10, window=64)
+  assert len(got) == 0

@@ -163,8 +163,10 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
 
   Entries are whole-content hashes (`is_window` False) and window hashes (True) of images `ids`;
   a pair needs a window entry on at least one side and two different ids (content-content pairs
-  are `near_pairs`' job). Each entry is compared with its next `window` neighbours in (band,
-  phash, dhash) order, so a bucket costs O(n * window) as in `near_pairs`.
+  are `near_pairs`' job). Identical entries (blank images' windows) are linked to the first
+  of them when one is a window (a star, O(n)) and go on as one entry; the distinct ones are
+  compared with their next `window` neighbours in (band, phash, dhash) order, so a bucket
+  costs O(n * window) as in `near_pairs`.
   """
   band = np.asarray(band, np.uint64)
   phash = np.asarray(phash, np.uint64)
@@ -173,7 +175,14 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
   is_window = np.asarray(is_window, bool)
   order = np.lexsort((ids, dhash, phash, band))
   band, phash, dhash, ids, is_window = band[order], phash[order], dhash[order], ids[order], is_window[order]
-  out_a, out_b = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+  head = _runs(band, phash, dhash)
+  any_window = np.zeros(len(ids), dtype=bool)
+  np.logical_or.at(any_window, head, is_window)
+  dup = head != np.arange(len(ids))
+  star = dup & any_window[head] & (ids != ids[head])
+  out_a, out_b = [ids[head[star]]], [ids[star]]
+  reps = ~dup
+  band, phash, dhash, ids, is_window = band[reps], phash[reps], dhash[reps], ids[reps], any_window[reps]
   compared = 0
   for k in range(1, min(window, len(ids) - 1) + 1):
     same = band[k:] == band[:-k]

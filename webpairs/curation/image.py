@@ -274,7 +274,7 @@ def inspect_image(
 
   Hash inputs leave out uniform bars at the edges (`content_box`, letterboxed images)
   unless `crop_borders` is False. `windows` adds the hash inputs of the `window_inputs` of
-  that content (crop-resistant matching, hashes.windows_near).
+  that content (crop-resistant matching: annotate's window_phash / window_dhash, select's dedup.windows).
 
   The pixel count from the header is checked against `max_pixels` before anything is
   decoded. Unidentifiable bytes are `corrupt_image`; a readable header whose pixel data
