@@ -10,7 +10,7 @@ decoded image, select's content rule (dedup.windows=False) and select's default 
 hashes (annotate's window_phash/window_dhash). Prints, per rule and threshold, recall per edit
 kind and false merges among unrelated and letterboxed pairs.
 
-  .venv/bin/python benchmarks/neardup_quality.py [--photos DIR]
+  .venv/bin/python benchmarks/neardup_quality.py [--photos DIR] [--window_band_stride 4] [--bucket_fill 1400]
 """
 
 from __future__ import annotations
@@ -184,12 +184,49 @@ def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int,
   return hit | hit.T
 
 
+def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j: np.ndarray, band_bits: int,
+                        stride: int, t: int, fill: int, window: int = 64, seed: int = 0) -> np.ndarray:
+  """Per positive pair: does select's `dedup.window_pairs` link it when each window-band bucket the two
+  share also holds `fill` random window entries (the bucket size of a large pool: 9 windows x 1e7 rows
+  / 2^16 values = ~1,400 at 16-bit bands), compared within `window` neighbours as in select?"""
+  rng = np.random.default_rng(seed)
+  k = WP.shape[1]
+  per = 64 // band_bits
+  out = np.zeros(len(pos_i), dtype=bool)
+  for n, (i, j) in enumerate(zip(pos_i, pos_j)):
+    p, d = np.concatenate([WP[i], WP[j]]), np.concatenate([WD[i], WD[j]])
+    ids = np.repeat([0, 1], k)
+    is_window = np.tile(np.arange(k) > 0, 2)
+    for b in dedup.window_bands(band_bits, stride):
+      values = dedup.band_values(p, d, band_bits, only=b)
+      for v in np.unique(values):
+        sel = values == v
+        if len(set(ids[sel].tolist())) < 2:
+          continue
+        shift = np.uint64(64 - band_bits * (b % per + 1))
+        mask = np.uint64((1 << band_bits) - 1) << shift
+        rp, rd = (rng.integers(0, 2**64, fill, dtype=np.uint64) for _ in range(2))
+        if b < per:
+          rp = (rp & ~mask) | (v << shift)
+        else:
+          rd = (rd & ~mask) | (v << shift)
+        P, D = np.concatenate([p[sel], rp]), np.concatenate([d[sel], rd])
+        got = dedup.window_pairs(dedup.band_values(P, D, band_bits, only=b), P, D,
+                                 np.concatenate([ids[sel], 2 + np.arange(fill)]),
+                                 np.concatenate([is_window[sel], np.ones(fill, bool)]), t, window)
+        out[n] |= bool(((got.a == 0) & (got.b == 1) | (got.a == 1) & (got.b == 0)).any())
+  return out
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--photos", default=None, help="folder with captions.json and photos")
   parser.add_argument("--thresholds", default="8,10,12,14", help="thresholds of the sweep below the table")
   parser.add_argument("--band_bits", type=int, default=16)
   parser.add_argument("--window_band_stride", type=int, default=dedup.WINDOW_BAND_STRIDE)
+  parser.add_argument("--bucket_fill", type=int, default=0,
+                      help="also: recall of the windows rule when each shared window bucket holds this many "
+                           "random entries more (select's window_pairs, 64 neighbours); ~1400 at 1e7 rows")
   args = parser.parse_args()
   folder = pathlib.Path(args.photos) if args.photos else real.default_real_images_dir()
   if folder is None or not (folder / "captions.json").is_file():
@@ -270,6 +307,12 @@ def main() -> None:
   print(header)
   for name in rules:
     print(row(name, t0))
+  if args.bucket_fill:
+    crowded = crowded_window_hits(WP, WD, pos_i, pos_j, args.band_bits, args.window_band_stride, t0, args.bucket_fill)
+    hit = shipped(t0)[pos_i, pos_j] | crowded
+    print(f"{'windows+' + str(args.bucket_fill):<16}{t0:>3} "
+          + " ".join(f"{hit[kind_a[pos_j] == k].mean():>9.3f}" for k in kinds)
+          + f"{'-':>10}{'-':>9}   (each shared window bucket filled with {args.bucket_fill} random entries)")
   print("\nThreshold sweep:")
   print(header)
   for name in rules:
