@@ -96,17 +96,3 @@ def hamming(a: str | np.ndarray, b: str | np.ndarray) -> int | np.ndarray:
   x = np.bitwise_xor(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64))
   return np.bitwise_count(x).astype(np.int64)
 
-
-def windows_near(
-    phash_a: np.ndarray, dhash_a: np.ndarray, phash_b: np.ndarray, dhash_b: np.ndarray, threshold: int
-) -> np.ndarray:
-  """Crop-resistant near-duplicate test over window hashes: any window pair within `threshold`.
-
-  Each argument is (..., K) uint64: the whole content's hash then those of its windows
-  (image.window_inputs). A pair matches when some window of one and some window of the other
-  have phash *and* dhash within `threshold` bits (the shipped rule, per window pair).
-  """
-  pa, da = np.asarray(phash_a, np.uint64)[..., :, None], np.asarray(dhash_a, np.uint64)[..., :, None]
-  pb, db = np.asarray(phash_b, np.uint64)[..., None, :], np.asarray(dhash_b, np.uint64)[..., None, :]
-  near = (hamming(pa, pb) <= threshold) & (hamming(da, db) <= threshold)
-  return near.any(axis=(-2, -1))
