@@ -4,17 +4,27 @@ The plain loop calls the same functions the job calls (read_shard -> annotate_ba
 parquet per shard), so the ratio measures what Beam costs or gains per core.
 
   .venv/bin/python benchmarks/annotate_throughput.py [--examples 3000] [--workers 2]
+
+`--windows-ab` instead times annotate_batch in one process on JPEG photos (the real photos of
+../shared/data, resized to 256..1024 px and cropped at random, quality 85) with the window hashes
+off and on, alternating rounds on the same examples, and prints examples/s per core of each.
+
+  .venv/bin/python benchmarks/annotate_throughput.py --windows-ab [--examples 512] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import os
 import shutil
 import tempfile
 import time
 
+import numpy as np
 import pyarrow as pa
+from PIL import Image
 
 from webpairs.curation.annotate import AnnotateConfig, annotate_batch
 from webpairs.curation.lid import LanguageIdentifier
@@ -22,7 +32,8 @@ from webpairs.formats import files
 from webpairs.formats.annotation_files import ANNOTATION_SCHEMA, annotation_path
 from webpairs.pipelines.annotate import annotate as annotate_job
 from webpairs.pipelines.raw import readers
-from webpairs.demo.sample import writer
+from webpairs.demo.sample import real, writer
+from webpairs.formats.raw import RawExample
 
 
 def plain_loop(shards: list[str], output_dir: str, batch_size: int) -> int:
@@ -39,6 +50,53 @@ def plain_loop(shards: list[str], output_dir: str, batch_size: int) -> int:
   return total
 
 
+def jpeg_examples(n: int, seed: int = 0) -> list[RawExample]:
+  """n JPEG examples made from the real photos: random 256..1024 px long side, random crop, quality 85."""
+  folder = real.default_real_images_dir()
+  if folder is None:
+    raise SystemExit("no real photos in ../shared/data/real_image_captions (set WEBPAIRS_SHARED_DATA)")
+  photos = []
+  for p in real.load_real_photos(folder):
+    with Image.open(p.path) as img:
+      photos.append((img.convert("RGB"), p.caption))
+  rng = np.random.default_rng(seed)
+  out = []
+  for i in range(n):
+    img, caption = photos[i % len(photos)]
+    w, h = img.size
+    left, top = int(rng.integers(0, w // 10 + 1)), int(rng.integers(0, h // 10 + 1))
+    img = img.crop((left, top, w - int(rng.integers(0, w // 10 + 1)), h - int(rng.integers(0, h // 10 + 1))))
+    scale = int(rng.integers(256, 1025)) / max(img.size)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    out.append(RawExample(key=f"{i:06d}", source="bench.tar", offset=i,
+                          members={"jpg": buf.getvalue(), "txt": caption.encode("utf-8")}))
+  return out
+
+
+def windows_ab(n: int, rounds: int, batch_size: int) -> None:
+  """annotate_batch with window hashes off vs on, alternating rounds, one process."""
+  examples = jpeg_examples(n)
+  lid = LanguageIdentifier()
+  configs = {"off": dataclasses.replace(AnnotateConfig(), windows=False), "on": AnnotateConfig()}
+  times: dict[str, list[float]] = {k: [] for k in configs}
+  for name, config in configs.items():  # warm-up
+    annotate_batch(examples[:batch_size], lid, config)
+  for _ in range(rounds):
+    for name, config in configs.items():
+      start = time.process_time()
+      for lo in range(0, n, batch_size):
+        rows = annotate_batch(examples[lo:lo + batch_size], lid, config)
+        assert all(r["status"] == "ok" for r in rows), {r["status"] for r in rows}
+      times[name].append(time.process_time() - start)
+  rates = {k: n / float(np.median(v)) for k, v in times.items()}
+  print(f"{n} JPEG examples, {rounds} alternating rounds, median CPU time of one process (examples/s per core):")
+  for k, v in times.items():
+    print(f"  windows {k:<3}: {rates[k]:8.1f} ex/s  (rounds: {', '.join(f'{t:.2f}s' for t in v)})")
+  print(f"  on / off: {rates['on'] / rates['off']:.3f}  (budget >= 0.8)")
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--examples", type=int, default=3000)
@@ -47,7 +105,12 @@ def main() -> None:
   parser.add_argument("--batch-size", type=int, default=256)
   parser.add_argument("--copies", type=int, default=8,
                       help="the generated shards are copied this many times (cheap way to a long run)")
+  parser.add_argument("--windows-ab", action="store_true", help="window hashes off vs on, one process, JPEG")
+  parser.add_argument("--rounds", type=int, default=5)
   args = parser.parse_args()
+  if args.windows_ab:
+    windows_ab(args.examples, args.rounds, args.batch_size)
+    return
 
   with tempfile.TemporaryDirectory() as tmp:
     raw = os.path.join(tmp, "raw")

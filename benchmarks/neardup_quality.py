@@ -5,10 +5,12 @@ Each real photo in ../shared/data/real_image_captions/ is edited (re-encode, png
 hashed exactly as the annotate pass hashes (reduced decode, curation/image.py). Positives are
 (photo, its edit) pairs; negatives are all pairs of images made from different photos, and,
 apart, pairs of letterboxed images of different photos (also 3:1 strips of them letterboxed to
-a square: mostly bars). The baseline is `imagehash.phash` of the whole decoded image. Prints,
-per rule and threshold, recall per edit kind and false merges among unrelated and letterboxed pairs.
+a square: mostly bars). Three rules side by side: the baseline `imagehash.phash` of the whole
+decoded image, select's content rule (dedup.windows=False) and select's default with window
+hashes (annotate's window_phash/window_dhash). Prints, per rule and threshold, recall per edit
+kind and false merges among unrelated and letterboxed pairs.
 
-  .venv/bin/python benchmarks/neardup_quality.py [--photos DIR]
+  .venv/bin/python benchmarks/neardup_quality.py [--photos DIR] [--window_band_stride 4] [--bucket_fill 1400]
 """
 
 from __future__ import annotations
@@ -152,22 +154,79 @@ def baseline_phash(data: bytes) -> int:
 
 
 def hash_bytes(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray]:
-  """(phash, dhash) as the annotate pass computes them, and (6,) phash/dhash of content + windows."""
+  """(phash, dhash) as the annotate pass computes them, and (1 + N_WINDOWS,) phash/dhash of content + windows."""
   info = image.inspect_image(data, windows=True)
   if info.status != "ok":
     raise RuntimeError(f"edit did not decode: {info.status} {info.detail}")
   p = hashes.phash_batch(info.phash_pixels[None])[0]
   d = hashes.dhash_batch(info.dhash_pixels[None])[0]
-  wp = np.concatenate([[p], hashes.phash_batch(info.window_phash_pixels)])
-  wd = np.concatenate([[d], hashes.dhash_batch(info.window_dhash_pixels)])
+  wp = np.concatenate([np.array([p], np.uint64), hashes.phash_low_batch(info.window_phash_pixels)])
+  wd = np.concatenate([np.array([d], np.uint64), hashes.dhash_batch(info.window_dhash_pixels)])
   return int(p), int(d), wp, wd
+
+
+def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int,
+                stride: int = dedup.WINDOW_BAND_STRIDE) -> np.ndarray:
+  """(N, N) bool: select's window matches. Entries are each image's content (column 0) and windows;
+  a pair of entries of two images, not both content, is a match when phash and dhash are within t
+  and the two share one of the window LSH bands (dedup.window_bands)."""
+  n, k = WP.shape
+  hit = np.zeros((n, n), dtype=bool)
+  bands = np.stack([dedup.band_values(WP[:, e], WD[:, e], band_bits) for e in range(k)], axis=1)  # (N, K, B)
+  wb = dedup.window_bands(band_bits, stride)
+  for x in range(k):
+    for y in range(k):
+      if x == 0 and y == 0:
+        continue  # content-content: the shipped rule's pairs
+      near = dedup.is_near(hashes.hamming(WP[:, None, x], WP[None, :, y]), hashes.hamming(WD[:, None, x], WD[None, :, y]), t)
+      share = (bands[:, None, x, wb] == bands[None, :, y, wb]).any(axis=2)
+      hit |= near & share
+  return hit | hit.T
+
+
+def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j: np.ndarray, band_bits: int,
+                        stride: int, t: int, fill: int, window: int = 64, seed: int = 0) -> np.ndarray:
+  """Per positive pair: does select's `dedup.window_pairs` link it when each window-band bucket the two
+  share also holds `fill` random window entries (the bucket size of a large pool: 9 windows x 1e7 rows
+  / 2^16 values = ~1,400 at 16-bit bands), compared within `window` neighbours as in select?"""
+  rng = np.random.default_rng(seed)
+  k = WP.shape[1]
+  per = 64 // band_bits
+  out = np.zeros(len(pos_i), dtype=bool)
+  for n, (i, j) in enumerate(zip(pos_i, pos_j)):
+    p, d = np.concatenate([WP[i], WP[j]]), np.concatenate([WD[i], WD[j]])
+    ids = np.repeat([0, 1], k)
+    is_window = np.tile(np.arange(k) > 0, 2)
+    for b in dedup.window_bands(band_bits, stride):
+      values = dedup.band_values(p, d, band_bits, only=b)
+      for v in np.unique(values):
+        sel = values == v
+        if len(set(ids[sel].tolist())) < 2:
+          continue
+        shift = np.uint64(64 - band_bits * (b % per + 1))
+        mask = np.uint64((1 << band_bits) - 1) << shift
+        rp, rd = (rng.integers(0, 2**64, fill, dtype=np.uint64) for _ in range(2))
+        if b < per:
+          rp = (rp & ~mask) | (v << shift)
+        else:
+          rd = (rd & ~mask) | (v << shift)
+        P, D = np.concatenate([p[sel], rp]), np.concatenate([d[sel], rd])
+        got = dedup.window_pairs(dedup.band_values(P, D, band_bits, only=b), P, D,
+                                 np.concatenate([ids[sel], 2 + np.arange(fill)]),
+                                 np.concatenate([is_window[sel], np.ones(fill, bool)]), t, window)
+        out[n] |= bool(((got.a == 0) & (got.b == 1) | (got.a == 1) & (got.b == 0)).any())
+  return out
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--photos", default=None, help="folder with captions.json and photos")
-  parser.add_argument("--thresholds", default="4,6,8,10,12,14")
+  parser.add_argument("--thresholds", default="8,10,12,14", help="thresholds of the sweep below the table")
   parser.add_argument("--band_bits", type=int, default=16)
+  parser.add_argument("--window_band_stride", type=int, default=dedup.WINDOW_BAND_STRIDE)
+  parser.add_argument("--bucket_fill", type=int, default=0,
+                      help="also: recall of the windows rule when each shared window bucket holds this many "
+                           "random entries more (select's window_pairs, 64 neighbours); ~1400 at 1e7 rows")
   args = parser.parse_args()
   folder = pathlib.Path(args.photos) if args.photos else real.default_real_images_dir()
   if folder is None or not (folder / "captions.json").is_file():
@@ -218,35 +277,47 @@ def main() -> None:
         f"{len(neg['unrelated'][0])} unrelated, {len(neg['letterboxed'][0])} letterboxed/padded of different photos")
   bands = dedup.band_values(P, D, args.band_bits)
   share_band = (bands[:, None, :] == bands[None, :, :]).any(axis=2)
-  WP, WD = np.stack(wph), np.stack(wdh)  # (N, 6)
-  # LSH over windows: a pair is a candidate when any window of one shares a band with any of the other.
-  wb = np.stack([dedup.band_values(WP[:, k], WD[:, k], args.band_bits) for k in range(WP.shape[1])], axis=1)
-  share_wband = np.zeros_like(share_band)
-  for k in range(WP.shape[1]):
-    for m in range(WP.shape[1]):
-      share_wband |= (wb[:, None, k, :] == wb[None, :, m, :]).any(axis=2)
+  WP, WD = np.stack(wph), np.stack(wdh)  # (N, 1 + N_WINDOWS)
+  t0 = dedup.DEFAULT_THRESHOLD
+  shipped = lambda t: dedup.is_near(dp, dd, t) & share_band  # noqa: E731
   rules = {
       "pHash(baseline)": lambda t: db <= t,
-      "phash": lambda t: dp <= t,
-      "phash|dhash": lambda t: (dp <= t) | (dd <= t),
-      "shipped": lambda t: dedup.is_near(dp, dd, t) & share_band,
-      "windows": lambda t: hashes.windows_near(WP[:, None], WD[:, None], WP[None], WD[None], t) & share_wband,
+      "content": shipped,
+      "windows": lambda t: shipped(t0) | window_rule(WP, WD, args.band_bits, t, args.window_band_stride),
   }
-  print("pHash(baseline): imagehash.phash of the whole image; phash/dhash: hashes of the content "
-        f"inside letterbox bars (annotate); shipped: phash and dhash both within t and sharing one of "
-        f"{bands.shape[1]} LSH bands of {args.band_bits} bits; default t = {dedup.DEFAULT_THRESHOLD}; "
-        "windows: the shipped rule over the content and its 5 windows of 8/9 of each side (image.window_inputs), "
-        "any window pair, candidates from the windows' LSH bands")
-  print(f"{'rule':<16}{'t':>3} " + " ".join(f"{k[:8]:>8}" for k in kinds) + f"{'fm_unrel':>10}{'fm_lbox':>9}")
-  thresholds = [int(t) for t in args.thresholds.split(",")]
-  for name, rule in rules.items():
-    for t in thresholds:
-      hit = rule(t)
-      pos_hit = hit[pos_i, pos_j]
-      rec = {k: pos_hit[kind_a[pos_j] == k].mean() for k in kinds}
-      fm = {n: int(hit[a, b].sum()) for n, (a, b) in neg.items()}
-      print(f"{name:<16}{t:>3} " + " ".join(f"{rec[k]:>8.3f}" for k in kinds)
+  print(f"pHash(baseline): imagehash.phash of the whole image (bars and all), within t. content: the rule "
+        f"without windows (dedup.windows=False): phash and dhash of the content inside letterbox bars both "
+        f"within t, sharing one of {bands.shape[1]} LSH bands of {args.band_bits} bits. windows: select's "
+        f"default: content at t = {t0}, or the content or one of the {image.N_WINDOWS} windows of one image and "
+        f"a window of the other within t (window_threshold), sharing one of the window bands "
+        f"{dedup.window_bands(args.band_bits, args.window_band_stride)}. Recall per edit kind; fm_*: false merges among "
+        "unrelated pairs and among letterboxed/padded pairs of different photos.")
+  header = f"{'rule':<16}{'t':>3} " + " ".join(f"{k[:9]:>9}" for k in kinds) + f"{'fm_unrel':>10}{'fm_lbox':>9}"
+
+  def row(name: str, t: int) -> str:
+    hit = rules[name](t)
+    np.fill_diagonal(hit, False)
+    pos_hit = hit[pos_i, pos_j]
+    rec = {k: pos_hit[kind_a[pos_j] == k].mean() for k in kinds}
+    fm = {n: int(hit[a, b].sum()) for n, (a, b) in neg.items()}
+    return (f"{name:<16}{t:>3} " + " ".join(f"{rec[k]:>9.3f}" for k in kinds)
             + f"{fm['unrelated']:>10}{fm['letterboxed']:>9}")
+
+  print("\nAt the shipped thresholds:")
+  print(header)
+  for name in rules:
+    print(row(name, t0))
+  if args.bucket_fill:
+    crowded = crowded_window_hits(WP, WD, pos_i, pos_j, args.band_bits, args.window_band_stride, t0, args.bucket_fill)
+    hit = shipped(t0)[pos_i, pos_j] | crowded
+    print(f"{'windows+' + str(args.bucket_fill):<16}{t0:>3} "
+          + " ".join(f"{hit[kind_a[pos_j] == k].mean():>9.3f}" for k in kinds)
+          + f"{'-':>10}{'-':>9}   (each shared window bucket filled with {args.bucket_fill} random entries)")
+  print("\nThreshold sweep:")
+  print(header)
+  for name in rules:
+    for t in (int(t) for t in args.thresholds.split(",")):
+      print(row(name, t))
 
 
 if __name__ == "__main__":

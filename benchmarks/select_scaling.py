@@ -10,7 +10,10 @@ run; the per-row cost is (seconds - fixed) / rows, and the goal is that it grows
 every PCollection between stages) and the largest worker process, and the whole process tree sampled every 0.5 s; a run whose tree
 passes `--max-rss-gb` is stopped and reported as such.
 
-  .venv/bin/python benchmarks/select_scaling.py [--sizes 100000,1000000,10000000] [--workers 2]
+  .venv/bin/python benchmarks/select_scaling.py [--sizes 100000,1000000,10000000] [--workers 2] [--windows on,off]
+
+`--windows` runs each size with dedup.windows on, off or both (the tables always hold window hashes);
+the per-row growth below compares consecutive runs, so give one value when sizes grow.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ from webpairs.configs.curation import load_curation_config
 from webpairs.pipelines.select import select
 config = load_curation_config(sys.argv[2])
 config.eval.indexes = (sys.argv[4],)
+config.dedup.windows = sys.argv[5] == "on"
 start = time.perf_counter()
-summary = select.run_select(sys.argv[1], config, sys.argv[3], sys.argv[5:], show_progress=False, overwrite=True)
+summary = select.run_select(sys.argv[1], config, sys.argv[3], sys.argv[6:], show_progress=False, overwrite=True)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "rows": summary["input_examples"], "kept": summary["kept"],
                   "partitions": summary["partitions"], "rounds": summary["near_dup"]["rounds"],
@@ -76,16 +80,17 @@ def _watch(cmd: list[str], max_rss_gb: float) -> tuple[str | None, float, float]
   return out, peak, time.perf_counter() - start
 
 
-def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str], max_rss_gb: float) -> dict:
-  """One select run on a fresh table of `rows` rows, in a fresh process."""
+def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str], max_rss_gb: float,
+            windows: str = "on") -> dict:
+  """One select run on a fresh table of `rows` rows, in a fresh process; `windows`: dedup.windows on or off."""
   ann = tmp / f"ann{rows}"
   start = time.perf_counter()
   tables = web_tables.WebTables(rows, seed=rows % 9973)
   paths = tables.write(ann)
   index = tables.write_eval_index(str(tmp / f"eval{rows}.parquet"))
   generated = time.perf_counter() - start
-  out, peak, seconds = _watch([sys.executable, "-c", _CHILD, str(ann), config, str(tmp / f"sel{rows}"), index]
-                              + beam_args, max_rss_gb)
+  out, peak, seconds = _watch([sys.executable, "-c", _CHILD, str(ann), config, str(tmp / f"sel{rows}"), index,
+                               windows] + beam_args, max_rss_gb)
   result = json.loads(out.strip().splitlines()[-1]) if out is not None else {"stopped_s": seconds}
   result.update(files=len(paths), generated_s=generated, longest_chain=max(tables.chains, default=0), tree_gb=peak)
   for p in paths:  # the next size needs the disk
@@ -98,6 +103,7 @@ def main() -> None:
   parser.add_argument("--sizes", default="100000,1000000,10000000")
   parser.add_argument("--config", default="en90")
   parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+  parser.add_argument("--windows", default="on", help="dedup.windows: on, off, or on,off (each size both ways)")
   parser.add_argument("--max-rss-gb", type=float, default=9.0,
                       help="stop a run whose processes pass this much RSS together (a shared machine)")
   args = parser.parse_args()
@@ -108,23 +114,23 @@ def main() -> None:
     fixed = run_one(1000, tmp, args.config, beam_args, args.max_rss_gb)["seconds"]
     print(f"config {args.config} + eval index, {args.workers} workers (FnApiRunner multi-processing), "
           f"{os.cpu_count()} cores; fixed cost, measured on 1,000 rows: {fixed:.1f}s", flush=True)
-    print(f"{'rows':>11} {'files':>6} {'parts':>5} {'chain':>6} {'rounds':>7} {'seconds':>8} {'us/row':>7} "
+    print(f"{'rows':>11} {'win':>4} {'files':>6} {'parts':>5} {'chain':>6} {'rounds':>7} {'seconds':>8} {'us/row':>7} "
           f"{'shuffle B/row':>14} {'driver RSS MB':>14} {'worker RSS MB':>14} {'all GB':>7}")
     results = []
-    for rows in sizes:
-      r = run_one(rows, tmp, args.config, beam_args, args.max_rss_gb)
+    for rows, windows in ((n, w) for n in sizes for w in args.windows.split(",")):
+      r = run_one(rows, tmp, args.config, beam_args, args.max_rss_gb, windows)
       if "seconds" not in r:
-        print(f"{rows:>11,} {r['files']:>6} stopped after {r['stopped_s']:.0f}s: the processes passed "
+        print(f"{rows:>11,} {windows:>4} {r['files']:>6} stopped after {r['stopped_s']:.0f}s: the processes passed "
               f"{args.max_rss_gb:g} GB RSS together (peak seen {r['tree_gb']:.1f} GB)", flush=True)
         break
       per_row = (r["seconds"] - fixed) / rows * 1e6
       results.append((rows, per_row, r))
-      print(f"{rows:>11,} {r['files']:>6} {r['partitions']:>5} {r['longest_chain']:>6} "
+      print(f"{rows:>11,} {windows:>4} {r['files']:>6} {r['partitions']:>5} {r['longest_chain']:>6} "
             f"{r['rounds']:>3}/{r['round_budget']:<3} {r['seconds']:>8.1f} {per_row:>7.2f} "
             f"{r['shuffle']['bytes_per_row']:>14.1f} {r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f} "
             f"{r['tree_gb']:>7.2f}",
             flush=True)
-  for (n0, c0, _), (n1, c1, _) in zip(results, results[1:]):
+  for (n0, c0, _), (n1, c1, _) in zip(results, results[1:]) if "," not in args.windows else ():
     print(f"per-row cost {n0:,} -> {n1:,} rows: {c1 / c0:.2f}x (goal <= 1.3)")
   if not results:
     return

@@ -36,6 +36,9 @@ LANG_P = 1.0 / np.arange(1, len(LANGS) + 1) ** 1.1
 LANG_P /= LANG_P.sum()
 
 
+WINDOWS = annotation_tables.WINDOWS
+
+
 def _mix(x: np.ndarray, salt: int) -> np.ndarray:
   """splitmix64 of uint64 values: a fixed pseudo-random function of an id."""
   with np.errstate(over="ignore"):
@@ -135,7 +138,19 @@ class WebTables:
     caption[u > 0.995] = np.uint64(0xB0B0B0B0B0B0B0B0)  # boilerplate captions
     lang = np.array(LANGS, dtype=object)[np.searchsorted(np.cumsum(LANG_P), _mix(r, 15).astype(np.float64)
                                                          / 2.0**64).clip(0, len(LANGS) - 1)]
-    return {"sha": sha, "phash": phash, "dhash": dhash, "caption": caption, "lang": lang}
+    # Window hashes (annotation format 6): a pseudo-random function of the image, near copies
+    # with the bits flipped as in their phash / dhash; chain steps and eval copies get their own.
+    win = np.arange(WINDOWS, dtype=np.uint64)[None, :]
+    own = np.where(ev, r + np.uint64(1 << 62), image)
+    window_phash = _mix(own[:, None] * np.uint64(WINDOWS) + win, 16)
+    window_dhash = _mix(own[:, None] * np.uint64(WINDOWS) + win, 17)
+    window_phash[near] ^= _flips(r[near], 4, 4)[:, None]
+    window_dhash[near] ^= _flips(r[near], 4, 5)[:, None]
+    if b > a:
+      window_phash[idx] = _mix(r[idx][:, None] * np.uint64(WINDOWS) + win, 18)
+      window_dhash[idx] = _mix(r[idx][:, None] * np.uint64(WINDOWS) + win, 19)
+    return {"sha": sha, "phash": phash, "dhash": dhash, "caption": caption, "lang": lang,
+            "window_phash": window_phash, "window_dhash": window_dhash}
 
   def write(self, out_dir: str | pathlib.Path, rows_per_file: int = ROWS_PER_FILE) -> list[pathlib.Path]:
     """Writes OUT/annotations-<k>.parquet; returns the paths."""
@@ -147,8 +162,11 @@ class WebTables:
       hi = min(self.num_rows, lo + rows_per_file)
       g = self.rows(lo, hi)
       rng = np.random.default_rng([self.seed, k])
-      cols, _, _, _ = annotation_tables.columns(rng, g["lang"], g["sha"], g["phash"], g["dhash"], g["caption"],
-                                                 reject_rate=0.03)
+      cols, status, _, _ = annotation_tables.columns(rng, g["lang"], g["sha"], g["phash"], g["dhash"], g["caption"],
+                                                      reject_rate=0.03)
+      no_hash = np.isin(status, ["corrupt_image", "missing_image", "truncated_image"])
+      for name in ("window_phash", "window_dhash"):
+        cols[name] = annotation_tables._lists(g[name], no_hash)  # pylint: disable=protected-access
       cols["key"] = [f"{i:011d}" for i in range(lo, hi)]
       cols["source"] = [f"/data/raw/{k:06d}.tar"] * (hi - lo)
       table = pa.table({name: cols[name] for name in ANNOTATION_SCHEMA.names}, schema=ANNOTATION_SCHEMA)

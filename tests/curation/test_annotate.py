@@ -317,3 +317,19 @@ def test_never_raises_on_arbitrary_bytes(ident, examples):
       assert row["status"] == ex.read_error
     for col in ("letter_ratio", "digit_ratio", "symbol_ratio", "upper_ratio", "repetition_ratio"):
       assert row[col] is None or 0.0 <= row[col] <= 1.0
+
+
+def test_window_hashes_of_ok_images_only(ident):
+  rows = annotate.annotate_batch([samples.example(image=JPEG), samples.example(image=PNG),
+                                  samples.example(image=b"not an image")], ident, annotate.AnnotateConfig())
+  _check_schema(rows)
+  for data, row in zip((JPEG, PNG), rows):
+    info = image.inspect_image(data, windows=True)
+    assert row["window_phash"] == hashes.phash_low_batch(info.window_phash_pixels).tolist()
+    assert row["window_dhash"] == hashes.dhash_batch(info.window_dhash_pixels).tolist()
+    assert len(row["window_phash"]) == image.N_WINDOWS
+  assert rows[2]["status"] == reasons.CORRUPT_IMAGE
+  assert rows[2]["window_phash"] is None and rows[2]["window_dhash"] is None
+  plain = annotate.annotate_batch([samples.example(image=JPEG)], ident, annotate.AnnotateConfig(windows=False))[0]
+  assert plain["window_phash"] is None and plain["window_dhash"] is None
+  assert plain["phash"] == rows[0]["phash"] and plain["dhash"] == rows[0]["dhash"]

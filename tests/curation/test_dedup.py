@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from webpairs.curation import components, dedup, hashes
@@ -126,3 +127,60 @@ def test_partition_of_is_stable_and_in_range():
   parts = dedup.partition_of(values, 7)
   assert parts.min() >= 0 and parts.max() < 7 and len(np.unique(parts)) == 7
   assert (dedup.partition_of(values.copy(), 7) == parts).all()
+
+
+def test_window_bands_are_every_stride_th_band():
+  assert dedup.WINDOW_BAND_STRIDE == 4
+  assert dedup.window_bands(16) == [0, 4]  # phash's first 16 bits, dhash's first 16 bits
+  assert dedup.window_bands(8) == list(range(0, 16, 4))
+  assert dedup.window_bands(16, 2) == [0, 2, 4, 6] and dedup.window_bands(16, 1) == list(range(8))
+  for bad in ((7, 2), (16, 0)):
+    with pytest.raises(ValueError):
+      dedup.window_bands(*bad)
+
+
+def test_window_pairs_need_a_window_and_two_images():
+  # content of 1, a window of 2 (3 bits off), a window of 1, content of 3 (3 bits off, 6 from 2's), a window of 4
+  phash = np.array([0xF0, 0xF0 ^ 0b111, 0xF0, 0xF0 ^ 0b111000, 0xF0 ^ 0xFFFF_0000], np.uint64)
+  dhash = np.array([0x0F, 0x0F, 0x0F ^ 0b1, 0x0F, 0x0F], np.uint64)
+  ids = np.array([1, 2, 1, 3, 4], np.int64)
+  is_window = np.array([False, True, True, False, True])
+  band = np.zeros(5, np.uint64)
+  got = dedup.window_pairs(band, phash, dhash, ids, is_window, threshold=3, window=10)
+  # 1-2 (content-window and window-window), 3 with 1's window (3 bits), not 3-2 (6 bits); never 1-3
+  # content-content (near_pairs' job), never 1 with itself, never 4 (16 bits off).
+  pairs = {tuple(sorted(p)) for p in zip(got.a.tolist(), got.b.tolist())}
+  assert pairs == {(1, 2), (1, 3)}
+  assert got.compared == 8  # of the 10 pairs: not 1 with itself, not content 1 - content 3
+  # Another bucket: nothing.
+  got = dedup.window_pairs(np.arange(5, dtype=np.uint64), phash, dhash, ids, is_window, threshold=3, window=10)
+  assert len(got) == 0 and got.compared == 0
+  # Both hashes must be near: dhash of the window of 2 moved 4 bits.
+  dhash2 = dhash.copy()
+  dhash2[1] ^= np.uint64(0xF00)
+  got = dedup.window_pairs(band, phash, dhash2, ids, is_window, threshold=3, window=10)
+  assert {tuple(sorted(p)) for p in zip(got.a.tolist(), got.b.tolist())} == {(1, 3)}
+
+
+def test_window_pairs_compare_neighbours_only():
+  """A bucket of n entries costs at most n * window comparisons."""
+  rng = np.random.default_rng(3)
+  n = 500
+  got = dedup.window_pairs(np.zeros(n, np.uint64), rng.integers(0, 2**64, n, dtype=np.uint64),
+                           rng.integers(0, 2**64, n, dtype=np.uint64), np.arange(n), np.ones(n, bool), 10, window=8)
+  assert got.compared <= n * 8 and len(got) == 0
+
+
+def test_window_pairs_link_identical_entries_as_a_star():
+  """1,000 blank images: their identical content and window hashes cost O(n), not n * window pairs."""
+  n = 1000
+  ids = np.repeat(np.arange(n), 10)  # content + 9 windows each, all the same hash
+  is_window = np.tile(np.arange(10) > 0, n)
+  zeros = np.zeros(10 * n, np.uint64)
+  got = dedup.window_pairs(zeros, zeros, zeros, ids, is_window, threshold=10, window=64)
+  assert len(got) < 10 * n and got.compared == 0
+  a, b = dedup.star_edges(got.a, got.b)
+  assert set(a.tolist()) == {0} and sorted(b.tolist()) == list(range(1, n))
+  # Identical content hashes only (no window among them): near_pairs' job, nothing here.
+  got = dedup.window_pairs(zeros[:n], zeros[:n], zeros[:n], np.arange(n), np.zeros(n, bool), 10, window=64)
+  assert len(got) == 0

@@ -167,23 +167,43 @@ def test_unknown_format_names_are_refused():
 
 
 @pytest.mark.parametrize("w,h,boxes", [
-    (100, 50, [(5, 2, 95, 47), (0, 2, 90, 47), (10, 2, 100, 47), (5, 0, 95, 45), (5, 5, 95, 50)]),
-    (10, 10, [(0, 0, 9, 9), (0, 0, 9, 9), (1, 0, 10, 9), (0, 0, 9, 9), (0, 1, 9, 10)]),
-    (1, 1, [(0, 0, 1, 1)] * 5),
+    # Row by row (y centred, top, bottom), in each x centred, left, right.
+    (100, 50, [(5, 2, 95, 47), (0, 2, 90, 47), (10, 2, 100, 47), (5, 0, 95, 45), (0, 0, 90, 45), (10, 0, 100, 45),
+               (5, 5, 95, 50), (0, 5, 90, 50), (10, 5, 100, 50)]),
+    (10, 10, [(0, 0, 9, 9), (0, 0, 9, 9), (1, 0, 10, 9), (0, 0, 9, 9), (0, 0, 9, 9), (1, 0, 10, 9),
+              (0, 1, 9, 10), (0, 1, 9, 10), (1, 1, 10, 10)]),
+    (1, 1, [(0, 0, 1, 1)] * 9),
 ])
 def test_window_boxes(w, h, boxes):
   assert image.window_boxes(w, h) == boxes
 
 
-def test_window_inputs_are_crops_hashed_like_the_whole():
-  rng = np.random.default_rng(0)
-  gray = Image.fromarray(rng.integers(0, 256, (60, 80), dtype=np.uint8), "L")
-  p, d = image.window_inputs(gray)
-  assert p.shape == (5, 32, 32) and d.shape == (5, 8, 9) and p.dtype == np.uint8
-  # The left-anchored window is exactly the hash input of the left 90% of the picture.
-  left_p, left_d = hashes.hash_inputs(gray.crop((0, 3, 72, 57)))
-  np.testing.assert_array_equal(p[1], left_p)
-  np.testing.assert_array_equal(d[1], left_d)
+def test_window_weights_are_normalised_and_inside_their_window():
+  weights = image._window_weights(100, 32)  # pylint: disable=protected-access
+  assert weights.shape == (3, 32, 100)
+  np.testing.assert_allclose(weights.sum(axis=2), 1.0, rtol=1e-6)
+  # centred window: columns 5..94; start-anchored 0..89; end-anchored 10..99.
+  for i, (lo, hi) in enumerate(((5, 95), (0, 90), (10, 100))):
+    assert not weights[i, :, :lo].any() and not weights[i, :, hi:].any()
+    assert weights[i, 0, lo] != 0 and weights[i, -1, hi - 1] != 0
+
+
+def test_window_inputs_resample_like_pil_crop_and_resize():
+  """A flat and a smooth picture: windows equal PIL's crop-then-LANCZOS of the box-averaged grid within rounding."""
+  flat = Image.new("L", (80, 60), 137)
+  p, d = image.window_inputs(flat)
+  assert p.shape == (image.N_WINDOWS, 32, 32) and d.shape == (image.N_WINDOWS, 8, 9) and p.dtype == np.uint8
+  assert (p == 137).all() and (d == 137).all()
+  ramp = Image.fromarray(np.tile(np.arange(0, 240, 3, dtype=np.uint8), (60, 1)), "L")  # 80 wide, 60 high
+  p, d = image.window_inputs(ramp)
+  for k, box in enumerate(image.window_boxes(image.WINDOW_GRID, image.WINDOW_GRID)):
+    grid = ramp.resize((image.WINDOW_GRID, image.WINDOW_GRID), Image.Resampling.BOX)
+    ref_p, ref_d = hashes.hash_inputs(grid.crop(box))
+    assert np.abs(p[k].astype(int) - ref_p).max() <= 2, k
+    assert np.abs(d[k].astype(int) - ref_d).max() <= 2, k
+  # The left windows see darker columns than the right ones, the row ranges see the same.
+  assert p[1].mean() < p[0].mean() < p[2].mean()
+  np.testing.assert_array_equal(p[0], p[3])
 
 
 def test_inspect_with_windows_only_when_asked():
@@ -192,7 +212,7 @@ def test_inspect_with_windows_only_when_asked():
   plain = image.inspect_image(buf.getvalue())
   assert plain.window_phash_pixels is None and plain.window_dhash_pixels is None
   win = image.inspect_image(buf.getvalue(), windows=True)
-  assert win.window_phash_pixels.shape == (5, 32, 32) and win.window_dhash_pixels.shape == (5, 8, 9)
+  assert win.window_phash_pixels.shape == (9, 32, 32) and win.window_dhash_pixels.shape == (9, 8, 9)
   np.testing.assert_array_equal(win.phash_pixels, plain.phash_pixels)  # the row's hashes do not change
   bad = image.inspect_image(b"not an image", windows=True)
   assert bad.status == reasons.CORRUPT_IMAGE and bad.window_phash_pixels is None

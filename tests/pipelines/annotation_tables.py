@@ -65,10 +65,13 @@ def _indicators(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _lists(rows: np.ndarray, null: np.ndarray) -> pa.ListArray:
-  """(n, k) bool -> list<bool> with `null` rows null, built without Python lists."""
+  """(n, k) bool (or uint64) -> list<bool> (list<uint64>) with `null` rows null, built without Python lists."""
   n, k = rows.shape
   offsets = pa.array(np.arange(n + 1, dtype=np.int32) * k)
   return pa.ListArray.from_arrays(offsets, pa.array(rows.reshape(-1)), mask=pa.array(null))
+
+
+WINDOWS = 9  # annotate's window hashes per image (curation/image.N_WINDOWS)
 
 
 def columns(rng: np.random.Generator, lang: np.ndarray, sha_hi: np.ndarray, phash: np.ndarray, dhash: np.ndarray,
@@ -132,10 +135,14 @@ def columns(rng: np.random.Generator, lang: np.ndarray, sha_hi: np.ndarray, phas
 def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int = 4, seed: int = 0,
                  exact_rate: float = 0.03, near_rate: float = 0.03, boilerplate_rate: float = 0.0,
                  reject_rate: float = 0.03, langs: dict[str, float] | None = None,
-                 score_column: str | None = None, indicators: bool = True) -> Planted:
+                 score_column: str | None = None, indicators: bool = True, windows: bool = True) -> Planted:
   """Writes OUT/annotations-<k>.parquet (k < num_files) holding `num_rows` rows in total.
 
   `indicators=False`: files as annotate wrote them before it had attr_s / concept_y names.
+  `windows=False`: files of annotation format < 6, without window_phash / window_dhash. Window
+  hashes are random per image (unrelated to its phash), copied by exact duplicates and copied
+  with a few bits flipped by near ones; they come from their own generator, so the rest of a
+  table does not depend on `windows`.
   """
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +178,16 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
 
   cols, status, s, y = columns(rng, lang, sha_hi, phash, dhash, caption, reject_rate)
   schema = ANNOTATION_SCHEMA
+  if windows:
+    wrng = np.random.default_rng([seed, 6])
+    no_hash = np.isin(status, ["corrupt_image", "missing_image", "truncated_image"])
+    for name in ("window_phash", "window_dhash"):
+      w = wrng.integers(0, 2**64, (n, WINDOWS), dtype=np.uint64)
+      w[exact_rows] = w[exact_src]
+      w[near_rows] = _flip(wrng, w[near_src].reshape(-1), 4).reshape(-1, WINDOWS)
+      cols[name] = _lists(w, no_hash)
+  else:
+    schema = pa.schema([f for f in schema if f.name not in ("window_phash", "window_dhash")])
   if score_column:
     cols[score_column] = rng.normal(0.3, 0.05, n).astype(np.float32)
     schema = schema.append(pa.field(score_column, pa.float32()))

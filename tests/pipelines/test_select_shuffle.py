@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.pipelines import annotation_tables
+from webpairs.configs.curation import load_curation_config
+from webpairs.curation import image
 from webpairs.pipelines.select import select as select_job
 
 ROWS = 4000
@@ -10,17 +14,23 @@ BANDS = 8  # 64 / band_bits 16, of phash and of dhash
 HASH_ROW = 3 * 8  # a row in an LSH band batch: phash, dhash, id (int64 each)
 
 
-def test_select_shuffle_bytes_per_row_are_metadata(tmp_path):
+@pytest.mark.parametrize("windows,stride", [(True, 2), (True, 4), (False, 2)])
+def test_select_shuffle_bytes_per_row_are_metadata(tmp_path, windows, stride):
   planted = annotation_tables.write_tables(tmp_path / "ann", ROWS, num_files=4, seed=2, boilerplate_rate=0.01)
-  summary = select_job.run_select(str(tmp_path / "ann"), "en90", str(tmp_path / "sel"), ["--direct_num_workers=1"],
+  config = load_curation_config("en90")
+  config.dedup.windows = windows
+  config.dedup.window_band_stride = stride
+  summary = select_job.run_select(str(tmp_path / "ann"), config, str(tmp_path / "sel"), ["--direct_num_workers=1"],
                                   show_progress=False)
   shuffle = summary["shuffle"]
-  print(f"select shuffle, {ROWS} rows: {shuffle['bytes_per_row']} bytes/row {shuffle['per_row']}")
+  print(f"select shuffle, {ROWS} rows, windows {windows} stride {stride}: {shuffle['bytes_per_row']} bytes/row {shuffle['per_row']}")
   assert set(shuffle["bytes"]) == {"GroupSha", "GroupBands", "GroupCaptions", "Components", "JoinComps",
                                    "GroupComps", "JoinFile"}
   assert shuffle["total_bytes"] == sum(shuffle["bytes"].values())
-  # LSH bands: every row with hashes once per band, plus pickling a few dozen batches.
+  # LSH bands: every row with hashes once per band, and with windows each of its windows once per
+  # window band (every stride-th), plus pickling a few dozen batches.
+  per_hashed = BANDS * HASH_ROW + (BANDS // stride * image.N_WINDOWS * HASH_ROW if windows else 0)
   with_hashes = int((planted.statuses == "ok").sum() + (planted.statuses == "empty_caption").sum())
-  assert BANDS * HASH_ROW * with_hashes / ROWS < shuffle["per_row"]["GroupBands"] < BANDS * HASH_ROW + 8
-  # Everything: a few hundred bytes per row, against the images' 1,000-500,000 bytes each.
-  assert 0 < shuffle["bytes_per_row"] < 450
+  assert per_hashed * with_hashes / ROWS < shuffle["per_row"]["GroupBands"] < per_hashed + 8
+  # Everything else: under 260 bytes per row; all of it against the images' 1,000-500,000 bytes each.
+  assert 0 < shuffle["bytes_per_row"] - shuffle["per_row"]["GroupBands"] < 260

@@ -47,6 +47,8 @@ class AnnotateConfig:
   lid_und_below: float = lid_lib.DEFAULT_UND_BELOW
   # The LID rules in use: it is in the resume fingerprint, so files from other rules are redone.
   lid_version: str = lid_lib.VERSION
+  # Hashes of the content's 3x3 windows (window_phash/window_dhash): crop-resistant near-duplicates.
+  windows: bool = True
 
   def __post_init__(self):
     image.check_formats(self.image_formats)
@@ -174,7 +176,7 @@ def _check_image(w: _Work, members: dict[str, bytes], config: AnnotateConfig, sk
     w.fail(reasons.MISSING_IMAGE, f"no image member (members: {have}{not_read})"[:200])
     return
   info = image.inspect_image(
-      members[ext], config.max_pixels, config.hash_draft_size, config.image_formats
+      members[ext], config.max_pixels, config.hash_draft_size, config.image_formats, windows=config.windows
   )
   # img2dataset resizes (and by default letterboxes) images: size filters judge the original.
   ow, oh = (_size(v) for v in w.original_size)
@@ -231,26 +233,46 @@ def _start(ex: RawExample, config: AnnotateConfig) -> _Work:
   return w
 
 
+def _window_hashes(infos: list[image.ImageInfo]) -> tuple[np.ndarray, np.ndarray]:
+  """(n, N_WINDOWS) uint64 pHashes and dHashes of the images' windows, one vectorised call each."""
+  k = image.N_WINDOWS
+  p = hashes.phash_low_batch(np.concatenate([i.window_phash_pixels for i in infos])).reshape(len(infos), k)
+  d = hashes.dhash_batch(np.concatenate([i.window_dhash_pixels for i in infos])).reshape(len(infos), k)
+  return p, d
+
+
 def _hash_images(works: list[_Work]) -> None:
-  """pHash and dHash of every decoded image in one vectorised call each."""
+  """pHash and dHash of every decoded image (and of its windows) in one vectorised call each."""
   todo = [w for w in works if w.img is not None]
   if not todo:
     return
+  windowed = all(w.img.window_phash_pixels is not None for w in todo)
   try:
     ph = hashes.to_hex(hashes.phash_batch(np.stack([w.img.phash_pixels for w in todo])))
     dh = hashes.to_hex(hashes.dhash_batch(np.stack([w.img.dhash_pixels for w in todo])))
+    wp, wd = _window_hashes([w.img for w in todo]) if windowed else (None, None)
+    wins = [(p.tolist(), d.tolist()) for p, d in zip(wp, wd)] if windowed else [(None, None)] * len(todo)
   except Exception:  # one odd array must not cost the batch its hashes: go one by one
-    ph, dh = [], []
+    ph, dh, wins = [], [], []
     for w in todo:
       try:
-        ph += hashes.to_hex(hashes.phash_batch(w.img.phash_pixels[None]))
-        dh += hashes.to_hex(hashes.dhash_batch(w.img.dhash_pixels[None]))
+        p = hashes.to_hex(hashes.phash_batch(w.img.phash_pixels[None]))
+        d = hashes.to_hex(hashes.dhash_batch(w.img.dhash_pixels[None]))
+        win = (None, None)
+        if w.img.window_phash_pixels is not None:
+          p_w, d_w = _window_hashes([w.img])
+          win = (p_w[0].tolist(), d_w[0].tolist())
+        ph += p
+        dh += d
+        wins.append(win)
       except Exception as e:
         w.fail(reasons.TRUNCATED_IMAGE, f"hashing failed: {type(e).__name__}: {e}"[:200])
         ph.append(None)
         dh.append(None)
-  for w, p, d in zip(todo, ph, dh):
+        wins.append((None, None))
+  for w, p, d, (p_w, d_w) in zip(todo, ph, dh, wins):
     w.row["phash"], w.row["dhash"] = p, d
+    w.row["window_phash"], w.row["window_dhash"] = p_w, d_w
 
 
 def _identify_languages(

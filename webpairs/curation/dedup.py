@@ -142,6 +142,61 @@ def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.n
   return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared, capped)
 
 
+# Window hashes (annotate's window_phash/window_dhash) enter every WINDOW_BAND_STRIDE-th band only
+# (select's dedup.window_band_stride). On real photos at t = 10 (benchmarks/neardup_quality.py):
+# stride 4 (2 of 8 bands, 9 x 2 x 24 = 432 shuffle bytes per row) finds 0.97 of 5% and of 10% crops,
+# stride 2 (4 bands, 864 bytes) 0.97 and 1.0; no false merges with either.
+WINDOW_BAND_STRIDE = 4
+
+
+def window_bands(band_bits: int, stride: int = WINDOW_BAND_STRIDE) -> list[int]:
+  """The bands (indices into `band_values`) that window hashes are bucketed by: every `stride`-th."""
+  check_band_bits(band_bits)
+  if stride < 1:
+    raise ValueError(f"window band stride must be >= 1, got {stride}")
+  return list(range(0, 2 * HASH_BITS // band_bits, stride))
+
+
+def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, is_window: np.ndarray,
+                 threshold: int, window: int) -> Pairs:
+  """Crop-resistant pairs of one band's bucket rows: content or window hashes of two images within `threshold`.
+
+  Entries are whole-content hashes (`is_window` False) and window hashes (True) of images `ids`;
+  a pair needs a window entry on at least one side and two different ids (content-content pairs
+  are `near_pairs`' job). Identical entries (blank images' windows) are linked to the first
+  of them when one is a window (a star, O(n)) and go on as one entry; the distinct ones are
+  compared with their next `window` neighbours in (band, phash, dhash) order, so a bucket
+  costs O(n * window) as in `near_pairs`.
+  """
+  band = np.asarray(band, np.uint64)
+  phash = np.asarray(phash, np.uint64)
+  dhash = np.asarray(dhash, np.uint64)
+  ids = np.asarray(ids, np.int64)
+  is_window = np.asarray(is_window, bool)
+  order = np.lexsort((ids, dhash, phash, band))
+  band, phash, dhash, ids, is_window = band[order], phash[order], dhash[order], ids[order], is_window[order]
+  head = _runs(band, phash, dhash)
+  any_window = np.zeros(len(ids), dtype=bool)
+  np.logical_or.at(any_window, head, is_window)
+  dup = head != np.arange(len(ids))
+  star = dup & any_window[head] & (ids != ids[head])
+  out_a, out_b = [ids[head[star]]], [ids[star]]
+  reps = ~dup
+  band, phash, dhash, ids, is_window = band[reps], phash[reps], dhash[reps], ids[reps], any_window[reps]
+  compared = 0
+  for k in range(1, min(window, len(ids) - 1) + 1):
+    same = band[k:] == band[:-k]
+    if not same.any():
+      break  # sorted by band: no pair k apart shares a bucket, so none further apart does
+    i = np.flatnonzero(same & (ids[k:] != ids[:-k]) & (is_window[k:] | is_window[:-k]))
+    j = i + k
+    compared += len(i)
+    near = is_near(hashes.hamming(phash[i], phash[j]), hashes.hamming(dhash[i], dhash[j]), threshold)
+    out_a.append(ids[i[near]])
+    out_b.append(ids[j[near]])
+  return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared)
+
+
 def exact_pairs(digests: np.ndarray, ids: np.ndarray) -> Pairs:
   """Rows with identical digests (fixed-width bytes, e.g. sha256 hex as 'S64'), as stars."""
   digests = np.asarray(digests)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import warnings
@@ -61,21 +62,27 @@ class ImageInfo:
   format: str | None = None
   phash_pixels: np.ndarray | None = None
   dhash_pixels: np.ndarray | None = None
-  # With inspect_image(windows=True): hash inputs of the `window_inputs`, (5, 32, 32) and (5, 8, 9).
+  # With inspect_image(windows=True): hash inputs of the `window_inputs`, (9, 32, 32) and (9, 8, 9).
   window_phash_pixels: np.ndarray | None = None
   window_dhash_pixels: np.ndarray | None = None
 
 
-# A crop of up to ~10% keeps most of one of these windows of the content: the centre and the
-# four edge-anchored windows of this share of each side (benchmarks/neardup_quality.py). Each is
+# A crop of up to ~10% keeps most of one of these windows of the content: a 3x3 grid of windows of
+# this share of each side (centre, the four edge-anchored, the four corner-anchored). Each is
 # cropped and then resized like the whole image: slices of one larger resample match crops worse
-# (crop 10% recall 0.69 vs 0.97 at t=12, same benchmark).
+# (crop 10% recall 0.69 vs 0.97 at t=12, same benchmark). The corners matter for crops from two
+# sides (top-left 10%): centre and edges alone found 0.875 of 10% crops, all nine 1.0 (ad hoc on
+# benchmarks/neardup_quality.py's photos, PIL crops, all LSH bands, t=10).
 WINDOW_SHARE = 0.9
-_WINDOW_ANCHORS = ((0.5, 0.5), (0.0, 0.5), (1.0, 0.5), (0.5, 0.0), (0.5, 1.0))
+_WINDOW_ANCHORS = tuple((ax, ay) for ay in (0.5, 0.0, 1.0) for ax in (0.5, 0.0, 1.0))
+N_WINDOWS = len(_WINDOW_ANCHORS)
+# Windows are resampled from the content resized to this many pixels a side: twice the pHash input.
+WINDOW_GRID = 2 * hashes.PHASH_INPUT
 
 
 def window_boxes(width: int, height: int, share: float = WINDOW_SHARE) -> list[tuple[int, int, int, int]]:
-  """(left, top, right, bottom) of the centre and the left/right/top/bottom-anchored windows."""
+  """(left, top, right, bottom) of the N_WINDOWS windows, row by row: y centred, top, bottom; in
+  each, x centred, left, right. The first is the centre window."""
   cw, ch = max(1, round(width * share)), max(1, round(height * share))
   boxes = []
   for ax, ay in _WINDOW_ANCHORS:
@@ -84,10 +91,51 @@ def window_boxes(width: int, height: int, share: float = WINDOW_SHARE) -> list[t
   return boxes
 
 
+def _lanczos(x: np.ndarray) -> np.ndarray:
+  return np.where(np.abs(x) < 3.0, np.sinc(x) * np.sinc(x / 3.0), 0.0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _window_weights(size: int, out: int, share: float = WINDOW_SHARE) -> np.ndarray:
+  """(3, out, size) float32 resampling matrices of the centred, start- and end-anchored windows of a side.
+
+  Row i of a window's matrix is PIL's LANCZOS (antialiased, a = 3) filter for output pixel i of
+  that window resized to `out` pixels, zero outside the window (the crop's edge pixels are the last
+  ones used), normalised to sum 1: the same sampling as crop-then-resize, in float.
+  """
+  win = max(1, round(size * share))
+  scale = win / out
+  support = max(scale, 1.0)  # the filter widens when shrinking (antialias)
+  centres = (np.arange(out) + 0.5) * scale
+  k = _lanczos((np.arange(win)[None, :] + 0.5 - centres[:, None]) / support)
+  k /= k.sum(axis=1, keepdims=True)
+  weights = np.zeros((3, out, size), np.float32)
+  for i, anchor in enumerate((0.5, 0.0, 1.0)):
+    start = round((size - win) * anchor)
+    weights[i, :, start:start + win] = k
+  return weights
+
+
 def window_inputs(gray: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-  """Hash inputs of the `window_boxes` of `gray`: (5, 32, 32) and (5, 8, 9) uint8."""
-  pairs = [hashes.hash_inputs(gray.crop(box)) for box in window_boxes(*gray.size)]
-  return np.stack([p for p, _ in pairs]), np.stack([d for _, d in pairs])
+  """Hash inputs of the `window_boxes` of `gray`: (N_WINDOWS, 32, 32) and (N_WINDOWS, 8, 9) uint8.
+
+  Each window is resampled as if cropped and resized with LANCZOS like the whole image
+  (hashes.hash_inputs), within a level or two of PIL's pixels, but as two matrix products
+  for all nine windows at once (the 3x3 grid shares its three row and three column ranges):
+  PIL crops and resizes cost more than the rest of the annotate pass. The content is first
+  box-averaged to WINDOW_GRID pixels a side (one PIL call, cheaper than LANCZOS, which made
+  windows cost 0.80x of annotate's examples/s against 0.88x, at no better recall), so the
+  products stay small enough for a BLAS to run them in the calling thread (its threads cost
+  100x on small matrices).
+  """
+  px = np.asarray(gray.convert("L").resize((WINDOW_GRID, WINDOW_GRID), Image.Resampling.BOX), np.float32)
+  h, w = px.shape
+  out = []
+  for oh, ow in ((hashes.PHASH_INPUT, hashes.PHASH_INPUT), (hashes.HASH_SIZE, hashes.HASH_SIZE + 1)):
+    rows = _window_weights(h, oh) @ px  # (3, oh, w): the three row ranges
+    both = rows[:, None] @ _window_weights(w, ow).transpose(0, 2, 1)[None]  # (3 rows, 3 columns, oh, ow)
+    out.append(np.clip(np.rint(both), 0, 255).astype(np.uint8).reshape(N_WINDOWS, oh, ow))
+  return out[0], out[1]
 
 
 def _open(data: bytes, max_pixels: int, formats: tuple[str, ...]) -> Image.Image:
@@ -226,7 +274,7 @@ def inspect_image(
 
   Hash inputs leave out uniform bars at the edges (`content_box`, letterboxed images)
   unless `crop_borders` is False. `windows` adds the hash inputs of the `window_inputs` of
-  that content (crop-resistant matching, hashes.windows_near).
+  that content (crop-resistant matching: annotate's window_phash / window_dhash, select's dedup.windows).
 
   The pixel count from the header is checked against `max_pixels` before anything is
   decoded. Unidentifiable bytes are `corrupt_image`; a readable header whose pixel data

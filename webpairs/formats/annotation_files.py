@@ -30,6 +30,11 @@ ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "sha256": (pa.string(), "hex sha256 of the image member's bytes"),
     "phash": (pa.string(), "64-bit DCT perceptual hash, 16 hex chars (imagehash layout)"),
     "dhash": (pa.string(), "64-bit difference hash, 16 hex chars (imagehash layout)"),
+    # Crop-resistant near-duplicates (select's dedup.windows): the same hashes of the 3x3 windows of 90% of
+    # each side of the content (curation/image.window_boxes), centre first. Null where phash is, or annotated
+    # without windows; files of annotation format < 6 lack both columns.
+    "window_phash": (pa.list_(pa.uint64()), "pHash of each of the 9 windows of the content (uint64, null: none)"),
+    "window_dhash": (pa.list_(pa.uint64()), "dHash of each of the 9 windows of the content (uint64, null: none)"),
     "caption": (pa.string(), "caption as given, decoded from UTF-8"),
     "caption_norm_hash": (pa.string(), "16 hex chars of blake2b-64 of the normalised caption"),
     "lang": (pa.string(), "coarse code (lid.fold) after reconciling LID with page_lang; 'und' when none or unsure (lid.py)"),

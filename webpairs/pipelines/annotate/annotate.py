@@ -47,8 +47,8 @@ from webpairs.pipelines.score import score_files
 log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.annotate"
-FORMAT_VERSION = 5  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und;
-# 5: rows for link-only, empty and extensionless keys (offsets shift)
+FORMAT_VERSION = 6  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und;
+# 5: rows for link-only, empty and extensionless keys (offsets shift); 6: window_phash / window_dhash
 
 
 def indicators_info() -> dict:

@@ -20,6 +20,7 @@ from webpairs.formats import files
 from webpairs.pipelines.runtime import batches as batches_lib
 from webpairs.pipelines.runtime import shuffle
 from webpairs.pipelines.select import components
+from webpairs.pipelines.select.select_files import WINDOWS  # ends a band batch of window hashes
 from webpairs.pipelines.select.select_plan import ROW_BITS, ROW_MASK, FileState
 
 STATS = "stats"
@@ -35,17 +36,35 @@ def _exact_group(item) -> Iterator:
   yield pvalue.TaggedOutput(STATS, {"exact_dup": {"links": len(pairs)}})
 
 
-def _near_group(item, band_bits: int, threshold: int, window: int) -> Iterator:
-  """Rows of one band's buckets -> edges between those within the threshold (as stars)."""
+
+
+def _near_group(item, band_bits: int, threshold: int, window: int, window_threshold: int) -> Iterator:
+  """Rows of one band's buckets -> edges between those within the threshold (as stars).
+
+  Batches of whole-content hashes are (phash, dhash, ids); batches of window hashes end in
+  WINDOWS. Content pairs follow the phash-and-dhash rule at `threshold`; with window batches,
+  pairs of a content or window hash and another image's window hash at `window_threshold`.
+  """
   (band, _), batches = item
-  phash, dhash, ids = batches_lib.concat(batches, 3)
+  full = [b for b in batches if len(b) == 3]
+  wins = [b[:3] for b in batches if len(b) == 4 and b[3] == WINDOWS]
+  phash, dhash, ids = batches_lib.concat(full, 3)
   values = dedup.band_values(phash, dhash, band_bits, only=band)
   pairs = dedup.near_pairs(values, phash, dhash, ids, threshold, window)
-  a, b = dedup.star_edges(pairs.a, pairs.b)
+  stats = {"links": len(pairs), "compared": pairs.compared, "capped_buckets": pairs.capped_buckets}
+  a, b = pairs.a, pairs.b
+  if wins:
+    wp, wd, wids = batches_lib.concat(wins, 3)
+    wv = dedup.band_values(wp, wd, band_bits, only=band)
+    crop = dedup.window_pairs(np.concatenate([values, wv]), np.concatenate([phash, wp]), np.concatenate([dhash, wd]),
+                              np.concatenate([ids, wids]), np.arange(len(ids) + len(wids)) >= len(ids),
+                              window_threshold, window)
+    stats.update(window_links=len(crop), window_compared=crop.compared)
+    a, b = np.concatenate([a, crop.a]), np.concatenate([b, crop.b])
+  a, b = dedup.star_edges(a, b)
   if len(a):
     yield a, b
-  yield pvalue.TaggedOutput(STATS, {"near_dup": {"links": len(pairs), "compared": pairs.compared,
-                                                  "capped_buckets": pairs.capped_buckets}})
+  yield pvalue.TaggedOutput(STATS, {"near_dup": stats})
 
 
 def _caption_group(item, max_images: int) -> Iterator:
@@ -122,7 +141,8 @@ class Duplicates(beam.PTransform):
   """Hash batches of the scan -> (clusters, caption_dups, stats).
 
   Input: {"state": (index, FileState), "sha": ((part), (digests, ids)), "band": ((band,
-  part), (phash, dhash, ids)), "caption": (part, (caption hashes, phash, ids))}; the
+  part), (phash, dhash, ids)) and, with dedup.windows, ((band, part), (window phash,
+  window dhash, ids, WINDOWS)), "caption": (part, (caption hashes, phash, ids))}; the
   inputs of disabled rules may be empty. clusters: (file index, (rows, canonical
   orders, is-byte-copy flags)) for rows in clusters of two or more; caption_dups: (file
   index, rows); stats: count dicts for the summary. `rounds`: the connected components'
@@ -147,7 +167,8 @@ class Duplicates(beam.PTransform):
     if d["near"]:
       near = (pcolls["band"] | "GroupBands" >> shuffle.GroupByKey()
               | "NearPairs" >> beam.FlatMap(_near_group, int(d["band_bits"]), int(d["threshold"]),
-                                           int(d["bucket_window"])).with_outputs(STATS, main="edges"))
+                                           int(d["bucket_window"]), int(d["window_threshold"])
+                                           ).with_outputs(STATS, main="edges"))
       edge_parts.append(near["edges"])
       stats.append(near[STATS])
     edges = (edge_parts or [p | "NoEdges" >> beam.Create([])]) | "Edges" >> beam.Flatten()

@@ -148,7 +148,10 @@ def _summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None = N
   d = plan.dedup
   near = dict(counts.get("near_dup", {}), **counts.get("components", {}))
   near.update(threshold=d["threshold"], enabled=bool(d["near"]), band_bits=d["band_bits"],
-              bucket_window=d["bucket_window"], max_rounds=d["max_rounds"], rule="phash and dhash within threshold")
+              bucket_window=d["bucket_window"], max_rounds=d["max_rounds"], rule="phash and dhash within threshold",
+              windows=bool(d["windows"]), window_threshold=d["window_threshold"],
+              window_band_stride=d["window_band_stride"],
+              window_rule="content or a window of one and a window of the other within window_threshold")
   out = {
       "job": "select",
       "annotations": annotations,

@@ -15,11 +15,12 @@ from collections.abc import Iterable
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from webpairs.balancing import quotas as quotas_lib
-from webpairs.curation import dedup, filters, reasons
+from webpairs.curation import dedup, filters, image, reasons
 from webpairs.curation.rules import (
   CAPTION_DUP,
   EVAL_PREFIX,
@@ -135,12 +136,39 @@ def row_embeddings(path: str, scores_dir: str) -> tuple[np.ndarray, np.ndarray]:
   return np.asarray(rows, np.int64), emb
 
 
+WINDOW_COLUMNS = ("window_phash", "window_dhash")
+WINDOWS = "w"  # marks a band batch of window hashes (duplicates.WINDOWS)
+
+
+def read_windows(path: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+  """(window phashes, window dhashes, valid) as (n, K) uint64, (n, K), (n,) bool; None when the file has no
+  window columns (annotation format < 6). Rows without hashes or with another number of windows are not valid."""
+  names = set(files.read_parquet_metadata(path).schema.to_arrow_schema().names)
+  if not set(WINDOW_COLUMNS) <= names:
+    return None
+  table = files.read_parquet_columns(path, list(WINDOW_COLUMNS))
+  k = image.N_WINDOWS
+  out, valid = [], np.ones(n, dtype=bool)
+  for name in WINDOW_COLUMNS:
+    col = table.column(name).combine_chunks()
+    lengths = np.asarray(pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+    flat = np.asarray(col.flatten().to_numpy(zero_copy_only=False), np.uint64)
+    starts = np.cumsum(lengths) - lengths
+    ok = lengths == k
+    values = np.zeros((n, k), np.uint64)
+    values[ok] = flat[starts[ok][:, None] + np.arange(k)]
+    out.append(values)
+    valid &= ok
+  return out[0], out[1], valid
+
+
 class ScanFile(beam.DoFn):
   """(file index, path) -> (index, FileState), plus hash batches keyed by partition (tagged SHA, BAND, CAPTION)."""
 
   def __init__(self, plan: SelectPlan):
     self._plan = plan
     self._rows = Metrics.counter(METRICS_NAMESPACE, "rows")
+    self._no_windows = Metrics.counter(METRICS_NAMESPACE, "files_without_windows")
 
   def process(self, item: tuple[int, str], score_cut: float | None = None):
     index, path = item
@@ -186,6 +214,20 @@ class ScanFile(beam.DoFn):
         parts = dedup.partition_of(bands[:, j], plan.partitions)
         for part, arrays in batches.split(parts, phash[hashed], dhash[hashed], ids[hashed]):
           yield pvalue.TaggedOutput(BAND, ((j, part), arrays))
+      if d["windows"]:
+        found = read_windows(path, n)
+        if found is None:
+          self._no_windows.inc()
+          log.warning("%s has no window hashes (annotation format < 6): its rows are matched without them", path)
+        else:
+          wp, wd, w_ok = found
+          rows = np.flatnonzero(w_ok & p_ok & d_ok)
+          k = wp.shape[1]
+          wp, wd, wids = wp[rows].reshape(-1), wd[rows].reshape(-1), np.repeat(ids[rows], k)
+          for j in dedup.window_bands(int(d["band_bits"]), int(d["window_band_stride"])):
+            parts = dedup.partition_of(dedup.band_values(wp, wd, int(d["band_bits"]), only=j), plan.partitions)
+            for part, arrays in batches.split(parts, wp, wd, wids):
+              yield pvalue.TaggedOutput(BAND, ((j, part), arrays + (WINDOWS,)))
     if d["caption_max_images"]:
       chash, c_ok = dedup.hex_u64(table.column("caption_norm_hash").to_pylist())
       rows = np.flatnonzero(c_ok & p_ok)  # an image identity: its phash

@@ -72,8 +72,8 @@ def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.Ev
   """
   cfg = config.to_dict()
   d = cfg["dedup"]
-  dedup.check_band_bits(int(d["band_bits"]))
-  if d["threshold"] < 0 or d["bucket_window"] < 1 or d["caption_max_images"] < 0:
+  dedup.window_bands(int(d["band_bits"]), int(d["window_band_stride"]))  # checks both
+  if d["threshold"] < 0 or d["window_threshold"] < 0 or d["bucket_window"] < 1 or d["caption_max_images"] < 0:
     raise ValueError(f"bad dedup settings: {d}")
   names = [ix.name for ix in indexes] + [ix.name for ix in embedding_indexes]
   if embedding_indexes and not cfg["eval"].get("scores_dir"):
