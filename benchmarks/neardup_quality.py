@@ -7,10 +7,12 @@ hashed exactly as the annotate pass hashes (reduced decode, curation/image.py). 
 apart, pairs of letterboxed images of different photos (also 3:1 strips of them letterboxed to
 a square: mostly bars). Three rules side by side: the baseline `imagehash.phash` of the whole
 decoded image, select's content rule (dedup.windows=False) and select's default with window
-hashes (annotate's window_phash/window_dhash). Prints, per rule and threshold, recall per edit
-kind and false merges among unrelated and letterboxed pairs.
+hashes (annotate's window_phash/window_dhash), whose window-only pairs need content aspect ratios within
+dedup.ASPECT_MAX_STEPS as in select (`--no_aspect_gate`: without that check). Prints, per rule and
+threshold, recall per edit kind and false merges among unrelated and letterboxed pairs.
 
   .venv/bin/python benchmarks/neardup_quality.py [--photos DIR] [--window_band_stride 4] [--bucket_fill 1400]
+      [--no_aspect_gate]
 """
 
 from __future__ import annotations
@@ -153,8 +155,9 @@ def baseline_phash(data: bytes) -> int:
     return int(str(imagehash.phash(img.convert("RGB"))), 16)
 
 
-def hash_bytes(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray]:
-  """(phash, dhash) as the annotate pass computes them, and (1 + N_WINDOWS,) phash/dhash of content + windows."""
+def hash_bytes(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray, int]:
+  """(phash, dhash) as the annotate pass computes them, (1 + N_WINDOWS,) phash/dhash of content + windows, and
+  the content aspect's code as select reads it (dedup.aspect_codes of annotate's content_aspect, a float32)."""
   info = image.inspect_image(data, windows=True)
   if info.status != "ok":
     raise RuntimeError(f"edit did not decode: {info.status} {info.detail}")
@@ -162,14 +165,15 @@ def hash_bytes(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray]:
   d = hashes.dhash_batch(info.dhash_pixels[None])[0]
   wp = np.concatenate([np.array([p], np.uint64), hashes.phash_low_batch(info.window_phash_pixels)])
   wd = np.concatenate([np.array([d], np.uint64), hashes.dhash_batch(info.window_dhash_pixels)])
-  return int(p), int(d), wp, wd
+  return int(p), int(d), wp, wd, int(dedup.aspect_codes(np.float32([info.content_aspect]))[0])
 
 
 def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int,
-                stride: int = dedup.WINDOW_BAND_STRIDE) -> np.ndarray:
+                stride: int = dedup.WINDOW_BAND_STRIDE, aspect: np.ndarray | None = None) -> np.ndarray:
   """(N, N) bool: select's window matches. Entries are each image's content (column 0) and windows;
   a pair of entries of two images, not both content, is a match when phash and dhash are within t
-  and the two share one of the window LSH bands (dedup.window_bands)."""
+  and the two share one of the window LSH bands (dedup.window_bands), and, given the images' `aspect`
+  codes, those are close (dedup.aspect_close, as dedup.window_pairs checks them)."""
   n, k = WP.shape
   hit = np.zeros((n, n), dtype=bool)
   bands = np.stack([dedup.band_values(WP[:, e], WD[:, e], band_bits) for e in range(k)], axis=1)  # (N, K, B)
@@ -181,14 +185,18 @@ def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int,
       near = dedup.is_near(hashes.hamming(WP[:, None, x], WP[None, :, y]), hashes.hamming(WD[:, None, x], WD[None, :, y]), t)
       share = (bands[:, None, x, wb] == bands[None, :, y, wb]).any(axis=2)
       hit |= near & share
+  if aspect is not None:
+    hit &= dedup.aspect_close(aspect[:, None], aspect[None, :])
   return hit | hit.T
 
 
 def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j: np.ndarray, band_bits: int,
-                        stride: int, t: int, fill: int, window: int = 64, seed: int = 0) -> np.ndarray:
+                        stride: int, t: int, fill: int, window: int = 64, seed: int = 0,
+                        aspect: np.ndarray | None = None) -> np.ndarray:
   """Per positive pair: does select's `dedup.window_pairs` link it when each window-band bucket the two
   share also holds `fill` random window entries (the bucket size of a large pool: 9 windows x 1e7 rows
-  / 2^16 values = ~1,400 at 16-bit bands), compared within `window` neighbours as in select?"""
+  / 2^16 values = ~1,400 at 16-bit bands), compared within `window` neighbours as in select? With `aspect`
+  (per image codes) the pair's entries carry theirs and the random ones random codes of -64..64."""
   rng = np.random.default_rng(seed)
   k = WP.shape[1]
   per = 64 // band_bits
@@ -197,6 +205,7 @@ def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j
     p, d = np.concatenate([WP[i], WP[j]]), np.concatenate([WD[i], WD[j]])
     ids = np.repeat([0, 1], k)
     is_window = np.tile(np.arange(k) > 0, 2)
+    codes = np.repeat(aspect[[i, j]], k).astype(np.int8) if aspect is not None else None
     for b in dedup.window_bands(band_bits, stride):
       values = dedup.band_values(p, d, band_bits, only=b)
       for v in np.unique(values):
@@ -211,9 +220,10 @@ def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j
         else:
           rd = (rd & ~mask) | (v << shift)
         P, D = np.concatenate([p[sel], rp]), np.concatenate([d[sel], rd])
+        A = None if codes is None else np.concatenate([codes[sel], rng.integers(-64, 65, fill).astype(np.int8)])
         got = dedup.window_pairs(dedup.band_values(P, D, band_bits, only=b), P, D,
                                  np.concatenate([ids[sel], 2 + np.arange(fill)]),
-                                 np.concatenate([is_window[sel], np.ones(fill, bool)]), t, window)
+                                 np.concatenate([is_window[sel], np.ones(fill, bool)]), t, window, aspect=A)
         out[n] |= bool(((got.a == 0) & (got.b == 1) | (got.a == 1) & (got.b == 0)).any())
   return out
 
@@ -227,13 +237,15 @@ def main() -> None:
   parser.add_argument("--bucket_fill", type=int, default=0,
                       help="also: recall of the windows rule when each shared window bucket holds this many "
                            "random entries more (select's window_pairs, 64 neighbours); ~1400 at 1e7 rows")
+  parser.add_argument("--no_aspect_gate", action="store_true",
+                      help="windows rule without select's content aspect check (dedup.ASPECT_MAX_STEPS)")
   args = parser.parse_args()
   folder = pathlib.Path(args.photos) if args.photos else real.default_real_images_dir()
   if folder is None or not (folder / "captions.json").is_file():
     sys.exit("no real photos: pass --photos or provide ../shared/data/real_image_captions/")
   photos = real.load_real_photos(folder)
 
-  family, kind, ph, dh, base, wph, wdh = [], [], [], [], [], [], []
+  family, kind, ph, dh, base, wph, wdh, asp = [], [], [], [], [], [], [], []
   for i, photo in enumerate(photos):
     with Image.open(photo.path) as img:
       img.load()
@@ -241,7 +253,8 @@ def main() -> None:
     items = [("original", _reencode(orig, "png", 0))] + [(k, data) for k, _, data in edits(orig)]
     items += [("strip", data) for _, data in letterboxed_negatives(orig)]
     for k, data in items:
-      p, d, wp, wd = hash_bytes(data)
+      p, d, wp, wd, a = hash_bytes(data)
+      asp.append(a)
       wph.append(wp)
       wdh.append(wd)
       family.append(i)
@@ -278,19 +291,22 @@ def main() -> None:
   bands = dedup.band_values(P, D, args.band_bits)
   share_band = (bands[:, None, :] == bands[None, :, :]).any(axis=2)
   WP, WD = np.stack(wph), np.stack(wdh)  # (N, 1 + N_WINDOWS)
+  AS = None if args.no_aspect_gate else np.array(asp, np.int8)
   t0 = dedup.DEFAULT_THRESHOLD
   shipped = lambda t: dedup.is_near(dp, dd, t) & share_band  # noqa: E731
   rules = {
       "pHash(baseline)": lambda t: db <= t,
       "content": shipped,
-      "windows": lambda t: shipped(t0) | window_rule(WP, WD, args.band_bits, t, args.window_band_stride),
+      "windows": lambda t: shipped(t0) | window_rule(WP, WD, args.band_bits, t, args.window_band_stride, AS),
   }
   print(f"pHash(baseline): imagehash.phash of the whole image (bars and all), within t. content: the rule "
         f"without windows (dedup.windows=False): phash and dhash of the content inside letterbox bars both "
         f"within t, sharing one of {bands.shape[1]} LSH bands of {args.band_bits} bits. windows: select's "
         f"default: content at t = {t0}, or the content or one of the {image.N_WINDOWS} windows of one image and "
         f"a window of the other within t (window_threshold), sharing one of the window bands "
-        f"{dedup.window_bands(args.band_bits, args.window_band_stride)}. Recall per edit kind; fm_*: false merges among "
+        f"{dedup.window_bands(args.band_bits, args.window_band_stride)}"
+        f"{'' if AS is None else f', content aspects within {dedup.ASPECT_MAX_STEPS} steps of 2^(1/32)'}. "
+        "Recall per edit kind; fm_*: false merges among "
         "unrelated pairs and among letterboxed/padded pairs of different photos.")
   header = f"{'rule':<16}{'t':>3} " + " ".join(f"{k[:9]:>9}" for k in kinds) + f"{'fm_unrel':>10}{'fm_lbox':>9}"
 
@@ -303,12 +319,19 @@ def main() -> None:
     return (f"{name:<16}{t:>3} " + " ".join(f"{rec[k]:>9.3f}" for k in kinds)
             + f"{fm['unrelated']:>10}{fm['letterboxed']:>9}")
 
+  codes = np.array(asp, np.int16)
+  gap = np.abs(codes[pos_i] - codes[pos_j])
+  print(f"content aspect codes (steps of 2^(1/32)) apart, edit vs original, max per edit kind: "
+        + ", ".join(f"{k} {int(gap[kind_a[pos_j] == k].max())}" for k in kinds)
+        + f"; window-only pairs are linked within {dedup.ASPECT_MAX_STEPS}"
+        + (" (not checked: --no_aspect_gate)" if AS is None else ""))
   print("\nAt the shipped thresholds:")
   print(header)
   for name in rules:
     print(row(name, t0))
   if args.bucket_fill:
-    crowded = crowded_window_hits(WP, WD, pos_i, pos_j, args.band_bits, args.window_band_stride, t0, args.bucket_fill)
+    crowded = crowded_window_hits(WP, WD, pos_i, pos_j, args.band_bits, args.window_band_stride, t0, args.bucket_fill,
+                                  aspect=AS)
     hit = shipped(t0)[pos_i, pos_j] | crowded
     print(f"{'windows+' + str(args.bucket_fill):<16}{t0:>3} "
           + " ".join(f"{hit[kind_a[pos_j] == k].mean():>9.3f}" for k in kinds)

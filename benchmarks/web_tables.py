@@ -149,8 +149,10 @@ class WebTables:
     if b > a:
       window_phash[idx] = _mix(r[idx][:, None] * np.uint64(WINDOWS) + win, 18)
       window_dhash[idx] = _mix(r[idx][:, None] * np.uint64(WINDOWS) + win, 19)
+    # Content aspect (width / height inside bars, 0.5 to 2): a function of the image, kept by near copies.
+    aspect = (2.0 ** (_mix(own, 20).astype(np.float64) / 2.0**63 - 1)).astype(np.float32)
     return {"sha": sha, "phash": phash, "dhash": dhash, "caption": caption, "lang": lang,
-            "window_phash": window_phash, "window_dhash": window_dhash}
+            "window_phash": window_phash, "window_dhash": window_dhash, "content_aspect": aspect}
 
   def write(self, out_dir: str | pathlib.Path, rows_per_file: int = ROWS_PER_FILE) -> list[pathlib.Path]:
     """Writes OUT/annotations-<k>.parquet; returns the paths."""
@@ -167,6 +169,7 @@ class WebTables:
       no_hash = np.isin(status, ["corrupt_image", "missing_image", "truncated_image"])
       for name in ("window_phash", "window_dhash"):
         cols[name] = annotation_tables._lists(g[name], no_hash)  # pylint: disable=protected-access
+      cols["content_aspect"] = [None if x else a for a, x in zip(g["content_aspect"].tolist(), no_hash.tolist())]
       cols["key"] = [f"{i:011d}" for i in range(lo, hi)]
       cols["source"] = [f"/data/raw/{k:06d}.tar"] * (hi - lo)
       table = pa.table({name: cols[name] for name in ANNOTATION_SCHEMA.names}, schema=ANNOTATION_SCHEMA)

@@ -328,8 +328,9 @@ def test_window_hashes_of_ok_images_only(ident):
     assert row["window_phash"] == hashes.phash_low_batch(info.window_phash_pixels).tolist()
     assert row["window_dhash"] == hashes.dhash_batch(info.window_dhash_pixels).tolist()
     assert len(row["window_phash"]) == image.N_WINDOWS
+    assert row["content_aspect"] == info.content_aspect == pytest.approx(info.width / info.height, rel=0.02)
   assert rows[2]["status"] == reasons.CORRUPT_IMAGE
-  assert rows[2]["window_phash"] is None and rows[2]["window_dhash"] is None
+  assert rows[2]["window_phash"] is None and rows[2]["window_dhash"] is None and rows[2]["content_aspect"] is None
   plain = annotate.annotate_batch([samples.example(image=JPEG)], ident, annotate.AnnotateConfig(windows=False))[0]
   assert plain["window_phash"] is None and plain["window_dhash"] is None
   assert plain["phash"] == rows[0]["phash"] and plain["dhash"] == rows[0]["dhash"]

@@ -184,3 +184,51 @@ def test_window_pairs_link_identical_entries_as_a_star():
   # Identical content hashes only (no window among them): near_pairs' job, nothing here.
   got = dedup.window_pairs(zeros[:n], zeros[:n], zeros[:n], np.arange(n), np.zeros(n, bool), 10, window=64)
   assert len(got) == 0
+
+
+def test_aspect_codes_are_log2_steps_and_unknown_for_none():
+  codes = dedup.aspect_codes([1.0, 2.0, 0.5, 1 / 0.85, 1.25, None, float("nan"), 0.0, 1e9, 1e-9])
+  assert codes.dtype == np.int8
+  assert codes.tolist() == [0, 32, -32, 8, 10, -128, -128, -128, 127, -127]
+  assert dedup.aspect_codes(np.float32([1.5]))[0] == round(np.log2(1.5) * 32) == 19
+  # 10 steps apart close, 11 not; unknown (-128) is close to anything.
+  a = np.array([0, 0, 5, -128, 127], np.int8)
+  b = np.array([10, 11, -6, 127, -128], np.int8)
+  assert dedup.aspect_close(a, b).tolist() == [True, False, False, True, True]
+  assert dedup.aspect_close(a, b, max_steps=11).tolist() == [True, True, True, True, True]
+
+
+def test_window_pairs_need_close_content_aspects():
+  # Image 1 (content + a window) and image 2 (a window, 3 bits off): linked at aspect codes 0 and 10,
+  # not at 0 and 11; unknown codes (files without content_aspect) skip the check.
+  phash = np.array([0xF0, 0xF0, 0xF0 ^ 0b111], np.uint64)
+  dhash = np.array([0x0F, 0x0F ^ 0b1, 0x0F], np.uint64)
+  ids = np.array([1, 1, 2], np.int64)
+  is_window = np.array([False, True, True])
+  band = np.zeros(3, np.uint64)
+
+  def pairs(aspect):
+    got = dedup.window_pairs(band, phash, dhash, ids, is_window, 3, 10, aspect=np.array(aspect, np.int8))
+    return {tuple(sorted(p)) for p in zip(got.a.tolist(), got.b.tolist())}
+
+  assert pairs([0, 0, 10]) == {(1, 2)}
+  assert pairs([0, 0, 11]) == set()
+  assert pairs([0, 0, -11]) == set()
+  assert pairs([0, 0, dedup.ASPECT_UNKNOWN]) == {(1, 2)}
+  assert pairs([dedup.ASPECT_UNKNOWN, dedup.ASPECT_UNKNOWN, 60]) == {(1, 2)}
+  got = dedup.window_pairs(band, phash, dhash, ids, is_window, 3, 10)  # no codes: no check
+  assert {tuple(sorted(p)) for p in zip(got.a.tolist(), got.b.tolist())} == {(1, 2)}
+
+
+def test_window_pairs_identical_entries_of_different_aspects():
+  """Blank images' identical windows: linked within an aspect code as a star, across codes only when close."""
+  ids = np.repeat(np.arange(6), 2)  # content + one window each, all the same hash
+  is_window = np.tile([False, True], 6)
+  aspect = np.repeat(np.array([0, 0, 5, 40, 40, 100], np.int8), 2)
+  zeros = np.zeros(12, np.uint64)
+  got = dedup.window_pairs(zeros, zeros, zeros, ids, is_window, 10, 64, aspect=aspect)
+  a, b = dedup.star_edges(got.a, got.b)
+  groups = {}
+  for x, y in zip(a.tolist(), b.tolist()):
+    groups.setdefault(x, {x}).add(y)
+  assert sorted(map(sorted, groups.values())) == [[0, 1, 2], [3, 4]]  # 5 (code 100) alone

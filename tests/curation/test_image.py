@@ -216,3 +216,15 @@ def test_inspect_with_windows_only_when_asked():
   np.testing.assert_array_equal(win.phash_pixels, plain.phash_pixels)  # the row's hashes do not change
   bad = image.inspect_image(b"not an image", windows=True)
   assert bad.status == reasons.CORRUPT_IMAGE and bad.window_phash_pixels is None
+
+
+def test_content_aspect_is_of_the_content_inside_letterbox_bars():
+  photo = Image.fromarray(np.random.default_rng(2).integers(0, 256, (100, 300, 3), dtype=np.uint8))
+  boxed = Image.new("RGB", (300, 300), (0, 0, 0))
+  boxed.paste(photo, (0, 100))
+  for img, want in ((photo, 3.0), (boxed, 3.0), (photo.crop((30, 0, 300, 100)), 2.7)):
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    info = image.inspect_image(buf.getvalue())
+    assert info.content_aspect == pytest.approx(want, rel=0.02), (img.size, info.content_aspect)
+  assert image.inspect_image(b"not an image").content_aspect is None

@@ -139,10 +139,10 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
   """Writes OUT/annotations-<k>.parquet (k < num_files) holding `num_rows` rows in total.
 
   `indicators=False`: files as annotate wrote them before it had attr_s / concept_y names.
-  `windows=False`: files of annotation format < 6, without window_phash / window_dhash. Window
-  hashes are random per image (unrelated to its phash), copied by exact duplicates and copied
-  with a few bits flipped by near ones; they come from their own generator, so the rest of a
-  table does not depend on `windows`.
+  `windows=False`: files of annotation format < 6, without window_phash / window_dhash / content_aspect.
+  Window hashes are random per image (unrelated to its phash), copied by exact duplicates and copied
+  with a few bits flipped by near ones, content aspects random and copied by both; they come from
+  their own generator, so the rest of a table does not depend on `windows`.
   """
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
@@ -186,8 +186,11 @@ def write_tables(out_dir: str | pathlib.Path, num_rows: int, *, num_files: int =
       w[exact_rows] = w[exact_src]
       w[near_rows] = _flip(wrng, w[near_src].reshape(-1), 4).reshape(-1, WINDOWS)
       cols[name] = _lists(w, no_hash)
+    aspect = (2.0 ** wrng.uniform(-1, 1, n)).astype(np.float32)  # content width / height, 0.5 to 2
+    aspect[exact_rows], aspect[near_rows] = aspect[exact_src], aspect[near_src]
+    cols["content_aspect"] = [None if x else float(a) for a, x in zip(aspect.tolist(), no_hash.tolist())]
   else:
-    schema = pa.schema([f for f in schema if f.name not in ("window_phash", "window_dhash")])
+    schema = pa.schema([f for f in schema if f.name not in ("window_phash", "window_dhash", "content_aspect")])
   if score_column:
     cols[score_column] = rng.normal(0.3, 0.05, n).astype(np.float32)
     schema = schema.append(pa.field(score_column, pa.float32()))

@@ -12,6 +12,7 @@ from webpairs.pipelines.select import select as select_job
 ROWS = 4000
 BANDS = 8  # 64 / band_bits 16, of phash and of dhash
 HASH_ROW = 3 * 8  # a row in an LSH band batch: phash, dhash, id (int64 each)
+ASPECT = 1  # with windows, rows of window bands' batches (content and window entries) carry an int8 aspect code
 
 
 @pytest.mark.parametrize("windows,stride", [(True, 2), (True, 4), (False, 2)])
@@ -28,8 +29,10 @@ def test_select_shuffle_bytes_per_row_are_metadata(tmp_path, windows, stride):
                                    "GroupComps", "JoinFile"}
   assert shuffle["total_bytes"] == sum(shuffle["bytes"].values())
   # LSH bands: every row with hashes once per band, and with windows each of its windows once per
-  # window band (every stride-th), plus pickling a few dozen batches.
-  per_hashed = BANDS * HASH_ROW + (BANDS // stride * image.N_WINDOWS * HASH_ROW if windows else 0)
+  # window band (every stride-th) and an aspect code with the row and with each window there, plus
+  # pickling a few dozen batches.
+  per_hashed = BANDS * HASH_ROW + (BANDS // stride * (1 + image.N_WINDOWS) * ASPECT
+                                   + BANDS // stride * image.N_WINDOWS * HASH_ROW if windows else 0)
   with_hashes = int((planted.statuses == "ok").sum() + (planted.statuses == "empty_caption").sum())
   assert per_hashed * with_hashes / ROWS < shuffle["per_row"]["GroupBands"] < per_hashed + 8
   # Everything else: under 260 bytes per row; all of it against the images' 1,000-500,000 bytes each.

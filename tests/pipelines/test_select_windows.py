@@ -1,8 +1,10 @@
 """Crop-resistant near-duplicates end to end: annotate's window hashes -> select's dedup.windows.
 
-A 10% crop and a text-overlay copy of a photo are merged with it only through the window
-hashes; letterboxed images of different content and unrelated photos are never merged;
-annotation files without window columns (format < 6) still select, as with windows off.
+10% crops and a text-overlay copy of a photo are merged with it only through the window
+hashes; letterboxed images of different content, unrelated photos and the demo sample's
+synthetic images whose windows match but whose content aspects are ~2x apart are never merged;
+annotation files without window columns (format < 6) still select, as with windows off, and
+format-6 files without content_aspect select without the aspect check.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from PIL import Image, ImageDraw, ImageFont
 from tests.curation import samples
 from tests.pipelines import tarutil
 from webpairs.configs.curation import load_curation_config
+from webpairs.demo.sample import images as sample_images
+from webpairs.demo.sample import plan as sample_plan
+from webpairs.demo.sample import real
+from webpairs.demo.sample import scenes
 from webpairs.pipelines.annotate import annotate as annotate_job
 from webpairs.pipelines.select import select as select_job
 
@@ -51,17 +57,37 @@ def _letterboxed_strip(img: Image.Image, side: int = 480) -> Image.Image:
   return out
 
 
+# Clean synthetic images of the demo sample (`webpairs demo`: 1,500 examples, seed 0, with the 8 real
+# photos of the shared data folder) that window hashes merged with each other, image size in the header:
+# 0000688 (a purple ellipse) with 0000746, 0000940 with 0001098; content aspects 1.69 vs 0.87 and 1.61 vs 0.64.
+DEMO_PAIRS = ({"0000688": (210, 124), "0000746": (219, 252)}, {"0000940": (142, 88), "0001098": (594, 693)})
+
+
+def demo_images() -> dict[str, bytes]:
+  """The DEMO_PAIRS images, rendered and encoded as the sample writer does (the plan only counts the photos)."""
+  photos = [real.RealPhoto(f"photo{i}.jpg", "a photo", 640, 480, "") for i in range(8)]
+  plan = {ex.key: ex for ex in sample_plan.plan_sample(1500, 0, real_photos=photos).examples}
+  out = {}
+  for key, size in (item for pair in DEMO_PAIRS for item in pair.items()):
+    ex = plan[key]
+    assert ex.image == "render" and ex.defect == "none" and (ex.width, ex.height) == size, ex
+    out[f"demo{key}"] = sample_images.encode(scenes.render(ex.scene), ex.image_format, ex.quality)
+  return out
+
+
 def images() -> dict[str, bytes]:
   photo = samples.photo(PHOTO, 480, 360)
   w, h = photo.size
   return {
       "a": _jpeg(photo),
       "a_crop10": _jpeg(photo.crop((round(0.1 * w), round(0.1 * h), w, h))),  # 10% off the left and the top
+      "a_crop10_left": _jpeg(photo.crop((round(0.1 * w), 0, w, h))),  # content aspect 1.33 -> 1.2: 5 steps
       "a_text": _jpeg(_overlay(photo)),
       "b_letterbox": _jpeg(_letterboxed_strip(samples.photo(102, 480, 360))),
       "c_letterbox": _jpeg(_letterboxed_strip(samples.photo(103, 480, 360))),
       "d": _jpeg(samples.photo(104, 480, 360)),
       "e": _jpeg(samples.photo(105, 400, 400)),
+      **demo_images(),
   }
 
 
@@ -82,7 +108,7 @@ def _select(annotations: pathlib.Path, out: pathlib.Path, windows: bool) -> tupl
   config = load_curation_config("raw", [f"dedup.windows={windows}"])
   summary = select_job.run_select(str(annotations), config, str(out), ONE_WORKER, show_progress=False)
   rows = [r for p in sorted(out.glob("selection-*.parquet")) for r in pq.read_table(p).to_pylist()]
-  assert len(rows) == 7 and all(set(r["reasons"]) <= {"near_dup"} for r in rows), rows
+  assert len(rows) == len(images()) and all(set(r["reasons"]) <= {"near_dup"} for r in rows), rows
   groups: dict[str, set[str]] = {}
   for r in rows:
     groups.setdefault(r["cluster_id"], set()).add(r["key"])
@@ -90,18 +116,41 @@ def _select(annotations: pathlib.Path, out: pathlib.Path, windows: bool) -> tupl
 
 
 SINGLES = [{"b_letterbox"}, {"c_letterbox"}, {"d"}, {"e"}]
+DEMO_SINGLES = [{f"demo{k}"} for pair in DEMO_PAIRS for k in pair]
 
 
-def test_crop_and_overlay_merge_through_windows_letterboxes_do_not(annotations, tmp_path):
+def _clusters(*groups: set[str]) -> list[set[str]]:
+  return sorted(groups, key=sorted)
+
+
+def test_crop_and_overlay_merge_through_windows_letterboxes_and_other_aspects_do_not(annotations, tmp_path):
   rows = pq.read_table(next(annotations.glob("annotations-*.parquet"))).to_pylist()
   assert all(len(r["window_phash"]) == 9 and len(r["window_dhash"]) == 9 for r in rows)
+  aspect = {r["key"]: r["content_aspect"] for r in rows}
+  assert aspect["a"] == pytest.approx(4 / 3) and aspect["a_crop10_left"] == pytest.approx(1.2, rel=0.01)
+  for pair in DEMO_PAIRS:
+    x, y = (aspect[f"demo{k}"] for k in pair)
+    assert max(x, y) / min(x, y) > 1.9  # > 2^(29/32): 29 steps of dedup.aspect_codes and more
   clusters, summary = _select(annotations, tmp_path / "on", windows=True)
-  assert clusters == [{"a", "a_crop10", "a_text"}] + SINGLES
+  assert clusters == _clusters({"a", "a_crop10", "a_crop10_left", "a_text"}, *SINGLES, *DEMO_SINGLES)
   near = summary["near_dup"]
-  assert near["windows"] is True and near["window_threshold"] == 10 and near["window_links"] >= 2
+  assert near["windows"] is True and near["window_threshold"] == 10 and near["window_links"] >= 3
   off, summary_off = _select(annotations, tmp_path / "off", windows=False)
-  assert off == [{"a"}, {"a_crop10"}, {"a_text"}] + SINGLES  # the content hashes alone merge nothing here
+  # the content hashes alone merge nothing here
+  assert off == _clusters({"a"}, {"a_crop10"}, {"a_crop10_left"}, {"a_text"}, *SINGLES, *DEMO_SINGLES)
   assert summary_off["near_dup"]["windows"] is False and "window_links" not in summary_off["near_dup"]
+
+
+def test_files_without_content_aspect_link_window_pairs_unchecked(annotations, tmp_path):
+  """Format-6 files written before content_aspect: window pairs are linked without the aspect check, which
+  merges the demo sample's unrelated pairs as select did before it had one."""
+  old = tmp_path / "no_aspect"
+  old.mkdir()
+  for path in annotations.glob("annotations-*.parquet"):
+    pq.write_table(pq.read_table(path).drop_columns(["content_aspect"]), old / path.name)
+  clusters, _ = _select(old, tmp_path / "sel", windows=True)
+  demo = [{f"demo{k}" for k in pair} for pair in DEMO_PAIRS]
+  assert clusters == _clusters({"a", "a_crop10", "a_crop10_left", "a_text"}, *SINGLES, *demo)
 
 
 def test_annotation_files_without_window_columns_select_without_them(annotations, tmp_path):
@@ -109,7 +158,7 @@ def test_annotation_files_without_window_columns_select_without_them(annotations
   old.mkdir()
   for path in annotations.glob("annotations-*.parquet"):
     table = pq.read_table(path)
-    pq.write_table(table.drop_columns(["window_phash", "window_dhash"]), old / path.name)
+    pq.write_table(table.drop_columns(["window_phash", "window_dhash", "content_aspect"]), old / path.name)
   clusters, summary = _select(old, tmp_path / "sel", windows=True)
-  assert clusters == [{"a"}, {"a_crop10"}, {"a_text"}] + SINGLES
+  assert clusters == _clusters({"a"}, {"a_crop10"}, {"a_crop10_left"}, {"a_text"}, *SINGLES, *DEMO_SINGLES)
   assert summary["near_dup"]["windows"] is True and summary["near_dup"].get("window_links", 0) == 0

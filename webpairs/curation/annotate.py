@@ -273,6 +273,7 @@ def _hash_images(works: list[_Work]) -> None:
   for w, p, d, (p_w, d_w) in zip(todo, ph, dh, wins):
     w.row["phash"], w.row["dhash"] = p, d
     w.row["window_phash"], w.row["window_dhash"] = p_w, d_w
+    w.row["content_aspect"] = w.img.content_aspect if p is not None else None
 
 
 def _identify_languages(

@@ -144,8 +144,8 @@ def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.n
 
 # Window hashes (annotate's window_phash/window_dhash) enter every WINDOW_BAND_STRIDE-th band only
 # (select's dedup.window_band_stride). On real photos at t = 10 (benchmarks/neardup_quality.py):
-# stride 4 (2 of 8 bands, 9 x 2 x 24 = 432 shuffle bytes per row) finds 0.97 of 5% and of 10% crops,
-# stride 2 (4 bands, 864 bytes) 0.97 and 1.0; no false merges with either.
+# stride 4 (2 of 8 bands, 9 x 2 x 24 = 432 shuffle bytes per row, + 20 of aspect codes) finds 0.97 of 5%
+# and of 10% crops, stride 2 (4 bands, 864 + 40 bytes) 0.97 and 1.0; no false merges with either.
 WINDOW_BAND_STRIDE = 4
 
 
@@ -157,32 +157,65 @@ def window_bands(band_bits: int, stride: int = WINDOW_BAND_STRIDE) -> list[int]:
   return list(range(0, 2 * HASH_BITS // band_bits, stride))
 
 
+# Content aspect ratios (annotate's content_aspect) travel with window hashes as int8 codes: round(log2(aspect)
+# * ASPECT_STEPS_PER_OCTAVE), so one step is 2^(1/32) = 1.022x and codes span 1/15.6x..15.6x (clipped);
+# ASPECT_UNKNOWN where there is none (annotation files written before the column).
+ASPECT_STEPS_PER_OCTAVE = 32
+ASPECT_UNKNOWN = -128
+# A pair found only through window hashes is linked when the content aspects are at most this many steps
+# apart: 2^(10/32) = 1.24x. A crop of s off one side changes the aspect by 1/(1 - s) (1.11x at 10%, 1.18x
+# at 15%); letterbox, resize, re-encode and overlays keep it (bars are left out). Measured, edit vs original
+# (benchmarks/neardup_quality.py, 8 photos): at most 6 steps for 10% crops, 8 for 15%, 2 for letterbox and
+# text; the two window-only merges of unrelated synthetic images in the demo sample were 30 and 42 steps
+# apart (1.94x, 2.51x). 10 keeps every crop of up to 15% and 2 steps for small images' rounding.
+# Content-content pairs (`near_pairs`) are not checked: letterbox, resize and re-encode keep recall 1.0.
+ASPECT_MAX_STEPS = 10
+
+
+def aspect_codes(aspect) -> np.ndarray:
+  """int8 codes of width / height ratios (None, NaN or <= 0: ASPECT_UNKNOWN); see ASPECT_STEPS_PER_OCTAVE."""
+  a = np.asarray([np.nan if v is None else v for v in aspect] if isinstance(aspect, list) else aspect, np.float64)
+  ok = np.isfinite(a) & (a > 0)
+  codes = np.full(a.shape, ASPECT_UNKNOWN, np.int8)
+  codes[ok] = np.clip(np.round(np.log2(a[ok]) * ASPECT_STEPS_PER_OCTAVE), -127, 127).astype(np.int8)
+  return codes
+
+
+def aspect_close(a: np.ndarray, b: np.ndarray, max_steps: int = ASPECT_MAX_STEPS) -> np.ndarray:
+  """Elementwise: aspect codes within `max_steps`, or either unknown (the check is skipped)."""
+  a, b = np.asarray(a, np.int16), np.asarray(b, np.int16)
+  return (np.abs(a - b) <= max_steps) | (a == ASPECT_UNKNOWN) | (b == ASPECT_UNKNOWN)
+
+
 def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, is_window: np.ndarray,
-                 threshold: int, window: int) -> Pairs:
+                 threshold: int, window: int, aspect: np.ndarray | None = None,
+                 max_aspect_steps: int = ASPECT_MAX_STEPS) -> Pairs:
   """Crop-resistant pairs of one band's bucket rows: content or window hashes of two images within `threshold`.
 
   Entries are whole-content hashes (`is_window` False) and window hashes (True) of images `ids`;
   a pair needs a window entry on at least one side and two different ids (content-content pairs
-  are `near_pairs`' job). Identical entries (blank images' windows) are linked to the first
-  of them when one is a window (a star, O(n)) and go on as one entry; the distinct ones are
-  compared with their next `window` neighbours in (band, phash, dhash) order, so a bucket
-  costs O(n * window) as in `near_pairs`.
+  are `near_pairs`' job) and, given the entries' `aspect` codes (`aspect_codes` of their images'
+  content aspect), codes within `max_aspect_steps` (`aspect_close`). Identical entries (blank
+  images' windows) of one aspect code are linked to the first of them when one is a window (a
+  star, O(n)) and go on as one entry; the distinct ones are compared with their next `window`
+  neighbours in (band, phash, dhash, aspect) order, so a bucket costs O(n * window) as in `near_pairs`.
   """
   band = np.asarray(band, np.uint64)
   phash = np.asarray(phash, np.uint64)
   dhash = np.asarray(dhash, np.uint64)
   ids = np.asarray(ids, np.int64)
   is_window = np.asarray(is_window, bool)
-  order = np.lexsort((ids, dhash, phash, band))
-  band, phash, dhash, ids, is_window = band[order], phash[order], dhash[order], ids[order], is_window[order]
-  head = _runs(band, phash, dhash)
+  aspect = np.full(len(ids), ASPECT_UNKNOWN, np.int8) if aspect is None else np.asarray(aspect, np.int8)
+  order = np.lexsort((ids, aspect, dhash, phash, band))
+  band, phash, dhash, ids, is_window, aspect = (x[order] for x in (band, phash, dhash, ids, is_window, aspect))
+  head = _runs(band, phash, dhash, aspect)
   any_window = np.zeros(len(ids), dtype=bool)
   np.logical_or.at(any_window, head, is_window)
   dup = head != np.arange(len(ids))
   star = dup & any_window[head] & (ids != ids[head])
   out_a, out_b = [ids[head[star]]], [ids[star]]
   reps = ~dup
-  band, phash, dhash, ids, is_window = band[reps], phash[reps], dhash[reps], ids[reps], any_window[reps]
+  band, phash, dhash, ids, is_window, aspect = (x[reps] for x in (band, phash, dhash, ids, any_window, aspect))
   compared = 0
   for k in range(1, min(window, len(ids) - 1) + 1):
     same = band[k:] == band[:-k]
@@ -192,6 +225,7 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
     j = i + k
     compared += len(i)
     near = is_near(hashes.hamming(phash[i], phash[j]), hashes.hamming(dhash[i], dhash[j]), threshold)
+    near &= aspect_close(aspect[i], aspect[j], max_aspect_steps)
     out_a.append(ids[i[near]])
     out_b.append(ids[j[near]])
   return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared)

@@ -65,6 +65,9 @@ class ImageInfo:
   # With inspect_image(windows=True): hash inputs of the `window_inputs`, (9, 32, 32) and (9, 8, 9).
   window_phash_pixels: np.ndarray | None = None
   window_dhash_pixels: np.ndarray | None = None
+  # Width / height of the hashed content (inside letterbox bars, as decoded for hashing): select's
+  # dedup.windows only links a pair found through window hashes when these are close (dedup.aspect_close).
+  content_aspect: float | None = None
 
 
 # A crop of up to ~10% keeps most of one of these windows of the content: a 3x3 grid of windows of
@@ -300,6 +303,7 @@ def inspect_image(
         box = content_box(gray) if crop_borders else None
         if box is not None:
           gray = gray.crop(box)
+        info.content_aspect = gray.width / gray.height
         info.phash_pixels, info.dhash_pixels = hashes.hash_inputs(gray)
         if windows:
           info.window_phash_pixels, info.window_dhash_pixels = window_inputs(gray)
@@ -312,4 +316,5 @@ def inspect_image(
     info.status, info.detail = r.reason, str(r)
     info.phash_pixels = info.dhash_pixels = None
     info.window_phash_pixels = info.window_dhash_pixels = None
+    info.content_aspect = None
   return info

@@ -35,6 +35,10 @@ ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     # without windows; files of annotation format < 6 lack both columns.
     "window_phash": (pa.list_(pa.uint64()), "pHash of each of the 9 windows of the content (uint64, null: none)"),
     "window_dhash": (pa.list_(pa.uint64()), "dHash of each of the 9 windows of the content (uint64, null: none)"),
+    # Width / height of that content: select links a pair found only through windows when the two are within
+    # dedup.ASPECT_MAX_STEPS (a crop of <= 15% changes it by <= 1.18x). Null where phash is; added in format 6
+    # after its first files, so format-6 files may lack it (select then skips the check).
+    "content_aspect": (pa.float32(), "width / height of the content inside letterbox bars, as hashed (null: none)"),
     "caption": (pa.string(), "caption as given, decoded from UTF-8"),
     "caption_norm_hash": (pa.string(), "16 hex chars of blake2b-64 of the normalised caption"),
     "lang": (pa.string(), "coarse code (lid.fold) after reconciling LID with page_lang; 'und' when none or unsure (lid.py)"),

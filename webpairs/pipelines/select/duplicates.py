@@ -41,24 +41,28 @@ def _exact_group(item) -> Iterator:
 def _near_group(item, band_bits: int, threshold: int, window: int, window_threshold: int) -> Iterator:
   """Rows of one band's buckets -> edges between those within the threshold (as stars).
 
-  Batches of whole-content hashes are (phash, dhash, ids); batches of window hashes end in
-  WINDOWS. Content pairs follow the phash-and-dhash rule at `threshold`; with window batches,
-  pairs of a content or window hash and another image's window hash at `window_threshold`.
+  Batches of whole-content hashes are (phash, dhash, ids), in window bands with dedup.windows
+  (phash, dhash, ids, aspect codes); batches of window hashes are (phash, dhash, ids, aspect
+  codes, WINDOWS). Content pairs follow the phash-and-dhash rule at `threshold`; with window
+  batches, pairs of a content or window hash and another image's window hash at
+  `window_threshold` whose images' content aspects are close (dedup.aspect_close).
   """
   (band, _), batches = item
-  full = [b for b in batches if len(b) == 3]
-  wins = [b[:3] for b in batches if len(b) == 4 and b[3] == WINDOWS]
+  full = [b for b in batches if not isinstance(b[-1], str)]
+  wins = [b[:4] for b in batches if isinstance(b[-1], str) and b[-1] == WINDOWS]
   phash, dhash, ids = batches_lib.concat(full, 3)
   values = dedup.band_values(phash, dhash, band_bits, only=band)
   pairs = dedup.near_pairs(values, phash, dhash, ids, threshold, window)
   stats = {"links": len(pairs), "compared": pairs.compared, "capped_buckets": pairs.capped_buckets}
   a, b = pairs.a, pairs.b
   if wins:
-    wp, wd, wids = batches_lib.concat(wins, 3)
+    aspect = np.concatenate([np.zeros(0, np.int8)] + [
+        b[3] if len(b) == 4 else np.full(len(b[0]), dedup.ASPECT_UNKNOWN, np.int8) for b in full])
+    wp, wd, wids, wasp = batches_lib.concat(wins, 4)
     wv = dedup.band_values(wp, wd, band_bits, only=band)
     crop = dedup.window_pairs(np.concatenate([values, wv]), np.concatenate([phash, wp]), np.concatenate([dhash, wd]),
                               np.concatenate([ids, wids]), np.arange(len(ids) + len(wids)) >= len(ids),
-                              window_threshold, window)
+                              window_threshold, window, aspect=np.concatenate([aspect, wasp]))
     stats.update(window_links=len(crop), window_compared=crop.compared)
     a, b = np.concatenate([a, crop.a]), np.concatenate([b, crop.b])
   a, b = dedup.star_edges(a, b)
@@ -141,9 +145,9 @@ class Duplicates(beam.PTransform):
   """Hash batches of the scan -> (clusters, caption_dups, stats).
 
   Input: {"state": (index, FileState), "sha": ((part), (digests, ids)), "band": ((band,
-  part), (phash, dhash, ids)) and, with dedup.windows, ((band, part), (window phash,
-  window dhash, ids, WINDOWS)), "caption": (part, (caption hashes, phash, ids))}; the
-  inputs of disabled rules may be empty. clusters: (file index, (rows, canonical
+  part), (phash, dhash, ids[, aspect codes in window bands])) and, with dedup.windows,
+  ((band, part), (window phash, window dhash, ids, aspect codes, WINDOWS)), "caption": (part,
+  (caption hashes, phash, ids))}; the inputs of disabled rules may be empty. clusters: (file index, (rows, canonical
   orders, is-byte-copy flags)) for rows in clusters of two or more; caption_dups: (file
   index, rows); stats: count dicts for the summary. `rounds`: the connected components'
   round budget (the job fails, writing nothing, if they have not converged by then).

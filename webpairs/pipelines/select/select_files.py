@@ -138,6 +138,7 @@ def row_embeddings(path: str, scores_dir: str) -> tuple[np.ndarray, np.ndarray]:
 
 WINDOW_COLUMNS = ("window_phash", "window_dhash")
 WINDOWS = "w"  # marks a band batch of window hashes (duplicates.WINDOWS)
+ASPECT_COLUMN = "content_aspect"
 
 
 def read_windows(path: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -160,6 +161,16 @@ def read_windows(path: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     out.append(values)
     valid &= ok
   return out[0], out[1], valid
+
+
+def read_aspect_codes(path: str, n: int) -> np.ndarray:
+  """(n,) int8 `dedup.aspect_codes` of the rows' content_aspect; all ASPECT_UNKNOWN when the file lacks the
+  column (annotated before it), so window pairs of its rows are linked without the aspect check."""
+  names = set(files.read_parquet_metadata(path).schema.to_arrow_schema().names)
+  if ASPECT_COLUMN not in names:
+    return np.full(n, dedup.ASPECT_UNKNOWN, np.int8)
+  col = files.read_parquet_columns(path, [ASPECT_COLUMN]).column(ASPECT_COLUMN)
+  return dedup.aspect_codes(np.asarray(col.to_numpy(zero_copy_only=False), np.float64))
 
 
 class ScanFile(beam.DoFn):
@@ -209,10 +220,15 @@ class ScanFile(beam.DoFn):
       for part, arrays in batches.split(dedup.partition_of(sha64, plan.partitions), digests, ids[has]):
         yield pvalue.TaggedOutput(SHA, (part, arrays))
     if d["near"] and len(hashed):
-      bands = dedup.band_values(phash[hashed], dhash[hashed], int(d["band_bits"]))
+      bits = int(d["band_bits"])
+      bands = dedup.band_values(phash[hashed], dhash[hashed], bits)
+      # With windows, the window bands' batches carry each row's content aspect code (int8) for window_pairs.
+      window_bands = set(dedup.window_bands(bits, int(d["window_band_stride"]))) if d["windows"] else set()
+      aspect = read_aspect_codes(path, n) if d["windows"] else None
       for j in range(bands.shape[1]):
         parts = dedup.partition_of(bands[:, j], plan.partitions)
-        for part, arrays in batches.split(parts, phash[hashed], dhash[hashed], ids[hashed]):
+        extra = (aspect[hashed],) if j in window_bands else ()
+        for part, arrays in batches.split(parts, phash[hashed], dhash[hashed], ids[hashed], *extra):
           yield pvalue.TaggedOutput(BAND, ((j, part), arrays))
       if d["windows"]:
         found = read_windows(path, n)
@@ -224,9 +240,10 @@ class ScanFile(beam.DoFn):
           rows = np.flatnonzero(w_ok & p_ok & d_ok)
           k = wp.shape[1]
           wp, wd, wids = wp[rows].reshape(-1), wd[rows].reshape(-1), np.repeat(ids[rows], k)
-          for j in dedup.window_bands(int(d["band_bits"]), int(d["window_band_stride"])):
-            parts = dedup.partition_of(dedup.band_values(wp, wd, int(d["band_bits"]), only=j), plan.partitions)
-            for part, arrays in batches.split(parts, wp, wd, wids):
+          wasp = np.repeat(aspect[rows], k)
+          for j in sorted(window_bands):
+            parts = dedup.partition_of(dedup.band_values(wp, wd, bits, only=j), plan.partitions)
+            for part, arrays in batches.split(parts, wp, wd, wids, wasp):
               yield pvalue.TaggedOutput(BAND, ((j, part), arrays + (WINDOWS,)))
     if d["caption_max_images"]:
       chash, c_ok = dedup.hex_u64(table.column("caption_norm_hash").to_pylist())
