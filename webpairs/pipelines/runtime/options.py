@@ -5,21 +5,98 @@ from __future__ import annotations
 import os
 
 import apache_beam as beam
+from apache_beam.coders.coder_impl import create_OutputStream
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.portability import python_urns
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner, execution, fn_runner
+from apache_beam.runners.worker import data_plane
+from apache_beam.transforms.window import GlobalWindow, GlobalWindows
+from apache_beam.utils import windowed_value
 
 from webpairs.pipelines.runtime import quiet_worker
 
+# The most bytes of one chunk of a GroupByKey's grouped output on the local runner.
+GROUPED_CHUNK_BYTES = 8 << 20
+# The bytes each of the local runner's data channel queues may hold (Beam: 100 MB, in two
+# send queues and a receive queue per worker, all in the driver).
+DATA_QUEUE_BYTES = 16 << 20
+
+
+class ChunkedGroupingBuffer(execution.GroupingBuffer):
+  """Beam's GroupingBuffer (FnApiRunner's in-driver shuffle) without copies of the whole group.
+
+  Beam 2.77 encodes all groups of a GroupByKey into one stream per worker (a buffer that
+  grows by doubling, then a bytes copy of it) while every decoded value is still held, then
+  hands each worker that one blob, which the data channel copies again: the driver's peak
+  was about 5x the shuffle's bytes. Here each key's values leave the table as they are
+  encoded, into chunks of at most about GROUPED_CHUNK_BYTES, so the peak is the shuffle's
+  bytes plus a chunk per worker. The same keys go to the same worker, in the same order,
+  with the same values: the bytes a worker reads are identical.
+  """
+
+  def partition(self, n: int) -> list[list[bytes]]:
+    if self._grouped_output or not self._windowing.is_default():
+      return super().partition(n)
+    pane = windowed_value.PaneInfo(is_first=True, is_last=True, timing=windowed_value.PaneInfoTiming.ON_TIME,
+                                   index=0, nonspeculative_index=0)
+    window = GlobalWindows.windowed_value(None, timestamp=GlobalWindow().max_timestamp(), pane_info=pane)
+    coder_impl = self._post_grouped_coder.get_impl()
+    key_coder_impl = self._key_coder.get_impl()
+    chunks: list[list[bytes]] = [[] for _ in range(n)]
+    streams = [create_OutputStream() for _ in range(n)]
+    for idx, encoded_key in enumerate(list(self._table)):
+      values = self._table.pop(encoded_key)
+      stream = streams[idx % n]
+      coder_impl.encode_to_stream(window.with_value((key_coder_impl.decode(encoded_key), values)), stream, True)
+      del values
+      if stream.size() >= GROUPED_CHUNK_BYTES:
+        chunks[idx % n].append(stream.get())
+        streams[idx % n] = create_OutputStream()
+    for ix, stream in enumerate(streams):
+      if stream.size():
+        chunks[ix].append(stream.get())
+    self._grouped_output = chunks
+    return chunks
+
+
+def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, byte_streams) -> None:
+  """fn_runner.BundleManager._send_input_to_worker, flushing after each chunk of whole elements.
+
+  Beam's writes a bundle's whole input into one stream and sends it as one message (copied
+  on the way: the stream, its bytes, the message), so a worker's input was held 3-4 times
+  in the driver. Flushed after each chunk, it goes in messages of about 10 MB, the data
+  channel's threshold; the worker reads the same elements.
+  """
+  data_out = self._worker_handler.data_conn.output_stream(process_bundle_id, read_transform_id)
+  for byte_stream in byte_streams or []:
+    data_out.write(byte_stream)
+    data_out.maybe_flush()
+  data_out.close()
+
 
 class _FnApiRunner(FnApiRunner):
-  """FnApiRunner whose worker processes start through `quiet_worker`: Beam's INFO chatter follows --log-level."""
+  """FnApiRunner whose worker processes start through `quiet_worker` (Beam's INFO chatter follows --log-level)
+  and whose GroupByKeys hand out their groups in chunks (ChunkedGroupingBuffer)."""
 
   def run_via_runner_api(self, pipeline_proto, options):
     for env in pipeline_proto.components.environments.values():
       if env.urn == python_urns.SUBPROCESS_SDK and b"apache_beam.runners.worker.sdk_worker_main" in env.payload:
         env.payload = quiet_worker.COMMAND.encode("utf-8")
     return super().run_via_runner_api(pipeline_proto, options)
+
+  def run_stages(self, stage_context, stages):
+    # Module-level names that execution.py (grouping buffers), data_plane.py (the queues
+    # of the channels made for this run's workers) and the bundle managers read.
+    # pylint: disable=protected-access
+    saved = (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,
+             fn_runner.BundleManager._send_input_to_worker)
+    (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,
+     fn_runner.BundleManager._send_input_to_worker) = ChunkedGroupingBuffer, DATA_QUEUE_BYTES, _send_input_in_chunks
+    try:
+      return super().run_stages(stage_context, stages)
+    finally:
+      (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,
+       fn_runner.BundleManager._send_input_to_worker) = saved
 
 
 def is_local(pipeline_args: list[str]) -> bool:

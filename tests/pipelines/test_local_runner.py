@@ -1,0 +1,88 @@
+"""The local FnApiRunner's memory fixes (pipelines/runtime/options.py): same bytes to the workers, in chunks."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+from apache_beam import coders
+from apache_beam.coders.coder_impl import create_InputStream, create_OutputStream
+from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+from apache_beam.runners.worker import data_plane
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import core
+from apache_beam.utils import windowed_value
+
+from webpairs.pipelines.runtime import options
+
+KV = coders.TupleCoder([coders.VarIntCoder(), coders.BytesCoder()])
+WINDOWED_KV = coders.WindowedValueCoder(KV)
+GROUPED = coders.WindowedValueCoder(coders.TupleCoder([coders.VarIntCoder(), coders.IterableCoder(coders.BytesCoder())]))
+
+
+def _filled(cls, items):
+  buf = cls(WINDOWED_KV, GROUPED, core.Windowing(beam.window.GlobalWindows()))
+  out = create_OutputStream()
+  for k, v in items:
+    WINDOWED_KV.get_impl().encode_to_stream(windowed_value.WindowedValue((k, v), 0, [beam.window.GlobalWindow()]),
+                                            out, True)
+  buf.append(out.get())
+  return buf
+
+
+def _decoded(chunks):
+  out = []
+  for chunk in chunks:
+    stream = create_InputStream(chunk)
+    while stream.size() > 0:
+      wv = GROUPED.get_impl().decode_from_stream(stream, True)
+      out.append((wv.value[0], list(wv.value[1]), wv.timestamp, wv.windows, wv.pane_info))
+  return out
+
+
+def test_chunked_grouping_buffer_gives_each_worker_the_same_bytes_in_chunks(monkeypatch):
+  monkeypatch.setattr(options, "GROUPED_CHUNK_BYTES", 2500)
+  items = [(k % 7, bytes([k]) * 300) for k in range(40)]  # 7 keys, 40 values of 300 bytes
+  ref = _filled(execution.GroupingBuffer, items).partition(3)
+  chunked = _filled(options.ChunkedGroupingBuffer, items)
+  got = chunked.partition(3)
+  assert [b"".join(c) for c in got] == [b"".join(c) for c in ref]  # byte-identical per worker
+  assert [len(c) for c in ref] == [1, 1, 1]
+  # keys 0, 3, 6 -> worker 0 (6, 6, 5 values); a chunk closes once it reaches 2,500 bytes
+  assert [len(c) for c in got] == [2, 1, 1]
+  assert [k for k, *_ in _decoded(got[0])] == [0, 3, 6]
+  assert [len(v) for _, v, *_ in _decoded(got[0])] == [6, 6, 5]
+  assert _decoded(got[1])[0][1] == [bytes([k]) * 300 for k in (1, 8, 15, 22, 29, 36)]
+  assert not chunked._table  # pylint: disable=protected-access  # the decoded values are gone
+  assert chunked.partition(3) is got  # partitioned once, like Beam's
+
+
+class _Handler:
+
+  def __init__(self):
+    self.sent = []
+
+  def output_stream(self, *_):
+    return data_plane.SizeBasedBufferingClosableOutputStream(close_callback=self.sent.append,
+                                                             flush_callback=self.sent.append)
+
+
+def test_input_goes_to_the_worker_in_messages_of_about_the_flush_threshold():
+  handler = _Handler()
+  manager = type("M", (), {"_worker_handler": type("W", (), {"data_conn": handler})()})()
+  chunks = [bytes([i]) * (4 << 20) for i in range(7)]  # 28 MB
+  options._send_input_in_chunks(manager, "bundle", "read", chunks)  # pylint: disable=protected-access
+  assert b"".join(handler.sent) == b"".join(chunks)
+  # flushed once past 10 MB: 3 chunks, 3 chunks, then the last at close
+  assert [len(m) >> 20 for m in handler.sent] == [12, 12, 4]
+
+
+def test_runner_restores_beam_and_groups_like_beam():
+  saved = (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,  # pylint: disable=protected-access
+           fn_runner.BundleManager._send_input_to_worker)  # pylint: disable=protected-access
+  values = np.arange(3000)
+  with options.make_pipeline(["--direct_num_workers=2", "--direct_running_mode=multi_threading"]) as p:
+    grouped = (p | beam.Create([(int(v) % 97, int(v)) for v in values]) | beam.GroupByKey()
+               | beam.MapTuple(lambda k, vs: (k, sorted(vs))))
+    assert_that(grouped, equal_to([(k, [int(v) for v in values if v % 97 == k]) for k in range(97)]))
+  assert (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,  # pylint: disable=protected-access
+          fn_runner.BundleManager._send_input_to_worker) == saved  # pylint: disable=protected-access
