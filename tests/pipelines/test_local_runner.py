@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
+import pytest
 from apache_beam import coders
 from apache_beam.coders.coder_impl import create_InputStream, create_OutputStream
 from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
@@ -58,31 +59,61 @@ def test_chunked_grouping_buffer_gives_each_worker_the_same_bytes_in_chunks(monk
 
 class _Handler:
 
-  def __init__(self):
+  def __init__(self, fail_at: int | None = None):
     self.sent = []
+    self._fail_at = fail_at
 
   def output_stream(self, *_):
-    return data_plane.SizeBasedBufferingClosableOutputStream(close_callback=self.sent.append,
-                                                             flush_callback=self.sent.append)
+    handler = self
+
+    class Stream(data_plane.SizeBasedBufferingClosableOutputStream):
+
+      def write(self, b):
+        if len(handler.sent) == handler._fail_at:  # pylint: disable=protected-access
+          raise OSError("channel closed")
+        super().write(b)
+
+    return Stream(close_callback=self.sent.append, flush_callback=self.sent.append)
 
 
-def test_input_goes_to_the_worker_in_messages_of_about_the_flush_threshold():
+def _manager(handler):
+  return type("M", (), {"_worker_handler": type("W", (), {"data_conn": handler})()})()
+
+
+def test_input_goes_to_the_worker_in_small_messages_from_a_thread_joined_by_process_bundle(monkeypatch):
+  monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: ("result", a))
   handler = _Handler()
-  manager = type("M", (), {"_worker_handler": type("W", (), {"data_conn": handler})()})()
-  chunks = [bytes([i]) * (4 << 20) for i in range(7)]  # 28 MB
+  manager = _manager(handler)
+  chunks = [bytes([i]) * (1 << 20) for i in range(7)]  # 7 MB
   options._send_input_in_chunks(manager, "bundle", "read", chunks)  # pylint: disable=protected-access
+  assert options._process_bundle_then_join(manager, 1, 2) == ("result", (1, 2))  # pylint: disable=protected-access
   assert b"".join(handler.sent) == b"".join(chunks)
-  # flushed once past 10 MB: 3 chunks, 3 chunks, then the last at close
-  assert [len(m) >> 20 for m in handler.sent] == [12, 12, 4]
+  # flushed once 2 MB are buffered: 2 chunks a message, the last one at close
+  assert [len(m) >> 20 for m in handler.sent] == [2, 2, 2, 1]
+  assert manager._input_senders == []  # pylint: disable=protected-access
+
+
+def test_a_failed_input_send_fails_the_bundle(monkeypatch):
+  monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: "result")
+  handler = _Handler(fail_at=1)
+  manager = _manager(handler)
+  options._send_input_in_chunks(manager, "bundle", "read", [b"x" * (3 << 20)] * 3)  # pylint: disable=protected-access
+  with pytest.raises(RuntimeError, match="sending a bundle's input") as e:
+    options._process_bundle_then_join(manager)  # pylint: disable=protected-access
+  assert isinstance(e.value.__cause__, OSError)
+  assert [len(m) >> 20 for m in handler.sent] == [3, 0]  # one message, then the stream closed (the worker ends)
 
 
 def test_runner_restores_beam_and_groups_like_beam():
-  saved = (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,  # pylint: disable=protected-access
-           fn_runner.BundleManager._send_input_to_worker)  # pylint: disable=protected-access
+  patches = options._local_runner_patches()  # pylint: disable=protected-access
+  saved = [getattr(owner, name) for owner, name, _ in patches]
+  assert [name for _, name, _ in patches] == ["GroupingBuffer", "_DEFAULT_SEND_QUEUE_MAX_BYTES",
+                                              "_send_input_to_worker", "process_bundle"]
+  assert saved[2] is fn_runner.BundleManager._send_input_to_worker  # pylint: disable=protected-access
   values = np.arange(3000)
   with options.make_pipeline(["--direct_num_workers=2", "--direct_running_mode=multi_threading"]) as p:
     grouped = (p | beam.Create([(int(v) % 97, int(v)) for v in values]) | beam.GroupByKey()
                | beam.MapTuple(lambda k, vs: (k, sorted(vs))))
     assert_that(grouped, equal_to([(k, [int(v) for v in values if v % 97 == k]) for k in range(97)]))
-  assert (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,  # pylint: disable=protected-access
-          fn_runner.BundleManager._send_input_to_worker) == saved  # pylint: disable=protected-access
+  assert [getattr(owner, name) for owner, name, _ in patches] == saved
+  assert execution.GroupingBuffer is not options.ChunkedGroupingBuffer

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import threading
 
 import apache_beam as beam
 from apache_beam.coders.coder_impl import create_OutputStream
@@ -15,11 +17,25 @@ from apache_beam.utils import windowed_value
 
 from webpairs.pipelines.runtime import quiet_worker
 
+try:
+  _LIBC = ctypes.CDLL("libc.so.6")
+except OSError:  # not glibc
+  _LIBC = None
+
+
+def release_free_memory() -> None:
+  """Hands the driver's freed heap pages back to the system (glibc's malloc_trim; a no-op elsewhere)."""
+  if _LIBC is not None:
+    _LIBC.malloc_trim(0)
+
+
 # The most bytes of one chunk of a GroupByKey's grouped output on the local runner.
-GROUPED_CHUNK_BYTES = 8 << 20
+GROUPED_CHUNK_BYTES = 1 << 20
 # The bytes each of the local runner's data channel queues may hold (Beam: 100 MB, in two
 # send queues and a receive queue per worker, all in the driver).
-DATA_QUEUE_BYTES = 16 << 20
+DATA_QUEUE_BYTES = 8 << 20
+# The bytes of one message of a bundle's input to a worker (Beam: 10 MB).
+INPUT_MESSAGE_BYTES = 2 << 20
 
 
 class ChunkedGroupingBuffer(execution.GroupingBuffer):
@@ -52,26 +68,66 @@ class ChunkedGroupingBuffer(execution.GroupingBuffer):
       if stream.size() >= GROUPED_CHUNK_BYTES:
         chunks[idx % n].append(stream.get())
         streams[idx % n] = create_OutputStream()
+        release_free_memory()
     for ix, stream in enumerate(streams):
       if stream.size():
         chunks[ix].append(stream.get())
     self._grouped_output = chunks
+    release_free_memory()
     return chunks
 
 
 def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, byte_streams) -> None:
-  """fn_runner.BundleManager._send_input_to_worker, flushing after each chunk of whole elements.
+  """fn_runner.BundleManager._send_input_to_worker, in messages of about INPUT_MESSAGE_BYTES, from a thread.
 
   Beam's writes a bundle's whole input into one stream and sends it as one message (copied
-  on the way: the stream, its bytes, the message), so a worker's input was held 3-4 times
-  in the driver. Flushed after each chunk, it goes in messages of about 10 MB, the data
-  channel's threshold; the worker reads the same elements.
+  on the way: the stream, its bytes, the message), so each worker's input was held 3-4
+  times in the driver. Small messages need the worker to read while they are sent, but
+  Beam sends the input before it asks the worker to process the bundle (a worker queues 5
+  messages of a bundle it has not started): so the messages go from a thread, and
+  process_bundle (_process_bundle_then_join) waits for it and raises its error. The
+  worker reads the same elements.
   """
   data_out = self._worker_handler.data_conn.output_stream(process_bundle_id, read_transform_id)
-  for byte_stream in byte_streams or []:
-    data_out.write(byte_stream)
-    data_out.maybe_flush()
-  data_out.close()
+
+  def send():
+    try:
+      for byte_stream in byte_streams or []:
+        data_out.write(byte_stream)
+        if data_out.size() >= INPUT_MESSAGE_BYTES:
+          data_out.flush()
+    except BaseException as e:  # pylint: disable=broad-except  # raised by process_bundle
+      errors.append(e)
+    finally:
+      data_out.close()
+
+  errors: list[BaseException] = []
+  thread = threading.Thread(target=send, name=f"send-{read_transform_id}", daemon=True)
+  self.__dict__.setdefault("_input_senders", []).append((thread, errors))
+  thread.start()
+
+
+_BEAM_PROCESS_BUNDLE = fn_runner.BundleManager.process_bundle
+
+
+def _process_bundle_then_join(self, *args, **kwargs):
+  """fn_runner.BundleManager.process_bundle, then the input threads of _send_input_in_chunks joined."""
+  try:
+    return _BEAM_PROCESS_BUNDLE(self, *args, **kwargs)
+  finally:
+    senders, self._input_senders = self.__dict__.get("_input_senders", []), []
+    for thread, errors in senders:
+      thread.join()
+      if errors:
+        raise RuntimeError("sending a bundle's input to a worker failed") from errors[0]
+
+
+def _local_runner_patches() -> list[tuple[object, str, object]]:
+  """(module or class, name, value): what _FnApiRunner sets for a run."""
+  return [(execution, "GroupingBuffer", ChunkedGroupingBuffer),
+          (data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", DATA_QUEUE_BYTES),
+          (fn_runner.BundleManager, "_send_input_to_worker", _send_input_in_chunks),
+          (fn_runner.BundleManager, "process_bundle", _process_bundle_then_join)]
 
 
 class _FnApiRunner(FnApiRunner):
@@ -84,19 +140,24 @@ class _FnApiRunner(FnApiRunner):
         env.payload = quiet_worker.COMMAND.encode("utf-8")
     return super().run_via_runner_api(pipeline_proto, options)
 
+  def _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input):
+    try:
+      return super()._execute_bundle(runner_execution_context, bundle_context_manager, bundle_input)
+    finally:
+      release_free_memory()
+
   def run_stages(self, stage_context, stages):
-    # Module-level names that execution.py (grouping buffers), data_plane.py (the queues
-    # of the channels made for this run's workers) and the bundle managers read.
-    # pylint: disable=protected-access
-    saved = (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,
-             fn_runner.BundleManager._send_input_to_worker)
-    (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,
-     fn_runner.BundleManager._send_input_to_worker) = ChunkedGroupingBuffer, DATA_QUEUE_BYTES, _send_input_in_chunks
+    # Module-level names and methods that Beam reads when it makes this run's grouping
+    # buffers (execution.py), data channel queues (data_plane.py) and bundles (fn_runner.py).
+    patches = _local_runner_patches()
+    saved = [getattr(owner, name) for owner, name, _ in patches]
+    for owner, name, value in patches:
+      setattr(owner, name, value)
     try:
       return super().run_stages(stage_context, stages)
     finally:
-      (execution.GroupingBuffer, data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES,
-       fn_runner.BundleManager._send_input_to_worker) = saved
+      for (owner, name, _), value in zip(patches, saved):
+        setattr(owner, name, value)
 
 
 def is_local(pipeline_args: list[str]) -> bool:
