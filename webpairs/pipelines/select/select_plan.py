@@ -103,12 +103,46 @@ def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.Ev
   )
 
 
+def _codes(n: int) -> np.dtype:
+  """The smallest unsigned dtype for codes 0..n-1."""
+  return np.min_scalar_type(max(n - 1, 0))
+
+
+def pack_rows(masks: np.ndarray, lang: list[str]) -> tuple:
+  """(masks, lang) per row -> (distinct masks, mask codes, distinct langs, lang codes): 1-2 bytes a row
+  instead of about 13 when pickled (an 8-byte mask and a short string each), for the few distinct values."""
+  values, inverse = np.unique(masks, return_inverse=True)
+  names = sorted(set(lang))
+  index = {name: i for i, name in enumerate(names)}
+  lang_codes = np.fromiter((index[l] for l in lang), dtype=_codes(len(names)), count=len(lang))
+  return values, inverse.reshape(-1).astype(_codes(len(values))), names, lang_codes
+
+
+def unpack_rows(values: np.ndarray, mask_codes: np.ndarray, names: list[str],
+                lang_codes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+  """pack_rows' inverse: equal masks (uint64) and langs, each distinct lang one shared str."""
+  return values[mask_codes], [names[i] for i in lang_codes.tolist()]
+
+
+def _file_state(path: str, *packed) -> FileState:
+  return FileState(path, *unpack_rows(*packed))
+
+
+def _resolved(path: str, cluster: dict, canonical: int, *packed) -> Resolved:
+  masks, lang = unpack_rows(*packed)
+  return Resolved(path, masks, lang, cluster, canonical)
+
+
 class FileState(NamedTuple):
   """One annotation file after the per-row rules: small enough to be a Beam element."""
 
   path: str
   masks: np.ndarray  # uint64 rule bits per row
   lang: list[str]
+
+  def __reduce__(self):
+    # Beam pickles elements it has no coder for: the rows' masks and languages as codes.
+    return _file_state, (self.path, *pack_rows(self.masks, self.lang))
 
 
 class Resolved(NamedTuple):
@@ -119,3 +153,6 @@ class Resolved(NamedTuple):
   lang: list[str]
   cluster: dict[int, str]  # row -> cluster id, for rows in a duplicate cluster
   canonical: int  # rows that represent a cluster of two or more
+
+  def __reduce__(self):
+    return _resolved, (self.path, self.cluster, self.canonical, *pack_rows(self.masks, self.lang))
