@@ -45,7 +45,15 @@ def test_chunked_grouping_buffer_gives_each_worker_the_same_bytes_in_chunks(monk
   items = [(k % 7, bytes([k]) * 300) for k in range(40)]  # 7 keys, 40 values of 300 bytes
   ref = _filled(execution.GroupingBuffer, items).partition(3)
   chunked = _filled(options.ChunkedGroupingBuffer, items)
-  got = chunked.partition(3)
+  shares = chunked.partition(3)
+  assert chunked.partition(3) is shares  # partitioned once, like Beam's
+  table = chunked._table  # pylint: disable=protected-access
+  assert len(table) == 7  # nothing encoded before it is read
+  reader = iter(shares[0])
+  first = next(reader)
+  assert len(table) == 5  # keys 0 and 3 (12 values, 3.6 KB) left the table as worker 0's first chunk
+  got = [[first, *reader], list(shares[1]), list(shares[2])]
+  assert not table  # every decoded value is gone
   assert [b"".join(c) for c in got] == [b"".join(c) for c in ref]  # byte-identical per worker
   assert [len(c) for c in ref] == [1, 1, 1]
   # keys 0, 3, 6 -> worker 0 (6, 6, 5 values); a chunk closes once it reaches 2,500 bytes
@@ -53,8 +61,8 @@ def test_chunked_grouping_buffer_gives_each_worker_the_same_bytes_in_chunks(monk
   assert [k for k, *_ in _decoded(got[0])] == [0, 3, 6]
   assert [len(v) for _, v, *_ in _decoded(got[0])] == [6, 6, 5]
   assert _decoded(got[1])[0][1] == [bytes([k]) * 300 for k in (1, 8, 15, 22, 29, 36)]
-  assert not chunked._table  # pylint: disable=protected-access  # the decoded values are gone
-  assert chunked.partition(3) is got  # partitioned once, like Beam's
+  with pytest.raises(RuntimeError, match="read twice"):
+    list(shares[1])
 
 
 class _Handler:

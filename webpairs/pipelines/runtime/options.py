@@ -38,43 +38,63 @@ DATA_QUEUE_BYTES = 8 << 20
 INPUT_MESSAGE_BYTES = 2 << 20
 
 
+class GroupedShare:
+  """One worker's share of a ChunkedGroupingBuffer: its keys' groups, encoded as they are read.
+
+  Iterating yields chunks of whole (key, values) elements of about GROUPED_CHUNK_BYTES,
+  each key's decoded values leaving the buffer as they are encoded. It can be read once.
+  """
+
+  def __init__(self, buffer: ChunkedGroupingBuffer, keys: list[bytes]):
+    self._buffer = buffer
+    self._keys = keys
+    self._read = False
+
+  def __iter__(self):
+    if self._read:
+      raise RuntimeError("a GroupByKey's grouped output was read twice on the local runner")
+    self._read = True
+    return self._chunks()
+
+  def _chunks(self):
+    buf = self._buffer
+    coder_impl = buf._post_grouped_coder.get_impl()  # pylint: disable=protected-access
+    key_coder_impl = buf._key_coder.get_impl()  # pylint: disable=protected-access
+    stream = create_OutputStream()
+    for encoded_key in self._keys:
+      values = buf._table.pop(encoded_key)  # pylint: disable=protected-access
+      coder_impl.encode_to_stream(buf.window.with_value((key_coder_impl.decode(encoded_key), values)), stream, True)
+      del values
+      if stream.size() >= GROUPED_CHUNK_BYTES:
+        yield stream.get()
+        stream = create_OutputStream()
+    if stream.size():
+      yield stream.get()
+
+
 class ChunkedGroupingBuffer(execution.GroupingBuffer):
-  """Beam's GroupingBuffer (FnApiRunner's in-driver shuffle) without copies of the whole group.
+  """Beam's GroupingBuffer (FnApiRunner's in-driver shuffle) without copies of the groups.
 
   Beam 2.77 encodes all groups of a GroupByKey into one stream per worker (a buffer that
   grows by doubling, then a bytes copy of it) while every decoded value is still held, then
   hands each worker that one blob, which the data channel copies again: the driver's peak
-  was about 5x the shuffle's bytes. Here each key's values leave the table as they are
-  encoded, into chunks of at most about GROUPED_CHUNK_BYTES, so the peak is the shuffle's
-  bytes plus a chunk per worker. The same keys go to the same worker, in the same order,
-  with the same values: the bytes a worker reads are identical.
+  was about 5x the shuffle's bytes. Here partition() hands each worker a GroupedShare, whose
+  groups are encoded key by key as they are sent, so the peak is the decoded values plus a
+  chunk per worker. The same keys go to the same worker, in the same order, with the same
+  values: the bytes a worker reads are identical.
   """
 
-  def partition(self, n: int) -> list[list[bytes]]:
+  window = GlobalWindows.windowed_value(
+      None, timestamp=GlobalWindow().max_timestamp(),
+      pane_info=windowed_value.PaneInfo(is_first=True, is_last=True, timing=windowed_value.PaneInfoTiming.ON_TIME,
+                                        index=0, nonspeculative_index=0))
+
+  def partition(self, n: int) -> list:
     if self._grouped_output or not self._windowing.is_default():
       return super().partition(n)
-    pane = windowed_value.PaneInfo(is_first=True, is_last=True, timing=windowed_value.PaneInfoTiming.ON_TIME,
-                                   index=0, nonspeculative_index=0)
-    window = GlobalWindows.windowed_value(None, timestamp=GlobalWindow().max_timestamp(), pane_info=pane)
-    coder_impl = self._post_grouped_coder.get_impl()
-    key_coder_impl = self._key_coder.get_impl()
-    chunks: list[list[bytes]] = [[] for _ in range(n)]
-    streams = [create_OutputStream() for _ in range(n)]
-    for idx, encoded_key in enumerate(list(self._table)):
-      values = self._table.pop(encoded_key)
-      stream = streams[idx % n]
-      coder_impl.encode_to_stream(window.with_value((key_coder_impl.decode(encoded_key), values)), stream, True)
-      del values
-      if stream.size() >= GROUPED_CHUNK_BYTES:
-        chunks[idx % n].append(stream.get())
-        streams[idx % n] = create_OutputStream()
-        release_free_memory()
-    for ix, stream in enumerate(streams):
-      if stream.size():
-        chunks[ix].append(stream.get())
-    self._grouped_output = chunks
-    release_free_memory()
-    return chunks
+    keys = list(self._table)
+    self._grouped_output = [GroupedShare(self, keys[ix::n]) for ix in range(n)]
+    return self._grouped_output
 
 
 def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, byte_streams) -> None:
