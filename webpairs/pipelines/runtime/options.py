@@ -23,6 +23,19 @@ except OSError:  # not glibc
   _LIBC = None
 
 
+# glibc mallopt parameters: allocations of at least 1 MB (stream buffers, data messages)
+# get pages of their own, given back when freed; threads share 2 heaps (a freed heap hole
+# is reused by any thread).
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+
+
+def tune_driver_malloc() -> None:
+  """Sets the local driver's malloc parameters above (glibc; a no-op elsewhere)."""
+  if _LIBC is not None:
+    _LIBC.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+    _LIBC.mallopt(_M_ARENA_MAX, 2)
+
+
 def release_free_memory() -> None:
   """Hands the driver's freed heap pages back to the system (glibc's malloc_trim; a no-op elsewhere)."""
   if _LIBC is not None:
@@ -169,6 +182,7 @@ class _FnApiRunner(FnApiRunner):
   def run_stages(self, stage_context, stages):
     # Module-level names and methods that Beam reads when it makes this run's grouping
     # buffers (execution.py), data channel queues (data_plane.py) and bundles (fn_runner.py).
+    tune_driver_malloc()
     patches = _local_runner_patches()
     saved = [getattr(owner, name) for owner, name, _ in patches]
     for owner, name, value in patches:
