@@ -1,13 +1,15 @@
-"""The per-file elements of select travel packed: masks and languages as codes, unpacked equal."""
+"""The per-file elements of select travel packed (masks and languages as codes, row ids as rows), unpacked equal."""
 
 from __future__ import annotations
 
 import pickle
 
 import numpy as np
+import pytest
 from apache_beam import coders
 
-from webpairs.pipelines.select.select_plan import FileState, Resolved, pack_rows, unpack_rows
+from webpairs.pipelines.runtime import batches
+from webpairs.pipelines.select.select_plan import FileRows, FileState, Resolved, pack_rows, row_ids, unpack_rows
 
 
 def test_pack_rows_codes_exactly():
@@ -45,3 +47,22 @@ def test_file_state_and_resolved_pickle_equal_and_small():
   back = pickle.loads(pickle.dumps(resolved))
   assert type(back) is Resolved and back.cluster == resolved.cluster and back.canonical == 5
   assert np.array_equal(back.masks, masks) and back.lang == lang and back.path == state.path
+
+
+def test_file_rows_carry_one_files_ids_in_two_bytes_a_row():
+  ids = row_ids(7, 30000)[::3]  # rows 0, 3, ..., 29997 of file 7
+  rows = FileRows.of(ids)
+  assert rows.index == 7 and rows.rows.dtype == np.uint16 and len(rows) == 10000
+  assert np.asarray(rows).dtype == np.int64 and np.array_equal(np.asarray(rows), ids)
+  assert FileRows.of(row_ids(1, 70000)).rows.dtype == np.uint32  # past 65,535 rows
+  assert FileRows(2, np.array([0, 200])).rows.dtype == np.uint8
+  # a group's batches concatenate to the int64 ids, as int64 id arrays did
+  first, second = FileRows.of(row_ids(3, 2)), FileRows.of(row_ids(5, 3))
+  _, got = batches.concat([(np.arange(2), first), (np.arange(3), second)], 2)
+  assert got.dtype == np.int64 and got.tolist() == [3 << 32, (3 << 32) + 1, 5 << 32, (5 << 32) + 1, (5 << 32) + 2]
+  coder = coders.FastPrimitivesCoder()
+  assert len(coder.encode(rows)) < len(coder.encode(ids)) // 3  # 20,000 bytes of rows against 80,000
+  back = coder.decode(coder.encode(rows))
+  assert type(back) is FileRows and back.index == 7 and np.array_equal(back.rows, rows.rows)
+  with pytest.raises(ValueError, match="more than one file"):
+    FileRows.of(np.concatenate([row_ids(1, 2), row_ids(2, 2)]))

@@ -33,7 +33,7 @@ from webpairs.curation.rules import (
 from webpairs.formats import files, selection
 from webpairs.pipelines.runtime import batches
 from webpairs.pipelines.select import select_balance
-from webpairs.pipelines.select.select_plan import ROW_BITS, FileState, Resolved, SelectPlan, row_ids
+from webpairs.pipelines.select.select_plan import ROW_BITS, FileRows, FileState, Resolved, SelectPlan, row_ids
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,12 @@ def row_embeddings(path: str, scores_dir: str) -> tuple[np.ndarray, np.ndarray]:
   return np.asarray(rows, np.int64), emb
 
 
+def _file_batches(parts: np.ndarray, *arrays: np.ndarray):
+  """batches.split of one file's rows, the last array (their row ids) as FileRows: 2 bytes a row, not 8."""
+  for part, split in batches.split(parts, *arrays):
+    yield part, (*split[:-1], FileRows.of(split[-1]))
+
+
 class ScanFile(beam.DoFn):
   """(file index, path) -> (index, FileState), plus hash batches keyed by partition (tagged SHA, BAND, CAPTION)."""
 
@@ -178,19 +184,19 @@ class ScanFile(beam.DoFn):
       has = np.array([s is not None for s in shas], dtype=bool)
       digests = np.array([bytes.fromhex(s) for s in shas if s is not None], dtype="S32")
       sha64, _ = dedup.hex_u64([s[:16] for s in shas if s is not None])
-      for part, arrays in batches.split(dedup.partition_of(sha64, plan.partitions), digests, ids[has]):
+      for part, arrays in _file_batches(dedup.partition_of(sha64, plan.partitions), digests, ids[has]):
         yield pvalue.TaggedOutput(SHA, (part, arrays))
     if d["near"] and len(hashed):
       bands = dedup.band_values(phash[hashed], dhash[hashed], int(d["band_bits"]))
       for j in range(bands.shape[1]):
         parts = dedup.partition_of(bands[:, j], plan.partitions)
-        for part, arrays in batches.split(parts, phash[hashed], dhash[hashed], ids[hashed]):
+        for part, arrays in _file_batches(parts, phash[hashed], dhash[hashed], ids[hashed]):
           yield pvalue.TaggedOutput(BAND, ((j, part), arrays))
     if d["caption_max_images"]:
       chash, c_ok = dedup.hex_u64(table.column("caption_norm_hash").to_pylist())
       rows = np.flatnonzero(c_ok & p_ok)  # an image identity: its phash
       parts = dedup.partition_of(chash[rows], plan.partitions)
-      for part, arrays in batches.split(parts, chash[rows], phash[rows], ids[rows]):
+      for part, arrays in _file_batches(parts, chash[rows], phash[rows], ids[rows]):
         yield pvalue.TaggedOutput(CAPTION, (part, arrays))
 
 
