@@ -24,9 +24,10 @@ STAGES = {
     # benchmarks/annotate_throughput.py --examples 2000 --copies 50: 1e5 examples, 2 workers,
     # 298 ex/s; output: annotation parquet, 137 B/row on benchmarks/web_tables.py tables
     "annotate": {"core_s_per_1e6": 6711.0, "shuffle_b": 0.0, "out_b": 137.0},
-    # benchmarks/select_scaling.py: 73.6 us/row at 1e6 rows on 2 workers, 383 shuffle B/row;
+    # benchmarks/select_scaling.py --sizes 100000,1000000,10000000 (2026-12-05, load average
+    # 0.9-1.6 from another job): 14.69 us/row at 1e7 rows on 2 workers, 311 shuffle B/row;
     # output: selection rows, about 30 B (assumed)
-    "select": {"core_s_per_1e6": 147.0, "shuffle_b": 383.0, "out_b": 30.0},
+    "select": {"core_s_per_1e6": 29.4, "shuffle_b": 311.0, "out_b": 30.0},
     # benchmarks/materialize_throughput.py --examples 1000 --copies 10: 8,740 examples in
     # 8.0 s on 2 workers (start-up included), 1,032 shuffle B per example; output: images
     "materialize": {"core_s_per_1e6": 1830.0, "shuffle_b": 1032.0, "out_b": 0.0},

@@ -7,7 +7,7 @@ reuse, eval overlap, quotas) in a fresh process on the local FnApiRunner. A pipe
 a fixed cost (worker start-up, a few hundred stages), measured on 1,000 rows in the same
 run; the per-row cost is (seconds - fixed) / rows, and the goal is that it grows at most
 1.3x from one size to the next. Peak RSS: the driver (which on FnApiRunner also holds
-every PCollection between stages) and the largest worker process, and the whole process tree sampled every 0.5 s; a run whose tree
+every GroupByKey's input until the stage that reads it; benchmarks/select_memory.py shows which) and the largest worker process, and the whole process tree sampled every 0.5 s; a run whose tree
 passes `--max-rss-gb` is stopped and reported as such.
 
   .venv/bin/python benchmarks/select_scaling.py [--sizes 100000,1000000,10000000] [--workers 2] [--windows on,off]

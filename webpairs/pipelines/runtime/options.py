@@ -2,24 +2,196 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import threading
 
 import apache_beam as beam
+from apache_beam.coders.coder_impl import create_OutputStream
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.portability import python_urns
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner, execution, fn_runner
+from apache_beam.runners.worker import data_plane
+from apache_beam.transforms.window import GlobalWindow, GlobalWindows
+from apache_beam.utils import windowed_value
 
 from webpairs.pipelines.runtime import quiet_worker
 
+try:
+  _LIBC = ctypes.CDLL("libc.so.6")
+except OSError:  # not glibc
+  _LIBC = None
+
+
+# glibc mallopt parameters: allocations of at least 1 MB (stream buffers, data messages)
+# get pages of their own, given back when freed; threads share 2 heaps (a freed heap hole
+# is reused by any thread).
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+
+
+def tune_driver_malloc() -> None:
+  """Sets the local driver's malloc parameters above (glibc; a no-op elsewhere)."""
+  if _LIBC is not None:
+    _LIBC.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+    _LIBC.mallopt(_M_ARENA_MAX, 2)
+
+
+def release_free_memory() -> None:
+  """Hands the driver's freed heap pages back to the system (glibc's malloc_trim; a no-op elsewhere)."""
+  if _LIBC is not None:
+    _LIBC.malloc_trim(0)
+
+
+# The most bytes of one chunk of a GroupByKey's grouped output on the local runner.
+GROUPED_CHUNK_BYTES = 1 << 20
+# The bytes each of the local runner's data channel queues may hold (Beam: 100 MB, in two
+# send queues and a receive queue per worker, all in the driver).
+DATA_QUEUE_BYTES = 8 << 20
+# The bytes of one message of a bundle's input to a worker (Beam: 10 MB).
+INPUT_MESSAGE_BYTES = 2 << 20
+
+
+class GroupedShare:
+  """One worker's share of a ChunkedGroupingBuffer: its keys' groups, encoded as they are read.
+
+  Iterating yields chunks of whole (key, values) elements of about GROUPED_CHUNK_BYTES,
+  each key's decoded values leaving the buffer as they are encoded. It can be read once.
+  """
+
+  def __init__(self, buffer: ChunkedGroupingBuffer, keys: list[bytes]):
+    self._buffer = buffer
+    self._keys = keys
+    self._read = False
+
+  def __iter__(self):
+    if self._read:
+      raise RuntimeError("a GroupByKey's grouped output was read twice on the local runner")
+    self._read = True
+    return self._chunks()
+
+  def _chunks(self):
+    buf = self._buffer
+    coder_impl = buf._post_grouped_coder.get_impl()  # pylint: disable=protected-access
+    key_coder_impl = buf._key_coder.get_impl()  # pylint: disable=protected-access
+    stream = create_OutputStream()
+    for encoded_key in self._keys:
+      values = buf._table.pop(encoded_key)  # pylint: disable=protected-access
+      coder_impl.encode_to_stream(buf.window.with_value((key_coder_impl.decode(encoded_key), values)), stream, True)
+      del values
+      if stream.size() >= GROUPED_CHUNK_BYTES:
+        yield stream.get()
+        stream = create_OutputStream()
+    if stream.size():
+      yield stream.get()
+
+
+class ChunkedGroupingBuffer(execution.GroupingBuffer):
+  """Beam's GroupingBuffer (FnApiRunner's in-driver shuffle) without copies of the groups.
+
+  Beam 2.77 encodes all groups of a GroupByKey into one stream per worker (a buffer that
+  grows by doubling, then a bytes copy of it) while every decoded value is still held, then
+  hands each worker that one blob, which the data channel copies again: the driver's peak
+  was about 5x the shuffle's bytes. Here partition() hands each worker a GroupedShare, whose
+  groups are encoded key by key as they are sent, so the peak is the decoded values plus a
+  chunk per worker. The same keys go to the same worker, in the same order, with the same
+  values: the bytes a worker reads are identical.
+  """
+
+  window = GlobalWindows.windowed_value(
+      None, timestamp=GlobalWindow().max_timestamp(),
+      pane_info=windowed_value.PaneInfo(is_first=True, is_last=True, timing=windowed_value.PaneInfoTiming.ON_TIME,
+                                        index=0, nonspeculative_index=0))
+
+  def partition(self, n: int) -> list:
+    if self._grouped_output or not self._windowing.is_default():
+      return super().partition(n)
+    keys = list(self._table)
+    self._grouped_output = [GroupedShare(self, keys[ix::n]) for ix in range(n)]
+    return self._grouped_output
+
+
+def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, byte_streams) -> None:
+  """fn_runner.BundleManager._send_input_to_worker, in messages of about INPUT_MESSAGE_BYTES, from a thread.
+
+  Beam's writes a bundle's whole input into one stream and sends it as one message (copied
+  on the way: the stream, its bytes, the message), so each worker's input was held 3-4
+  times in the driver. Small messages need the worker to read while they are sent, but
+  Beam sends the input before it asks the worker to process the bundle (a worker queues 5
+  messages of a bundle it has not started): so the messages go from a thread, and
+  process_bundle (_process_bundle_then_join) waits for it and raises its error. The
+  worker reads the same elements.
+  """
+  data_out = self._worker_handler.data_conn.output_stream(process_bundle_id, read_transform_id)
+
+  def send():
+    try:
+      for byte_stream in byte_streams or []:
+        data_out.write(byte_stream)
+        if data_out.size() >= INPUT_MESSAGE_BYTES:
+          data_out.flush()
+    except BaseException as e:  # pylint: disable=broad-except  # raised by process_bundle
+      errors.append(e)
+    finally:
+      data_out.close()
+
+  errors: list[BaseException] = []
+  thread = threading.Thread(target=send, name=f"send-{read_transform_id}", daemon=True)
+  self.__dict__.setdefault("_input_senders", []).append((thread, errors))
+  thread.start()
+
+
+_BEAM_PROCESS_BUNDLE = fn_runner.BundleManager.process_bundle
+
+
+def _process_bundle_then_join(self, *args, **kwargs):
+  """fn_runner.BundleManager.process_bundle, then the input threads of _send_input_in_chunks joined."""
+  try:
+    return _BEAM_PROCESS_BUNDLE(self, *args, **kwargs)
+  finally:
+    senders, self._input_senders = self.__dict__.get("_input_senders", []), []
+    for thread, errors in senders:
+      thread.join()
+      if errors:
+        raise RuntimeError("sending a bundle's input to a worker failed") from errors[0]
+
+
+def _local_runner_patches() -> list[tuple[object, str, object]]:
+  """(module or class, name, value): what _FnApiRunner sets for a run."""
+  return [(execution, "GroupingBuffer", ChunkedGroupingBuffer),
+          (data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", DATA_QUEUE_BYTES),
+          (fn_runner.BundleManager, "_send_input_to_worker", _send_input_in_chunks),
+          (fn_runner.BundleManager, "process_bundle", _process_bundle_then_join)]
+
 
 class _FnApiRunner(FnApiRunner):
-  """FnApiRunner whose worker processes start through `quiet_worker`: Beam's INFO chatter follows --log-level."""
+  """FnApiRunner whose worker processes start through `quiet_worker` (Beam's INFO chatter follows --log-level)
+  and whose GroupByKeys hand out their groups in chunks (ChunkedGroupingBuffer)."""
 
   def run_via_runner_api(self, pipeline_proto, options):
     for env in pipeline_proto.components.environments.values():
       if env.urn == python_urns.SUBPROCESS_SDK and b"apache_beam.runners.worker.sdk_worker_main" in env.payload:
         env.payload = quiet_worker.COMMAND.encode("utf-8")
     return super().run_via_runner_api(pipeline_proto, options)
+
+  def _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input):
+    try:
+      return super()._execute_bundle(runner_execution_context, bundle_context_manager, bundle_input)
+    finally:
+      release_free_memory()
+
+  def run_stages(self, stage_context, stages):
+    # Module-level names and methods that Beam reads when it makes this run's grouping
+    # buffers (execution.py), data channel queues (data_plane.py) and bundles (fn_runner.py).
+    tune_driver_malloc()
+    patches = _local_runner_patches()
+    saved = [getattr(owner, name) for owner, name, _ in patches]
+    for owner, name, value in patches:
+      setattr(owner, name, value)
+    try:
+      return super().run_stages(stage_context, stages)
+    finally:
+      for (owner, name, _), value in zip(patches, saved):
+        setattr(owner, name, value)
 
 
 def is_local(pipeline_args: list[str]) -> bool:

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # Hash batches of one (band, partition) group: the automatic partition count aims at
 # this many annotation bytes per partition.
-BYTES_PER_PARTITION = 16 << 20
+BYTES_PER_PARTITION = 64 << 20
 MAX_PARTITIONS = 1024
 
 

@@ -34,7 +34,7 @@ from webpairs.curation.rules import (
 from webpairs.formats import files, selection
 from webpairs.pipelines.runtime import batches
 from webpairs.pipelines.select import select_balance
-from webpairs.pipelines.select.select_plan import ROW_BITS, FileState, Resolved, SelectPlan, row_ids
+from webpairs.pipelines.select.select_plan import ROW_BITS, FileRows, FileState, Resolved, SelectPlan, row_ids
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,14 @@ def read_aspect_codes(path: str, n: int) -> np.ndarray:
   return dedup.aspect_codes(np.asarray(col.to_numpy(zero_copy_only=False), np.float64))
 
 
+def _file_batches(parts: np.ndarray, *arrays: np.ndarray, ids_at: int = -1):
+  """batches.split of one file's rows, array `ids_at` (their row ids) as FileRows: 2 bytes a row, not 8."""
+  for part, split in batches.split(parts, *arrays):
+    split = list(split)
+    split[ids_at] = FileRows.of(split[ids_at])
+    yield part, tuple(split)
+
+
 class ScanFile(beam.DoFn):
   """(file index, path) -> (index, FileState), plus hash batches keyed by partition (tagged SHA, BAND, CAPTION)."""
 
@@ -217,7 +225,7 @@ class ScanFile(beam.DoFn):
       has = np.array([s is not None for s in shas], dtype=bool)
       digests = np.array([bytes.fromhex(s) for s in shas if s is not None], dtype="S32")
       sha64, _ = dedup.hex_u64([s[:16] for s in shas if s is not None])
-      for part, arrays in batches.split(dedup.partition_of(sha64, plan.partitions), digests, ids[has]):
+      for part, arrays in _file_batches(dedup.partition_of(sha64, plan.partitions), digests, ids[has]):
         yield pvalue.TaggedOutput(SHA, (part, arrays))
     if d["near"] and len(hashed):
       bits = int(d["band_bits"])
@@ -228,7 +236,7 @@ class ScanFile(beam.DoFn):
       for j in range(bands.shape[1]):
         parts = dedup.partition_of(bands[:, j], plan.partitions)
         extra = (aspect[hashed],) if j in window_bands else ()
-        for part, arrays in batches.split(parts, phash[hashed], dhash[hashed], ids[hashed], *extra):
+        for part, arrays in _file_batches(parts, phash[hashed], dhash[hashed], ids[hashed], *extra, ids_at=2):
           yield pvalue.TaggedOutput(BAND, ((j, part), arrays))
       if d["windows"]:
         found = read_windows(path, n)
@@ -243,13 +251,13 @@ class ScanFile(beam.DoFn):
           wasp = np.repeat(aspect[rows], k)
           for j in sorted(window_bands):
             parts = dedup.partition_of(dedup.band_values(wp, wd, bits, only=j), plan.partitions)
-            for part, arrays in batches.split(parts, wp, wd, wids, wasp):
+            for part, arrays in _file_batches(parts, wp, wd, wids, wasp, ids_at=2):
               yield pvalue.TaggedOutput(BAND, ((j, part), arrays + (WINDOWS,)))
     if d["caption_max_images"]:
       chash, c_ok = dedup.hex_u64(table.column("caption_norm_hash").to_pylist())
       rows = np.flatnonzero(c_ok & p_ok)  # an image identity: its phash
       parts = dedup.partition_of(chash[rows], plan.partitions)
-      for part, arrays in batches.split(parts, chash[rows], phash[rows], ids[rows]):
+      for part, arrays in _file_batches(parts, chash[rows], phash[rows], ids[rows]):
         yield pvalue.TaggedOutput(CAPTION, (part, arrays))
 
 

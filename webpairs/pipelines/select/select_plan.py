@@ -30,6 +30,42 @@ def row_ids(index: int, n: int) -> np.ndarray:
   return (np.int64(index) << ROW_BITS) | np.arange(n, dtype=np.int64)
 
 
+class FileRows:
+  """Row ids of one annotation file, stored as its index and the rows in the smallest unsigned dtype.
+
+  What the hash batches of a file carry through select's shuffles instead of int64 ids:
+  2 bytes a row for files of under 65,536 rows, not 8. numpy reads it as the int64 ids
+  (`np.asarray`, `np.concatenate`), so a group's batches concatenate as before.
+  """
+
+  __slots__ = ("index", "rows")
+
+  def __init__(self, index: int, rows: np.ndarray):
+    self.index = int(index)
+    self.rows = rows.astype(np.min_scalar_type(int(rows.max()) if len(rows) else 0), copy=False)
+
+  @classmethod
+  def of(cls, ids: np.ndarray) -> FileRows:
+    """int64 ids, all of one file -> FileRows."""
+    index = int(ids[0] >> ROW_BITS) if len(ids) else 0
+    if np.any((ids >> ROW_BITS) != index):
+      raise ValueError("ids of more than one file")
+    return cls(index, ids & ROW_MASK)
+
+  def ids(self) -> np.ndarray:
+    return (np.int64(self.index) << ROW_BITS) | self.rows.astype(np.int64)
+
+  def __array__(self, dtype=None, copy=None):  # pylint: disable=unused-argument
+    ids = self.ids()
+    return ids if dtype is None else ids.astype(dtype)
+
+  def __len__(self) -> int:
+    return len(self.rows)
+
+  def __reduce__(self):
+    return FileRows, (self.index, self.rows)
+
+
 @dataclasses.dataclass(frozen=True)
 class SelectPlan:
   """Everything the workers need, as plain picklable values."""
@@ -103,12 +139,46 @@ def make_plan(config: ml_collections.ConfigDict, indexes: Sequence[eval_index.Ev
   )
 
 
+def _codes(n: int) -> np.dtype:
+  """The smallest unsigned dtype for codes 0..n-1."""
+  return np.min_scalar_type(max(n - 1, 0))
+
+
+def pack_rows(masks: np.ndarray, lang: list[str]) -> tuple:
+  """(masks, lang) per row -> (distinct masks, mask codes, distinct langs, lang codes): 1-2 bytes a row
+  instead of about 13 when pickled (an 8-byte mask and a short string each), for the few distinct values."""
+  values, inverse = np.unique(masks, return_inverse=True)
+  names = sorted(set(lang))
+  index = {name: i for i, name in enumerate(names)}
+  lang_codes = np.fromiter((index[l] for l in lang), dtype=_codes(len(names)), count=len(lang))
+  return values, inverse.reshape(-1).astype(_codes(len(values))), names, lang_codes
+
+
+def unpack_rows(values: np.ndarray, mask_codes: np.ndarray, names: list[str],
+                lang_codes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+  """pack_rows' inverse: equal masks (uint64) and langs, each distinct lang one shared str."""
+  return values[mask_codes], [names[i] for i in lang_codes.tolist()]
+
+
+def _file_state(path: str, *packed) -> FileState:
+  return FileState(path, *unpack_rows(*packed))
+
+
+def _resolved(path: str, cluster: dict, canonical: int, *packed) -> Resolved:
+  masks, lang = unpack_rows(*packed)
+  return Resolved(path, masks, lang, cluster, canonical)
+
+
 class FileState(NamedTuple):
   """One annotation file after the per-row rules: small enough to be a Beam element."""
 
   path: str
   masks: np.ndarray  # uint64 rule bits per row
   lang: list[str]
+
+  def __reduce__(self):
+    # Beam pickles elements it has no coder for: the rows' masks and languages as codes.
+    return _file_state, (self.path, *pack_rows(self.masks, self.lang))
 
 
 class Resolved(NamedTuple):
@@ -119,3 +189,6 @@ class Resolved(NamedTuple):
   lang: list[str]
   cluster: dict[int, str]  # row -> cluster id, for rows in a duplicate cluster
   canonical: int  # rows that represent a cluster of two or more
+
+  def __reduce__(self):
+    return _resolved, (self.path, self.cluster, self.canonical, *pack_rows(self.masks, self.lang))

@@ -1,0 +1,127 @@
+"""The local FnApiRunner's memory fixes (pipelines/runtime/options.py): same bytes to the workers, in chunks."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam import coders
+from apache_beam.coders.coder_impl import create_InputStream, create_OutputStream
+from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+from apache_beam.runners.worker import data_plane
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import core
+from apache_beam.utils import windowed_value
+
+from webpairs.pipelines.runtime import options
+
+KV = coders.TupleCoder([coders.VarIntCoder(), coders.BytesCoder()])
+WINDOWED_KV = coders.WindowedValueCoder(KV)
+GROUPED = coders.WindowedValueCoder(coders.TupleCoder([coders.VarIntCoder(), coders.IterableCoder(coders.BytesCoder())]))
+
+
+def _filled(cls, items):
+  buf = cls(WINDOWED_KV, GROUPED, core.Windowing(beam.window.GlobalWindows()))
+  out = create_OutputStream()
+  for k, v in items:
+    WINDOWED_KV.get_impl().encode_to_stream(windowed_value.WindowedValue((k, v), 0, [beam.window.GlobalWindow()]),
+                                            out, True)
+  buf.append(out.get())
+  return buf
+
+
+def _decoded(chunks):
+  out = []
+  for chunk in chunks:
+    stream = create_InputStream(chunk)
+    while stream.size() > 0:
+      wv = GROUPED.get_impl().decode_from_stream(stream, True)
+      out.append((wv.value[0], list(wv.value[1]), wv.timestamp, wv.windows, wv.pane_info))
+  return out
+
+
+def test_chunked_grouping_buffer_gives_each_worker_the_same_bytes_in_chunks(monkeypatch):
+  monkeypatch.setattr(options, "GROUPED_CHUNK_BYTES", 2500)
+  items = [(k % 7, bytes([k]) * 300) for k in range(40)]  # 7 keys, 40 values of 300 bytes
+  ref = _filled(execution.GroupingBuffer, items).partition(3)
+  chunked = _filled(options.ChunkedGroupingBuffer, items)
+  shares = chunked.partition(3)
+  assert chunked.partition(3) is shares  # partitioned once, like Beam's
+  table = chunked._table  # pylint: disable=protected-access
+  assert len(table) == 7  # nothing encoded before it is read
+  reader = iter(shares[0])
+  first = next(reader)
+  assert len(table) == 5  # keys 0 and 3 (12 values, 3.6 KB) left the table as worker 0's first chunk
+  got = [[first, *reader], list(shares[1]), list(shares[2])]
+  assert not table  # every decoded value is gone
+  assert [b"".join(c) for c in got] == [b"".join(c) for c in ref]  # byte-identical per worker
+  assert [len(c) for c in ref] == [1, 1, 1]
+  # keys 0, 3, 6 -> worker 0 (6, 6, 5 values); a chunk closes once it reaches 2,500 bytes
+  assert [len(c) for c in got] == [2, 1, 1]
+  assert [k for k, *_ in _decoded(got[0])] == [0, 3, 6]
+  assert [len(v) for _, v, *_ in _decoded(got[0])] == [6, 6, 5]
+  assert _decoded(got[1])[0][1] == [bytes([k]) * 300 for k in (1, 8, 15, 22, 29, 36)]
+  with pytest.raises(RuntimeError, match="read twice"):
+    list(shares[1])
+
+
+class _Handler:
+
+  def __init__(self, fail_at: int | None = None):
+    self.sent = []
+    self._fail_at = fail_at
+
+  def output_stream(self, *_):
+    handler = self
+
+    class Stream(data_plane.SizeBasedBufferingClosableOutputStream):
+
+      def write(self, b):
+        if len(handler.sent) == handler._fail_at:  # pylint: disable=protected-access
+          raise OSError("channel closed")
+        super().write(b)
+
+    return Stream(close_callback=self.sent.append, flush_callback=self.sent.append)
+
+
+def _manager(handler):
+  return type("M", (), {"_worker_handler": type("W", (), {"data_conn": handler})()})()
+
+
+def test_input_goes_to_the_worker_in_small_messages_from_a_thread_joined_by_process_bundle(monkeypatch):
+  monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: ("result", a))
+  handler = _Handler()
+  manager = _manager(handler)
+  chunks = [bytes([i]) * (1 << 20) for i in range(7)]  # 7 MB
+  options._send_input_in_chunks(manager, "bundle", "read", chunks)  # pylint: disable=protected-access
+  assert options._process_bundle_then_join(manager, 1, 2) == ("result", (1, 2))  # pylint: disable=protected-access
+  assert b"".join(handler.sent) == b"".join(chunks)
+  # flushed once 2 MB are buffered: 2 chunks a message, the last one at close
+  assert [len(m) >> 20 for m in handler.sent] == [2, 2, 2, 1]
+  assert manager._input_senders == []  # pylint: disable=protected-access
+
+
+def test_a_failed_input_send_fails_the_bundle(monkeypatch):
+  monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: "result")
+  handler = _Handler(fail_at=1)
+  manager = _manager(handler)
+  options._send_input_in_chunks(manager, "bundle", "read", [b"x" * (3 << 20)] * 3)  # pylint: disable=protected-access
+  with pytest.raises(RuntimeError, match="sending a bundle's input") as e:
+    options._process_bundle_then_join(manager)  # pylint: disable=protected-access
+  assert isinstance(e.value.__cause__, OSError)
+  assert [len(m) >> 20 for m in handler.sent] == [3, 0]  # one message, then the stream closed (the worker ends)
+
+
+def test_runner_restores_beam_and_groups_like_beam():
+  patches = options._local_runner_patches()  # pylint: disable=protected-access
+  saved = [getattr(owner, name) for owner, name, _ in patches]
+  assert [name for _, name, _ in patches] == ["GroupingBuffer", "_DEFAULT_SEND_QUEUE_MAX_BYTES",
+                                              "_send_input_to_worker", "process_bundle"]
+  assert saved[2] is fn_runner.BundleManager._send_input_to_worker  # pylint: disable=protected-access
+  values = np.arange(3000)
+  with options.make_pipeline(["--direct_num_workers=2", "--direct_running_mode=multi_threading"]) as p:
+    grouped = (p | beam.Create([(int(v) % 97, int(v)) for v in values]) | beam.GroupByKey()
+               | beam.MapTuple(lambda k, vs: (k, sorted(vs))))
+    assert_that(grouped, equal_to([(k, [int(v) for v in values if v % 97 == k]) for k in range(97)]))
+  assert [getattr(owner, name) for owner, name, _ in patches] == saved
+  assert execution.GroupingBuffer is not options.ChunkedGroupingBuffer
