@@ -2,8 +2,8 @@
 
 Rates are this machine's, measured by the benchmarks named next to them (override any
 with a flag). The model is linear in examples: benchmarks/select_scaling.py measured
-select's per-row cost from 1e5 to 1e6 rows (0.64x; 1e7 did not fit this machine's
-memory on the local runner); annotate and materialize work shard by shard. Prices are public on-demand list prices (USD, us-central1),
+select's per-row cost from 1e6 to 1e7 rows (0.98x with window hashes, 0.94x without);
+annotate and materialize work shard by shard. Prices are public on-demand list prices (USD, us-central1),
 parameters, not facts about a contract: Dataflow batch vCPU-hour, GB-hour and Dataflow
 Shuffle per GB; Flink on Compute Engine n2 VMs (vCPU-hour + GB-hour, shuffle on the
 workers' own disks and network, so no per-GB charge).
@@ -24,10 +24,11 @@ STAGES = {
     # benchmarks/annotate_throughput.py --examples 2000 --copies 50: 1e5 examples, 2 workers,
     # 298 ex/s; output: annotation parquet, 137 B/row on benchmarks/web_tables.py tables
     "annotate": {"core_s_per_1e6": 6711.0, "shuffle_b": 0.0, "out_b": 137.0},
-    # benchmarks/select_scaling.py --sizes 100000,1000000,10000000 (2026-12-05, load average
-    # 0.9-1.6 from another job): 14.69 us/row at 1e7 rows on 2 workers, 311 shuffle B/row;
-    # output: selection rows, about 30 B (assumed)
-    "select": {"core_s_per_1e6": 29.4, "shuffle_b": 311.0, "out_b": 30.0},
+    # benchmarks/select_scaling.py --sizes 1000000,10000000 --windows on,off (2026-12-05):
+    # with window hashes (dedup.windows, the default) 29.58 us/row at 1e7 rows on 2 workers,
+    # 674.7 shuffle B/row (without: 13.73 us/row, 318.7 B/row); output: selection rows,
+    # about 30 B (assumed)
+    "select": {"core_s_per_1e6": 59.2, "shuffle_b": 674.7, "out_b": 30.0},
     # benchmarks/materialize_throughput.py --examples 1000 --copies 10: 8,740 examples in
     # 8.0 s on 2 workers (start-up included), 1,032 shuffle B per example; output: images
     "materialize": {"core_s_per_1e6": 1830.0, "shuffle_b": 1032.0, "out_b": 0.0},

@@ -124,21 +124,22 @@ def main() -> None:
               f"{args.max_rss_gb:g} GB RSS together (peak seen {r['tree_gb']:.1f} GB)", flush=True)
         break
       per_row = (r["seconds"] - fixed) / rows * 1e6
-      results.append((rows, per_row, r))
+      results.append((rows, windows, per_row, r))
       print(f"{rows:>11,} {windows:>4} {r['files']:>6} {r['partitions']:>5} {r['longest_chain']:>6} "
             f"{r['rounds']:>3}/{r['round_budget']:<3} {r['seconds']:>8.1f} {per_row:>7.2f} "
             f"{r['shuffle']['bytes_per_row']:>14.1f} {r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f} "
             f"{r['tree_gb']:>7.2f}",
             flush=True)
-  for (n0, c0, _), (n1, c1, _) in zip(results, results[1:]) if "," not in args.windows else ():
-    print(f"per-row cost {n0:,} -> {n1:,} rows: {c1 / c0:.2f}x (goal <= 1.3)")
-  if not results:
-    return
-  last = results[-1][2]
-  print(f"shuffle bytes per row at {results[-1][0]:,}: " + ", ".join(
-      f"{k} {v:.1f}" for k, v in sorted(last["shuffle"]["per_row"].items(), key=lambda kv: -kv[1])))
-  print(f"peak RSS at {results[-1][0]:,} rows: {max(last['driver_kb'], last['worker_kb']) / 2**20:.2f} GB "
-        f"(goal < 3)")
+  for setting in args.windows.split(","):
+    mine = [(n, c, r) for n, w, c, r in results if w == setting]
+    for (n0, c0, _), (n1, c1, _) in zip(mine, mine[1:]):
+      print(f"windows {setting}: per-row cost {n0:,} -> {n1:,} rows: {c1 / c0:.2f}x (goal <= 1.3)")
+    if mine:
+      n, _, last = mine[-1]
+      print(f"windows {setting}: shuffle bytes per row at {n:,}: " + ", ".join(
+          f"{k} {v:.1f}" for k, v in sorted(last["shuffle"]["per_row"].items(), key=lambda kv: -kv[1])))
+      print(f"windows {setting}: peak RSS at {n:,} rows: driver {last['driver_kb'] / 2**20:.2f} GB, largest worker "
+            f"{last['worker_kb'] / 2**20:.2f} GB, all processes {last['tree_gb']:.2f} GB (goal < 3)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import os
+import pathlib
+import subprocess
+import sys
+
 import apache_beam as beam
 import numpy as np
 import pytest
@@ -125,3 +131,48 @@ def test_runner_restores_beam_and_groups_like_beam():
     assert_that(grouped, equal_to([(k, [int(v) for v in values if v % 97 == k]) for k in range(97)]))
   assert [getattr(owner, name) for owner, name, _ in patches] == saved
   assert execution.GroupingBuffer is not options.ChunkedGroupingBuffer
+
+
+_BIG_JOB = """
+import sys
+import apache_beam as beam
+from webpairs.pipelines.runtime import options
+fail = sys.argv[1] == "fail"
+
+def check(kv):
+  k, vs = kv
+  if fail and k == 7:
+    raise ValueError("planted failure at key 7")
+  return k, sum(len(v) for v in vs), sum(v[0] for v in vs)
+
+with options.make_pipeline(["--direct_num_workers=2", "--direct_running_mode=multi_processing"]) as p:
+  rows = (p | beam.Create(range(64)) | beam.FlatMap(lambda s: [(i % 16, bytes([i % 251]) * 6000) for i in range(s * 100, s * 100 + 100)]))
+  out = rows | beam.GroupByKey() | beam.Map(check) | beam.combiners.ToList()
+  out | beam.Map(lambda got: print("GOT", sorted(got)))
+"""
+
+
+def _run_big_job(mode: str, tmp_path) -> subprocess.CompletedProcess:
+  script = tmp_path / "big_job.py"
+  script.write_text(_BIG_JOB)
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[2]),
+                                                                   os.environ.get("PYTHONPATH")])))
+  return subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_worker_processes_get_every_element_of_a_shuffle_larger_than_the_data_queues(tmp_path):
+  # 6,400 values of 6,000 bytes: 38 MB through one GroupByKey, several 8 MB queues and 2 MB messages.
+  result = _run_big_job("ok", tmp_path)
+  assert result.returncode == 0, result.stderr[-2000:]
+  got = ast.literal_eval(result.stdout.split("GOT", 1)[1].strip())
+  expected = []
+  for k in range(16):
+    values = [i for i in range(6400) if i % 16 == k]
+    expected.append((k, 6000 * len(values), sum(i % 251 for i in values)))
+  assert got == expected
+
+
+def test_a_failing_transform_after_a_large_shuffle_fails_the_job_and_does_not_hang(tmp_path):
+  result = _run_big_job("fail", tmp_path)  # subprocess timeout: a hang fails the test
+  assert result.returncode != 0
+  assert "planted failure at key 7" in result.stderr
