@@ -144,8 +144,8 @@ def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.n
 
 # Window hashes (annotate's window_phash/window_dhash) enter every WINDOW_BAND_STRIDE-th band only
 # (select's dedup.window_band_stride). On real photos at t = 10 (benchmarks/neardup_quality.py):
-# stride 4 (2 of 8 bands, 9 x 2 x 24 = 432 shuffle bytes per row, + 20 of aspect codes) finds 0.97 of 5%
-# and of 10% crops, stride 2 (4 bands, 864 + 40 bytes) 0.97 and 1.0; no false merges with either.
+# stride 4 (2 of 8 bands; 9 x 2 entries of 18 bytes = 324 shuffle bytes per row, + 20 of aspect codes)
+# finds 0.97 of 5% and of 10% crops, stride 2 (4 bands, 648 + 40 bytes) 0.97 and 1.0; no false merges with either.
 WINDOW_BAND_STRIDE = 4
 
 

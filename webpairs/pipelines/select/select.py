@@ -23,6 +23,7 @@ from webpairs.balancing import m4
 from webpairs.balancing import quotas as quotas_lib
 from webpairs.configs.curation import load_curation_config
 from webpairs.curation import components as cc
+from webpairs.curation import dedup
 from webpairs.curation import filters
 from webpairs.curation.rules import STATUS
 from webpairs.formats import files, selection
@@ -151,7 +152,8 @@ def _summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None = N
               bucket_window=d["bucket_window"], max_rounds=d["max_rounds"], rule="phash and dhash within threshold",
               windows=bool(d["windows"]), window_threshold=d["window_threshold"],
               window_band_stride=d["window_band_stride"],
-              window_rule="content or a window of one and a window of the other within window_threshold")
+              window_rule=("content or a window of one and a window of the other within window_threshold, "
+                           f"content aspects within {2 ** (dedup.ASPECT_MAX_STEPS / dedup.ASPECT_STEPS_PER_OCTAVE):.2f}x"))
   out = {
       "job": "select",
       "annotations": annotations,
