@@ -35,9 +35,9 @@ def base_config() -> ml_collections.ConfigDict:
       # text overlays are found (benchmarks/neardup_quality.py).
       windows=True,
       window_threshold=10,
-      # Window hashes go into every this-th LSH band only: 4 -> 9 windows x 2 bands = 432 more shuffle bytes
-      # per row, and 20 for aspect codes (int8, 10 entries x 2 bands); 2 doubles that for a little more
-      # recall on 10% crops (dedup.WINDOW_BAND_STRIDE).
+      # Window hashes go into every this-th LSH band only: 4 -> 9 windows x 2 bands x 18 bytes = 324 more
+      # shuffle bytes per row, and 20 for aspect codes (int8, 10 entries x 2 bands); 2 doubles that for a
+      # little more recall on 10% crops (dedup.WINDOW_BAND_STRIDE).
       window_band_stride=4,
       # Rows of one LSH bucket are compared with at most this many neighbours in hash
       # order, so a huge bucket (blank images, one logo) costs O(n), not O(n^2).

@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.annotate"
 FORMAT_VERSION = 6  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und;
-# 5: rows for link-only, empty and extensionless keys (offsets shift); 6: window_phash / window_dhash
+# 5: rows for link-only, empty and extensionless keys (offsets shift); 6: window_phash / window_dhash,
+# content_aspect
 
 
 def indicators_info() -> dict:

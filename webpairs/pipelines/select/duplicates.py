@@ -36,8 +36,6 @@ def _exact_group(item) -> Iterator:
   yield pvalue.TaggedOutput(STATS, {"exact_dup": {"links": len(pairs)}})
 
 
-
-
 def _near_group(item, band_bits: int, threshold: int, window: int, window_threshold: int) -> Iterator:
   """Rows of one band's buckets -> edges between those within the threshold (as stars).
 

@@ -141,13 +141,18 @@ WINDOWS = "w"  # marks a band batch of window hashes (duplicates.WINDOWS)
 ASPECT_COLUMN = "content_aspect"
 
 
-def read_windows(path: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-  """(window phashes, window dhashes, valid) as (n, K) uint64, (n, K), (n,) bool; None when the file has no
-  window columns (annotation format < 6). Rows without hashes or with another number of windows are not valid."""
+def read_window_columns(path: str) -> pa.Table:
+  """The window hash and content aspect columns that the file has (one footer read, one column read):
+  files of annotation format < 6 have neither, early format-6 files no content_aspect."""
   names = set(files.read_parquet_metadata(path).schema.to_arrow_schema().names)
-  if not set(WINDOW_COLUMNS) <= names:
+  return files.read_parquet_columns(path, [c for c in (*WINDOW_COLUMNS, ASPECT_COLUMN) if c in names])
+
+
+def window_hashes(table: pa.Table, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+  """(window phashes, window dhashes, valid) as (n, K) uint64, (n, K), (n,) bool; None without the window
+  columns. Rows without hashes or with another number of windows are not valid."""
+  if not set(WINDOW_COLUMNS) <= set(table.column_names):
     return None
-  table = files.read_parquet_columns(path, list(WINDOW_COLUMNS))
   k = image.N_WINDOWS
   out, valid = [], np.ones(n, dtype=bool)
   for name in WINDOW_COLUMNS:
@@ -163,13 +168,12 @@ def read_windows(path: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
   return out[0], out[1], valid
 
 
-def read_aspect_codes(path: str, n: int) -> np.ndarray:
-  """(n,) int8 `dedup.aspect_codes` of the rows' content_aspect; all ASPECT_UNKNOWN when the file lacks the
-  column (annotated before it), so window pairs of its rows are linked without the aspect check."""
-  names = set(files.read_parquet_metadata(path).schema.to_arrow_schema().names)
-  if ASPECT_COLUMN not in names:
+def content_aspect_codes(table: pa.Table, n: int) -> np.ndarray:
+  """(n,) int8 `dedup.aspect_codes` of the rows' content_aspect; all ASPECT_UNKNOWN without the column
+  (annotated before it), so window pairs of its rows are linked without the aspect check."""
+  if ASPECT_COLUMN not in table.column_names:
     return np.full(n, dedup.ASPECT_UNKNOWN, np.int8)
-  col = files.read_parquet_columns(path, [ASPECT_COLUMN]).column(ASPECT_COLUMN)
+  col = table.column(ASPECT_COLUMN)
   return dedup.aspect_codes(np.asarray(col.to_numpy(zero_copy_only=False), np.float64))
 
 
@@ -232,14 +236,15 @@ class ScanFile(beam.DoFn):
       bands = dedup.band_values(phash[hashed], dhash[hashed], bits)
       # With windows, the window bands' batches carry each row's content aspect code (int8) for window_pairs.
       window_bands = set(dedup.window_bands(bits, int(d["window_band_stride"]))) if d["windows"] else set()
-      aspect = read_aspect_codes(path, n) if d["windows"] else None
+      window_table = read_window_columns(path) if d["windows"] else None
+      aspect = content_aspect_codes(window_table, n) if d["windows"] else None
       for j in range(bands.shape[1]):
         parts = dedup.partition_of(bands[:, j], plan.partitions)
         extra = (aspect[hashed],) if j in window_bands else ()
         for part, arrays in _file_batches(parts, phash[hashed], dhash[hashed], ids[hashed], *extra, ids_at=2):
           yield pvalue.TaggedOutput(BAND, ((j, part), arrays))
       if d["windows"]:
-        found = read_windows(path, n)
+        found = window_hashes(window_table, n)
         if found is None:
           self._no_windows.inc()
           log.warning("%s has no window hashes (annotation format < 6): its rows are matched without them", path)
