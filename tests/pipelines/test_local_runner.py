@@ -247,3 +247,20 @@ def test_spilled_groups_keep_each_keys_values_in_order_and_split_large_partition
   ref = _decoded(_filled(execution.GroupingBuffer, items).partition(1)[0])
   assert all(row[2:] == ref[0][2:] for share in got for row in share)  # timestamp, window, pane as Beam's
   assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # partitions removed as read
+
+
+def test_spilled_groups_join_as_bytes_exactly_as_decoded_and_encoded_again(tmp_path):
+  cls, _ = _spilling_buffer(tmp_path, 1 << 20)
+  any_kv = coders.WindowedValueCoder(coders.TupleCoder([coders.FastPrimitivesCoder(), coders.FastPrimitivesCoder()]))
+  grouped = coders.WindowedValueCoder(coders.TupleCoder([coders.FastPrimitivesCoder(),
+                                                         coders.IterableCoder(coders.FastPrimitivesCoder())]))
+  buf = cls(any_kv, grouped, core.Windowing(beam.window.GlobalWindows()))
+  key = ("band", 3)
+  runs = [[np.arange(5), (1, "x")], [], [np.ones((2, 3), np.uint16)], [b"y" * 70000, None]]
+  encoded = [grouped.get_impl().encode_nested(buf.window.with_value((key, vs))) for vs in runs]
+  encoded_key = coders.FastPrimitivesCoder().encode(key)
+  merged = buf._merge(encoded_key, encoded)  # pylint: disable=protected-access
+  assert merged == buf._merge_decoded(key, encoded)  # pylint: disable=protected-access
+  wv = grouped.get_impl().decode_nested(merged)
+  assert wv.value[0] == key and len(wv.value[1]) == 5
+  assert wv.value[1][1] == (1, "x") and wv.value[1][3] == b"y" * 70000 and wv.value[1][4] is None

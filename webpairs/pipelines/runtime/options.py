@@ -161,13 +161,32 @@ class ChunkedGroupingBuffer(execution.GroupingBuffer):
     release_free_memory()
     return freed
 
-  def _merge(self, groups: list[bytes]) -> bytes:
-    """One encoded group of a key's spilled groups, values in the order they were spilled."""
+  def _merge(self, encoded_key: bytes, groups: list[bytes]) -> bytes:
+    """One encoded group of a key's spilled groups, values in the order they were spilled.
+
+    A group's encoding ends with its values as Beam's IterableCoder writes a list: a 4-byte
+    count, then each value. So the groups join as bytes: the header of an empty group, the
+    summed count, each group's values; any other layout is decoded and encoded again.
+    """
     coder_impl = self._post_grouped_coder.get_impl()
-    key, values = None, []
+    key = self._key_coder.get_impl().decode(encoded_key)
+    head = coder_impl.encode_nested(self.window.with_value((key, [])))[:-4]
+    count, parts = 0, []
     for group in groups:
-      key, part = coder_impl.decode_nested(group).value
-      values.extend(part)
+      n = int.from_bytes(group[len(head):len(head) + 4], "big", signed=True)
+      if not group.startswith(head) or n < 0:
+        return self._merge_decoded(key, groups)
+      count += n
+      parts.append(memoryview(group)[len(head) + 4:])
+    if count >= 1 << 31:
+      return self._merge_decoded(key, groups)
+    return b"".join([head, count.to_bytes(4, "big"), *parts])
+
+  def _merge_decoded(self, key, groups: list[bytes]) -> bytes:
+    coder_impl = self._post_grouped_coder.get_impl()
+    values = []
+    for group in groups:
+      values.extend(coder_impl.decode_nested(group).value[1])
     return coder_impl.encode_nested(self.window.with_value((key, values)))
 
   def partition(self, n: int) -> list:

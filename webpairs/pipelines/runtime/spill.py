@@ -80,7 +80,7 @@ class SpillFiles:
         f.close()
     return paths
 
-  def groups(self, paths: list[str], merge: Callable[[list[bytes]], bytes], split_bytes: int,
+  def groups(self, paths: list[str], merge: Callable[[bytes, list[bytes]], bytes], split_bytes: int,
              depth: int = 0) -> Iterator[bytes]:
     """The encoded groups of one partition's files, each key once; the files are removed as read."""
     if depth < MAX_SPLITS and sum(os.path.getsize(p) for p in paths) > split_bytes:
@@ -97,7 +97,7 @@ class SpillFiles:
       os.remove(path)
     for key in list(table):
       groups = table.pop(key)
-      yield groups[0] if len(groups) == 1 else merge(groups)
+      yield groups[0] if len(groups) == 1 else merge(key, groups)
 
 
 class SpilledShare:
@@ -106,7 +106,7 @@ class SpilledShare:
   Iterating yields chunks of whole encoded groups of about chunk_bytes. It can be read once.
   """
 
-  def __init__(self, files: SpillFiles, ix: int, n: int, merge: Callable[[list[bytes]], bytes],
+  def __init__(self, files: SpillFiles, ix: int, n: int, merge: Callable[[bytes, list[bytes]], bytes],
                split_bytes: int, chunk_bytes: int):
     self._files, self._parts = files, list(range(ix, FANOUT, n))
     self._merge, self._split_bytes, self._chunk_bytes = merge, split_bytes, chunk_bytes
