@@ -31,7 +31,8 @@ from webpairs.pipelines.runtime import spill  # noqa: E402  pylint: disable=wron
 
 def _select(ann: pathlib.Path, index: str, out: pathlib.Path, spill_mb: str, workers: int) -> float:
   start = time.perf_counter()
-  subprocess.run([sys.executable, "-c", select_scaling._CHILD, str(ann), "en90", str(out), index, "on",  # pylint: disable=protected-access
+  child = select_scaling._CHILD  # pylint: disable=protected-access
+  subprocess.run([sys.executable, "-c", child, str(ann), "en90", str(out), index, "on",
                   f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"],
                  check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
                  env=dict(os.environ, PYTHONPATH=str(ROOT), **{spill.MEMORY_ENV: spill_mb}))

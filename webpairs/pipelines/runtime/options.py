@@ -281,7 +281,9 @@ class _FnApiRunner(FnApiRunner):
     # buffers (execution.py), data channel queues (data_plane.py) and bundles (fn_runner.py).
     tune_driver_malloc()
     bound = spill.memory_bound()
-    spill_dir = tempfile.mkdtemp(prefix="webpairs-shuffle-", dir=os.environ.get(spill.DIR_ENV) or None) if bound else None
+    spill_dir = None
+    if bound:
+      spill_dir = tempfile.mkdtemp(prefix="webpairs-shuffle-", dir=os.environ.get(spill.DIR_ENV) or None)
     # this run's grouping buffers share one spill budget and folder
     buffer_cls = type("ChunkedGroupingBuffer", (ChunkedGroupingBuffer,),
                       {"budget": spill.SpillBudget(bound, spill_dir) if bound else None})
