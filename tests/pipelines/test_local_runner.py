@@ -264,3 +264,14 @@ def test_spilled_groups_join_as_bytes_exactly_as_decoded_and_encoded_again(tmp_p
   wv = grouped.get_impl().decode_nested(merged)
   assert wv.value[0] == key and len(wv.value[1]) == 5
   assert wv.value[1][1] == (1, "x") and wv.value[1][3] == b"y" * 70000 and wv.value[1][4] is None
+
+
+def test_an_in_process_worker_has_its_whole_input_before_the_bundle_starts():
+  # InMemoryDataChannel.input_elements reads what the channel holds when called: no thread may still be sending
+  channel = data_plane.InMemoryDataChannel()
+  manager = type("M", (), {"_worker_handler": type("W", (), {"data_conn": channel})()})()
+  chunks = [bytes([i]) * (1 << 20) for i in range(5)]
+  options._send_input_in_chunks(manager, "bundle", "read", iter(chunks))  # pylint: disable=protected-access
+  assert "_input_senders" not in manager.__dict__
+  got = b"".join(e.data for e in channel.inverse().input_elements("bundle", ["read"]))
+  assert got == b"".join(chunks)

@@ -232,6 +232,12 @@ def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, 
       data_out.close()
 
   errors: list[BaseException] = []
+  if isinstance(self._worker_handler.data_conn, data_plane.InMemoryDataChannel):
+    # an in-process worker reads only what its channel holds when the bundle starts: send it all first
+    send()
+    if errors:
+      raise RuntimeError("sending a bundle's input to a worker failed") from errors[0]
+    return
   thread = threading.Thread(target=send, name=f"send-{read_transform_id}", daemon=True)
   self.__dict__.setdefault("_input_senders", []).append((thread, errors))
   thread.start()
