@@ -19,7 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import core
 from apache_beam.utils import windowed_value
 
-from webpairs.pipelines.runtime import options
+from webpairs.pipelines.runtime import options, spill
 
 KV = coders.TupleCoder([coders.VarIntCoder(), coders.BytesCoder()])
 WINDOWED_KV = coders.WindowedValueCoder(KV)
@@ -136,7 +136,7 @@ def test_runner_restores_beam_and_groups_like_beam():
 _BIG_JOB = """
 import sys
 import apache_beam as beam
-from webpairs.pipelines.runtime import options
+from webpairs.pipelines.runtime import options, spill
 fail = sys.argv[1] == "fail"
 
 def check(kv):
@@ -152,12 +152,20 @@ with options.make_pipeline(["--direct_num_workers=2", "--direct_running_mode=mul
 """
 
 
-def _run_big_job(mode: str, tmp_path) -> subprocess.CompletedProcess:
+def _run_big_job(mode: str, tmp_path, **env_vars: str) -> subprocess.CompletedProcess:
   script = tmp_path / "big_job.py"
   script.write_text(_BIG_JOB)
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[2]),
-                                                                   os.environ.get("PYTHONPATH")])))
+                                                                   os.environ.get("PYTHONPATH")])), **env_vars)
   return subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=300, env=env)
+
+
+def _big_job_expected() -> list:
+  expected = []
+  for k in range(16):
+    values = [i for i in range(6400) if i % 16 == k]
+    expected.append((k, 6000 * len(values), sum(i % 251 for i in values)))
+  return expected
 
 
 def test_worker_processes_get_every_element_of_a_shuffle_larger_than_the_data_queues(tmp_path):
@@ -165,14 +173,105 @@ def test_worker_processes_get_every_element_of_a_shuffle_larger_than_the_data_qu
   result = _run_big_job("ok", tmp_path)
   assert result.returncode == 0, result.stderr[-2000:]
   got = ast.literal_eval(result.stdout.split("GOT", 1)[1].strip())
-  expected = []
-  for k in range(16):
-    values = [i for i in range(6400) if i % 16 == k]
-    expected.append((k, 6000 * len(values), sum(i % 251 for i in values)))
-  assert got == expected
+  assert got == _big_job_expected()
 
 
 def test_a_failing_transform_after_a_large_shuffle_fails_the_job_and_does_not_hang(tmp_path):
   result = _run_big_job("fail", tmp_path)  # subprocess timeout: a hang fails the test
   assert result.returncode != 0
   assert "planted failure at key 7" in result.stderr
+
+
+def _spill_env(tmp_path) -> dict[str, str]:
+  (tmp_path / "spill").mkdir()
+  return {spill.MEMORY_ENV: "0.5", spill.DIR_ENV: str(tmp_path / "spill")}  # 512 KB: the 38 MB shuffle spills
+
+
+def test_a_shuffle_past_the_spill_bound_gives_every_value_across_worker_processes(tmp_path):
+  result = _run_big_job("ok", tmp_path, **_spill_env(tmp_path))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert ast.literal_eval(result.stdout.split("GOT", 1)[1].strip()) == _big_job_expected()
+  assert not list((tmp_path / "spill").iterdir())  # the run's spill folder is gone
+
+
+def test_a_failing_transform_after_a_spilled_shuffle_fails_the_job_and_leaves_no_spill_files(tmp_path):
+  result = _run_big_job("fail", tmp_path, **_spill_env(tmp_path))
+  assert result.returncode != 0
+  assert "planted failure at key 7" in result.stderr
+  assert not list((tmp_path / "spill").iterdir())
+
+
+def test_a_spilled_shuffle_in_process_gives_every_value_and_cleans_up(tmp_path, monkeypatch):
+  for name, value in _spill_env(tmp_path).items():
+    monkeypatch.setenv(name, value)
+  spills = []
+  beam_spill = options.ChunkedGroupingBuffer.spill
+  monkeypatch.setattr(options.ChunkedGroupingBuffer, "spill", lambda self: spills.append(1) or beam_spill(self))
+  with options.make_pipeline(["--direct_num_workers=1"]) as p:
+    # 3 GroupByKeys of 1 MB each, one after another, and one key with a value from every bundle
+    for name, mod in (("A", 7), ("B", 1), ("C", 500)):
+      grouped = (p | f"Create{name}" >> beam.Create(range(4000))
+                 | f"Pair{name}" >> beam.Map(lambda i, m=mod: (i % m, (i, b"x" * 250)))
+                 | f"Group{name}" >> beam.GroupByKey()
+                 | f"Sum{name}" >> beam.MapTuple(lambda k, vs: (k, len(vs), sum(i for i, _ in vs))))
+      assert_that(grouped, equal_to([(k, len(range(k, 4000, mod)), sum(range(k, 4000, mod))) for k in range(mod)]),
+                  label=f"Check{name}")
+  assert spills  # the bound was passed
+  assert not list((tmp_path / "spill").iterdir())
+
+
+def _spilling_buffer(tmp_path, bound: int):
+  budget = spill.SpillBudget(bound, str(tmp_path))
+  return type("B", (options.ChunkedGroupingBuffer,), {"budget": budget}), budget
+
+
+def test_spilled_groups_keep_each_keys_values_in_order_and_split_large_partitions(tmp_path, monkeypatch):
+  monkeypatch.setattr(spill, "FANOUT", 4)
+  monkeypatch.setattr(options, "GROUPED_CHUNK_BYTES", 2500)
+  cls, budget = _spilling_buffer(tmp_path, 4000)
+  buf = cls(WINDOWED_KV, GROUPED, core.Windowing(beam.window.GlobalWindows()))
+  items = [(k % 37, bytes([k % 256]) * 100) for k in range(2000)]  # 200 KB: about 100 spills of 4 KB
+  for start in range(0, len(items), 20):
+    out = create_OutputStream()
+    for k, v in items[start:start + 20]:
+      WINDOWED_KV.get_impl().encode_to_stream(windowed_value.WindowedValue((k, v), 0, [beam.window.GlobalWindow()]),
+                                              out, True)
+    buf.append(out.get())
+    assert budget.held <= 4000
+  shares = buf.partition(3)
+  assert budget.held == 0
+  got = [_decoded(list(share)) for share in shares]
+  by_key = {k: vs for share in got for k, vs, *_ in share}
+  assert sorted(k for share in got for k, *_ in share) == list(range(37))  # each key once
+  assert by_key == {k: [v for kk, v in items if kk == k] for k in range(37)}  # arrival order
+  ref = _decoded(_filled(execution.GroupingBuffer, items).partition(1)[0])
+  assert all(row[2:] == ref[0][2:] for share in got for row in share)  # timestamp, window, pane as Beam's
+  assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # partitions removed as read
+
+
+def test_spilled_groups_join_as_bytes_exactly_as_decoded_and_encoded_again(tmp_path):
+  cls, _ = _spilling_buffer(tmp_path, 1 << 20)
+  any_kv = coders.WindowedValueCoder(coders.TupleCoder([coders.FastPrimitivesCoder(), coders.FastPrimitivesCoder()]))
+  grouped = coders.WindowedValueCoder(coders.TupleCoder([coders.FastPrimitivesCoder(),
+                                                         coders.IterableCoder(coders.FastPrimitivesCoder())]))
+  buf = cls(any_kv, grouped, core.Windowing(beam.window.GlobalWindows()))
+  key = ("band", 3)
+  runs = [[np.arange(5), (1, "x")], [], [np.ones((2, 3), np.uint16)], [b"y" * 70000, None]]
+  encoded = [grouped.get_impl().encode_nested(buf.window.with_value((key, vs))) for vs in runs]
+  encoded_key = coders.FastPrimitivesCoder().encode(key)
+  merged = buf._merge(encoded_key, encoded)  # pylint: disable=protected-access
+  assert merged == buf._merge_decoded(key, encoded)  # pylint: disable=protected-access
+  wv = grouped.get_impl().decode_nested(merged)
+  assert wv.value[0] == key and len(wv.value[1]) == 5
+  assert wv.value[1][1] == (1, "x") and wv.value[1][3] == b"y" * 70000 and wv.value[1][4] is None
+
+
+def test_an_in_process_worker_has_its_whole_input_before_the_bundle_starts():
+  # InMemoryDataChannel.input_elements reads what the channel holds when called: no thread may still be sending
+  channel = data_plane.InMemoryDataChannel()
+  manager = type("M", (), {"_worker_handler": type("W", (), {"data_conn": channel})()})()
+  chunks = [bytes([i]) * (1 << 20) for i in range(5)]
+  options._send_input_in_chunks(manager, "bundle", "read", iter(chunks))  # pylint: disable=protected-access
+  assert "_input_senders" not in manager.__dict__
+  got = b"".join(e.data for e in channel.inverse().input_elements("bundle", ["read"]))
+  assert got == b"".join(chunks)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import os
+import shutil
+import tempfile
 import threading
 
 import apache_beam as beam
@@ -15,7 +18,7 @@ from apache_beam.runners.worker import data_plane
 from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils import windowed_value
 
-from webpairs.pipelines.runtime import quiet_worker
+from webpairs.pipelines.runtime import quiet_worker, spill
 
 try:
   _LIBC = ctypes.CDLL("libc.so.6")
@@ -86,7 +89,7 @@ class GroupedShare:
 
 
 class ChunkedGroupingBuffer(execution.GroupingBuffer):
-  """Beam's GroupingBuffer (FnApiRunner's in-driver shuffle) without copies of the groups.
+  """Beam's GroupingBuffer (FnApiRunner's in-driver shuffle) without copies of the groups, spilled past a bound.
 
   Beam 2.77 encodes all groups of a GroupByKey into one stream per worker (a buffer that
   grows by doubling, then a bytes copy of it) while every decoded value is still held, then
@@ -95,16 +98,110 @@ class ChunkedGroupingBuffer(execution.GroupingBuffer):
   groups are encoded key by key as they are sent, so the peak is the decoded values plus a
   chunk per worker. The same keys go to the same worker, in the same order, with the same
   values: the bytes a worker reads are identical.
+
+  With a run's SpillBudget (budget, set by _FnApiRunner.run_stages), the buffers of a run
+  hold at most its bound of encoded input in memory: past it the largest write their groups
+  to disk (spill.py), and a buffer that spilled hands each worker a SpilledShare of hash
+  partitions instead. Each key's values still form one group, in the order they arrived;
+  which worker gets a key, and in what order, differs from the in-memory path.
   """
 
   window = GlobalWindows.windowed_value(
       None, timestamp=GlobalWindow().max_timestamp(),
       pane_info=windowed_value.PaneInfo(is_first=True, is_last=True, timing=windowed_value.PaneInfoTiming.ON_TIME,
                                         index=0, nonspeculative_index=0))
+  budget: spill.SpillBudget | None = None
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self.held = 0  # encoded bytes appended since the last spill
+    self._spilled: spill.SpillFiles | None = None
+    # non-default windowing keeps windowed values for Beam's trigger driver: never spilled
+    self._budget = self.budget if self.budget is not None and self._windowing.is_default() else None
+    if self._budget is not None:
+      self._budget.register(self)
+
+  def append(self, elements_data: bytes) -> None:
+    super().append(elements_data)
+    if self._budget is not None:
+      self._budget.add(self, len(elements_data))
+
+  def extend(self, input_buffer) -> None:
+    if input_buffer is self or isinstance(input_buffer, execution.ListBuffer):
+      return
+    super().extend(input_buffer)
+    if isinstance(input_buffer, ChunkedGroupingBuffer):
+      other = input_buffer._spilled  # pylint: disable=protected-access
+      if other is not None:
+        if self._spilled is None:
+          self._spilled = spill.SpillFiles(os.path.dirname(other.directory))
+        for mine, theirs in zip(self._spilled.parts, other.parts):
+          mine.extend(theirs)
+      if input_buffer._budget is not None:  # pylint: disable=protected-access
+        input_buffer._budget.forget(input_buffer)  # pylint: disable=protected-access
+      if self._budget is not None:
+        self._budget.add(self, input_buffer.held)
+
+  def _encoded_groups(self):
+    """(encoded key, encoded group) of every held key, each key's values leaving the table as encoded."""
+    coder_impl = self._post_grouped_coder.get_impl()
+    key_coder_impl = self._key_coder.get_impl()
+    for encoded_key in list(self._table):
+      values = self._table.pop(encoded_key)
+      yield encoded_key, coder_impl.encode_nested(self.window.with_value((key_coder_impl.decode(encoded_key), values)))
+      del values
+
+  def spill(self) -> int:
+    """Writes the held groups to disk; returns the bytes this freed (SpillBudget)."""
+    if self._spilled is None:
+      self._spilled = spill.SpillFiles(self._budget.directory)
+    self._spilled.write(self._encoded_groups())
+    self._table = collections.defaultdict(list)  # a dict keeps its size after pops
+    freed, self.held = self.held, 0
+    release_free_memory()
+    return freed
+
+  def _merge(self, encoded_key: bytes, groups: list[bytes]) -> bytes:
+    """One encoded group of a key's spilled groups, values in the order they were spilled.
+
+    A group's encoding ends with its values as Beam's IterableCoder writes a list: a 4-byte
+    count, then each value. So the groups join as bytes: the header of an empty group, the
+    summed count, each group's values; any other layout is decoded and encoded again.
+    """
+    coder_impl = self._post_grouped_coder.get_impl()
+    key = self._key_coder.get_impl().decode(encoded_key)
+    head = coder_impl.encode_nested(self.window.with_value((key, [])))[:-4]
+    count, parts = 0, []
+    for group in groups:
+      n = int.from_bytes(group[len(head):len(head) + 4], "big", signed=True)
+      if not group.startswith(head) or n < 0:
+        return self._merge_decoded(key, groups)
+      count += n
+      parts.append(memoryview(group)[len(head) + 4:])
+    if count >= 1 << 31:
+      return self._merge_decoded(key, groups)
+    return b"".join([head, count.to_bytes(4, "big"), *parts])
+
+  def _merge_decoded(self, key, groups: list[bytes]) -> bytes:
+    coder_impl = self._post_grouped_coder.get_impl()
+    values = []
+    for group in groups:
+      values.extend(coder_impl.decode_nested(group).value[1])
+    return coder_impl.encode_nested(self.window.with_value((key, values)))
 
   def partition(self, n: int) -> list:
     if self._grouped_output or not self._windowing.is_default():
       return super().partition(n)
+    if self._budget is not None:
+      self._budget.forget(self)
+    if self._spilled is not None:
+      if self._table:
+        self._spilled.write(self._encoded_groups())
+        self._table = collections.defaultdict(list)
+      split_bytes = max(1, self._budget.bound // 2) if self._budget is not None else 1 << 28
+      self._grouped_output = [spill.SpilledShare(self._spilled, ix, n, self._merge, split_bytes,
+                                                 GROUPED_CHUNK_BYTES) for ix in range(n)]
+      return self._grouped_output
     keys = list(self._table)
     self._grouped_output = [GroupedShare(self, keys[ix::n]) for ix in range(n)]
     return self._grouped_output
@@ -135,6 +232,12 @@ def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, 
       data_out.close()
 
   errors: list[BaseException] = []
+  if isinstance(self._worker_handler.data_conn, data_plane.InMemoryDataChannel):
+    # an in-process worker reads only what its channel holds when the bundle starts: send it all first
+    send()
+    if errors:
+      raise RuntimeError("sending a bundle's input to a worker failed") from errors[0]
+    return
   thread = threading.Thread(target=send, name=f"send-{read_transform_id}", daemon=True)
   self.__dict__.setdefault("_input_senders", []).append((thread, errors))
   thread.start()
@@ -155,9 +258,9 @@ def _process_bundle_then_join(self, *args, **kwargs):
         raise RuntimeError("sending a bundle's input to a worker failed") from errors[0]
 
 
-def _local_runner_patches() -> list[tuple[object, str, object]]:
+def _local_runner_patches(grouping_buffer: type = ChunkedGroupingBuffer) -> list[tuple[object, str, object]]:
   """(module or class, name, value): what _FnApiRunner sets for a run."""
-  return [(execution, "GroupingBuffer", ChunkedGroupingBuffer),
+  return [(execution, "GroupingBuffer", grouping_buffer),
           (data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", DATA_QUEUE_BYTES),
           (fn_runner.BundleManager, "_send_input_to_worker", _send_input_in_chunks),
           (fn_runner.BundleManager, "process_bundle", _process_bundle_then_join)]
@@ -183,7 +286,14 @@ class _FnApiRunner(FnApiRunner):
     # Module-level names and methods that Beam reads when it makes this run's grouping
     # buffers (execution.py), data channel queues (data_plane.py) and bundles (fn_runner.py).
     tune_driver_malloc()
-    patches = _local_runner_patches()
+    bound = spill.memory_bound()
+    spill_dir = None
+    if bound:
+      spill_dir = tempfile.mkdtemp(prefix="webpairs-shuffle-", dir=os.environ.get(spill.DIR_ENV) or None)
+    # this run's grouping buffers share one spill budget and folder
+    buffer_cls = type("ChunkedGroupingBuffer", (ChunkedGroupingBuffer,),
+                      {"budget": spill.SpillBudget(bound, spill_dir) if bound else None})
+    patches = _local_runner_patches(buffer_cls)
     saved = [getattr(owner, name) for owner, name, _ in patches]
     for owner, name, value in patches:
       setattr(owner, name, value)
@@ -192,6 +302,8 @@ class _FnApiRunner(FnApiRunner):
     finally:
       for (owner, name, _), value in zip(patches, saved):
         setattr(owner, name, value)
+      if spill_dir:
+        shutil.rmtree(spill_dir, ignore_errors=True)
 
 
 def is_local(pipeline_args: list[str]) -> bool:
