@@ -1,4 +1,5 @@
-"""Language-ID quality and speed: lid.176 alone, CLD3, heliport and the shipped identifier, same run.
+"""Language-ID quality and speed: lid.176 alone, CLD3, the supplementary model alone, the previous
+default (script rules + lid.176 + CLD3), heliport and the shipped identifier, same run.
 
 Evaluation: benchmarks/lid_eval_set.py (>= 100 languages of short UI messages and names from the
 Django and pycountry wheels, built now, split into tune/test halves; figures are on `test`) and
@@ -63,9 +64,9 @@ def lid176_languages() -> set[str]:
   return {lid.fold(lid._fine(label)) for _, label in ident._fasttext("x\n", 176)}
 
 
-def run_lid176(texts: list[str], script_rules: bool) -> tuple[list[str], float]:
-  ident = lid.LanguageIdentifier(script_rules=script_rules)
-  ident.predict(["warm up"])
+def run_lid176(texts: list[str], script_rules: bool, **kwargs) -> tuple[list[str], float]:
+  ident = lid.LanguageIdentifier(script_rules=script_rules, **kwargs)
+  ident.predict(["warm up", "नमस्ते"])  # loads both models
   t0 = time.process_time()
   preds = ident.predict(texts)
   dt = time.process_time() - t0
@@ -77,6 +78,15 @@ def run_lid176(texts: list[str], script_rules: bool) -> tuple[list[str], float]:
     else:
       codes.append(lid.fold(code))
   return codes, dt
+
+
+def run_supplement(texts: list[str]) -> tuple[list[str], float]:
+  ident = lid.LanguageIdentifier()
+  ident.supplement_predict("warm up\n")
+  t0 = time.process_time()
+  preds = [ident.supplement_predict(ident._clean(t)) for t in texts]
+  dt = time.process_time() - t0
+  return [lid.fold(p[0][1]) if p else lid.UND for p in preds], dt
 
 
 def run_cld3(texts: list[str]) -> tuple[list[str], float]:
@@ -158,12 +168,14 @@ def main() -> None:
     cands = {
         "lid176": lambda t: run_lid176(t, script_rules=False),
         "cld3": run_cld3,
+        "supplement": run_supplement,
+        "scripts+lid176+cld3": lambda t: run_lid176(t, script_rules=True, supplement_weight=0.0),
         "shipped": lambda t: run_lid176(t, script_rules=True),
     }
     if args.heliport_python:
       cands["heliport(GPL,opt)"] = lambda t: run_heliport(t, args.heliport_python, iso)
     print(f"\n{name}: {len(texts)} texts, {len(set(gold))} languages")
-    print(f"{'candidate':<20}{'macro acc':>10}{'lenient':>9}{'lid176 langs':>13}{'und':>7}{'texts/s/core':>14}")
+    print(f"{'candidate':<22}{'macro acc':>10}{'lenient':>9}{'lid176 langs':>13}{'und':>7}{'texts/s/core':>14}")
     for cname, fn in cands.items():
       pred, dt = fn(texts)
       macro, per = score(gold, pred)
@@ -171,7 +183,7 @@ def main() -> None:
       in_lid176, _ = score(gold, pred, only=known)
       per_lang[name][cname] = per
       und = sum(p == lid.UND for p in pred) / len(pred)
-      print(f"{cname:<20}{macro:>10.4f}{lenient:>9.4f}{in_lid176:>13.4f}{und:>7.3f}{len(texts) / dt:>14.0f}")
+      print(f"{cname:<22}{macro:>10.4f}{lenient:>9.4f}{in_lid176:>13.4f}{und:>7.3f}{len(texts) / dt:>14.0f}")
   if args.per_language:
     for name, by_cand in per_lang.items():
       cnames = list(by_cand)
