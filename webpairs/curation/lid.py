@@ -49,6 +49,10 @@ CLD3_MIN_PROB = 0.9
 # Picked on the tune half of benchmarks/lid_eval_set.py (macro 1.0: 0.694, 1.5: 0.704, 2.0: 0.707)
 # against real captions (0.988, 0.980, 0.973; lid.176 + CLD3 before: 0.972).
 DEFAULT_SUPPLEMENT_WEIGHT = 1.5
+# lid.176 says 'en' at 0.1245 for any token it has never seen ('lol', 'haha', 'xD'), where the
+# supplement (trained on clean text only) guesses boldly ('haha' -> mi at 0.95): below this,
+# lid.176's own label and score stand (so `und`). Tune half 0.681 vs 0.691 without the guard.
+SUPPLEMENT_FROM = 0.13
 # lid.176 at least this sure of its top label (a language that writes the script) decides alone:
 # the supplement is skipped for most captions. English from 0.5: the supplement knows UI English,
 # not captions ('my new car' -> cy at 0.96, 'A cat on a sofa' -> br). Tune half / real captions /
@@ -303,6 +307,8 @@ class LanguageIdentifier:
     if ours and ours[0][0] >= SKIP_SUPPLEMENT_ABOVE.get(ours[0][1], SKIP_SUPPLEMENT_ABOVE[None]) and (
         scripts.writes(ours[0][1], script)):
       return ours[0][1], ours[0][0]  # lid.176 sure: most captions, at half the cost
+    if not ours or ours[0][0] < SUPPLEMENT_FROM:
+      return (ours[0][1], ours[0][0]) if ours else (None, 0.0)  # lid.176 sees no language at all
     votes = [(p, code, 0) for p, code in ours]
     votes += [(p, code, 1) for p, code in self.supplement_predict(line, self.top_k)]
     weight = (1.0, self.supplement_weight)
