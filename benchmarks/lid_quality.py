@@ -1,8 +1,15 @@
-"""Language-ID quality and speed: lid.176 alone, CLD3, heliport and the shipped identifier, same run.
+"""Language-ID quality and speed: lid.176 alone, CLD3, the supplementary model alone, the previous
+default (script rules + lid.176 + CLD3), heliport and the shipped identifier, same run.
 
 Evaluation: benchmarks/lid_eval_set.py (>= 100 languages of short UI messages and names from the
 Django and pycountry wheels, built now, split into tune/test halves; figures are on `test`) and
 ../shared/data/real_captions_multilingual (IGLUE xFlickr&CO human captions, 8 languages).
+Web alt-text proxy: ../shared/data/real_alttext/img2dataset_test_10000.parquet (10,000 img2dataset
+alt-texts, mostly English product titles: the project's own domain) has no gold labels, so two
+proxies stand in: agreement with heliport where both give a language (needs --heliport-python, else
+n/a), and 'rare', the count of rows labelled with a language outside the 20 languages heliport
+gives most on that set (English titles called Welsh, Romansh, Interlingua, ...); if heliport is not
+run, the top 20 are those of the previous default (scripts+lid176+cld3).
 Every prediction is folded to the coarse code (webpairs.curation.lid.fold); `und` counts as wrong;
 'lenient' also accepts a macrolanguage label for its members (sh/hbs for bs/hr/sr, ms for id).
 Throughput is texts per CPU-second of the process (time.process_time), one thread.
@@ -38,6 +45,9 @@ REAL = next(
     _ROOT.parent / "shared" / "data" / "real_captions_multilingual",
 )
 
+ALTTEXT = REAL.parent / "real_alttext" / "img2dataset_test_10000.parquet"
+RARE_TOP = 20  # languages outside heliport's top 20 on the alt-texts count as rare labels
+
 _HELIPORT_SCRIPT = r"""
 import json, sys, time, heliport
 texts = json.load(sys.stdin)
@@ -63,9 +73,35 @@ def lid176_languages() -> set[str]:
   return {lid.fold(lid._fine(label)) for _, label in ident._fasttext("x\n", 176)}
 
 
-def run_lid176(texts: list[str], script_rules: bool) -> tuple[list[str], float]:
-  ident = lid.LanguageIdentifier(script_rules=script_rules)
+def alttexts() -> list[str]:
+  """The 10,000 web alt-texts (column TEXT) in the parquet's row order; a null is ''."""
+  import pyarrow.parquet as pq
+
+  return [t or "" for t in pq.read_table(ALTTEXT, columns=["TEXT"]).column("TEXT").to_pylist()]
+
+
+def heliport_code(code: str, iso: dict[str, str]) -> str:
+  """heliport's ISO 639-3 code ('eng', 'hbs_lat') -> our coarse code."""
+  base = code.split("_")[0]
+  return lid.UND if base in ("und", "") else lid.fold(iso.get(base, base))
+
+
+def alt_proxy(pred: list[str], heli: list[str] | None, ref: list[str]) -> tuple[float | None, int]:
+  """(agreement with heliport where both label or None, rare-language labels); the top languages
+  come from heliport's labels, else from `ref` (the previous default's)."""
+  top = {c for c, _ in collections.Counter(h for h in (heli or ref) if h != lid.UND).most_common(RARE_TOP)}
+  rare = sum(p != lid.UND and p not in top for p in pred)
+  if heli is None:
+    return None, rare
+  both = [(p, h) for p, h in zip(pred, heli) if p != lid.UND and h != lid.UND]
+  return sum(p == h for p, h in both) / len(both), rare
+
+
+def run_lid176(texts: list[str], script_rules: bool, **kwargs) -> tuple[list[str], float]:
+  ident = lid.LanguageIdentifier(script_rules=script_rules, **kwargs)
   ident.predict(["warm up"])
+  if script_rules and ident.supplement_weight > 0:
+    ident.supplement_predict("warm up\n")  # loads it outside the timing
   t0 = time.process_time()
   preds = ident.predict(texts)
   dt = time.process_time() - t0
@@ -77,6 +113,15 @@ def run_lid176(texts: list[str], script_rules: bool) -> tuple[list[str], float]:
     else:
       codes.append(lid.fold(code))
   return codes, dt
+
+
+def run_supplement(texts: list[str]) -> tuple[list[str], float]:
+  ident = lid.LanguageIdentifier()
+  ident.supplement_predict("warm up\n")
+  t0 = time.process_time()
+  preds = [ident.supplement_predict(ident._clean(t)) for t in texts]
+  dt = time.process_time() - t0
+  return [lid.fold(p[0][1]) if p else lid.UND for p in preds], dt
 
 
 def run_cld3(texts: list[str]) -> tuple[list[str], float]:
@@ -98,11 +143,7 @@ def run_heliport(texts: list[str], python: str, iso: dict[str, str]) -> tuple[li
       [python, "-c", _HELIPORT_SCRIPT], input=json.dumps(texts), capture_output=True, text=True, check=True
   )
   got = json.loads(out.stdout)
-  codes = []
-  for c in got["codes"]:
-    base = c.split("_")[0]
-    codes.append(lid.UND if base in ("und", "") else lid.fold(iso.get(base, base)))
-  return codes, got["seconds"]
+  return [heliport_code(c, iso) for c in got["codes"]], got["seconds"]
 
 
 # Lenient scoring also accepts the macrolanguage of the gold language where an identifier only
@@ -154,24 +195,40 @@ def main() -> None:
   print(f"'lid176 langs': macro accuracy over the {len(set(sets['registry'][1]) & known)} registry "
         "languages lid.176 has a label for")
   per_lang: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
+  alt_rows: dict[str, tuple[float | None, int]] = {}
+  if ALTTEXT.is_file():
+    alt = alttexts()
+    heli = run_heliport(alt, args.heliport_python, iso)[0] if args.heliport_python else None
+    ref = run_lid176(alt, script_rules=True, supplement_weight=0.0)[0]
+  else:
+    print(f"(skipping the web alt-text proxy: {ALTTEXT} not found)")
   for name, (texts, gold) in sets.items():
     cands = {
         "lid176": lambda t: run_lid176(t, script_rules=False),
         "cld3": run_cld3,
+        "supplement": run_supplement,
+        "scripts+lid176+cld3": lambda t: run_lid176(t, script_rules=True, supplement_weight=0.0),
         "shipped": lambda t: run_lid176(t, script_rules=True),
     }
     if args.heliport_python:
       cands["heliport(GPL,opt)"] = lambda t: run_heliport(t, args.heliport_python, iso)
     print(f"\n{name}: {len(texts)} texts, {len(set(gold))} languages")
-    print(f"{'candidate':<20}{'macro acc':>10}{'lenient':>9}{'lid176 langs':>13}{'und':>7}{'texts/s/core':>14}")
+    print(f"{'candidate':<22}{'macro acc':>10}{'lenient':>9}{'lid176 langs':>13}{'und':>7}{'texts/s/core':>14}"
+          + (f"{'alt agree':>10}{'alt rare':>9}" if ALTTEXT.is_file() else ""))
     for cname, fn in cands.items():
+      if ALTTEXT.is_file() and cname not in alt_rows:
+        alt_rows[cname] = alt_proxy(heli if cname.startswith("heliport") else fn(alt)[0], heli, ref)
       pred, dt = fn(texts)
       macro, per = score(gold, pred)
       lenient, _ = score(gold, pred, lenient=True)
       in_lid176, _ = score(gold, pred, only=known)
       per_lang[name][cname] = per
       und = sum(p == lid.UND for p in pred) / len(pred)
-      print(f"{cname:<20}{macro:>10.4f}{lenient:>9.4f}{in_lid176:>13.4f}{und:>7.3f}{len(texts) / dt:>14.0f}")
+      extra = ""
+      if cname in alt_rows:
+        agree, rare = alt_rows[cname]
+        extra = f"{'n/a' if agree is None else f'{agree:.4f}':>10}{rare:>9}"
+      print(f"{cname:<22}{macro:>10.4f}{lenient:>9.4f}{in_lid176:>13.4f}{und:>7.3f}{len(texts) / dt:>14.0f}{extra}")
   if args.per_language:
     for name, by_cand in per_lang.items():
       cnames = list(by_cand)

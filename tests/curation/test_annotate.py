@@ -72,7 +72,7 @@ def test_caption_from_json_and_unsure_lid_takes_page_lang(ident):
   ex = samples.example(image=PNG, ext="png", caption=None, meta=meta)
   row = _one(ex, ident)
   assert row["status"] == "ok" and row["caption"] == "Turnerin"
-  assert row["lid_lang"] == "en" and row["lang_score"] < 0.5  # fastText guesses badly on one word
+  assert row["lang_score"] < 0.5  # one word: the identifier guesses ('no' at 0.25), unsure
   assert row["lang"] == "de"
 
 

