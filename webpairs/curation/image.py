@@ -62,7 +62,7 @@ class ImageInfo:
   format: str | None = None
   phash_pixels: np.ndarray | None = None
   dhash_pixels: np.ndarray | None = None
-  # With inspect_image(windows=True): hash inputs of the `window_inputs`, (9, 32, 32) and (9, 8, 9).
+  # With inspect_image(windows=True): hash inputs of the `window_inputs`, (N_WINDOWS, 32, 32) and (N_WINDOWS, 8, 9).
   window_phash_pixels: np.ndarray | None = None
   window_dhash_pixels: np.ndarray | None = None
   # Width / height of the hashed content (inside letterbox bars, as decoded for hashing): select's
@@ -78,19 +78,28 @@ class ImageInfo:
 # benchmarks/neardup_quality.py's photos, PIL crops, all LSH bands, t=10).
 WINDOW_SHARE = 0.9
 _WINDOW_ANCHORS = tuple((ax, ay) for ay in (0.5, 0.0, 1.0) for ax in (0.5, 0.0, 1.0))
-N_WINDOWS = len(_WINDOW_ANCHORS)
+# Every 90% window holds most of each corner, so a badge there changes all nine (a 20% wide logo on a 2:1
+# image: pHash 24-34 bits off in each). Four corner windows of this share leave out a 25% strip on two
+# sides, so one of them misses a badge in the opposite corner: logo recall 0.917 -> 1.0, 0.70 and 0.80
+# the same, no false merge up to t=14 (benchmarks/neardup_quality.py). Rows: top, bottom; in each, left, right.
+CORNER_SHARE = 0.75
+_CORNER_ANCHORS = tuple((ax, ay) for ay in (0.0, 1.0) for ax in (0.0, 1.0))
+N_GRID_WINDOWS = len(_WINDOW_ANCHORS)  # annotation format 6 wrote these only
+N_WINDOWS = N_GRID_WINDOWS + len(_CORNER_ANCHORS)
 # Windows are resampled from the content resized to this many pixels a side: twice the pHash input.
 WINDOW_GRID = 2 * hashes.PHASH_INPUT
 
 
-def window_boxes(width: int, height: int, share: float = WINDOW_SHARE) -> list[tuple[int, int, int, int]]:
-  """(left, top, right, bottom) of the N_WINDOWS windows, row by row: y centred, top, bottom; in
-  each, x centred, left, right. The first is the centre window."""
-  cw, ch = max(1, round(width * share)), max(1, round(height * share))
+def window_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+  """(left, top, right, bottom) of the N_WINDOWS windows: the 3x3 grid of WINDOW_SHARE row by row (y
+  centred, top, bottom; in each, x centred, left, right; the first is the centre window), then the
+  corner windows of CORNER_SHARE (top-left, top-right, bottom-left, bottom-right)."""
   boxes = []
-  for ax, ay in _WINDOW_ANCHORS:
-    x, y = round((width - cw) * ax), round((height - ch) * ay)
-    boxes.append((x, y, x + cw, y + ch))
+  for share, anchors in ((WINDOW_SHARE, _WINDOW_ANCHORS), (CORNER_SHARE, _CORNER_ANCHORS)):
+    cw, ch = max(1, round(width * share)), max(1, round(height * share))
+    for ax, ay in anchors:
+      x, y = round((width - cw) * ax), round((height - ch) * ay)
+      boxes.append((x, y, x + cw, y + ch))
   return boxes
 
 
@@ -123,21 +132,25 @@ def window_inputs(gray: Image.Image) -> tuple[np.ndarray, np.ndarray]:
   """Hash inputs of the `window_boxes` of `gray`: (N_WINDOWS, 32, 32) and (N_WINDOWS, 8, 9) uint8.
 
   Each window is resampled as if cropped and resized with LANCZOS like the whole image
-  (hashes.hash_inputs), within a level or two of PIL's pixels, but as two matrix products
-  for all nine windows at once (the 3x3 grid shares its three row and three column ranges):
-  PIL crops and resizes cost more than the rest of the annotate pass. The content is first
-  box-averaged to WINDOW_GRID pixels a side (one PIL call, cheaper than LANCZOS, which made
-  windows cost 0.80x of annotate's examples/s against 0.88x, at no better recall), so the
-  products stay small enough for a BLAS to run them in the calling thread (its threads cost
-  100x on small matrices).
+  (hashes.hash_inputs), within a level or two of PIL's pixels, but as matrix products for
+  all windows of a share at once (the 3x3 grid shares its three row and three column ranges,
+  the corner windows their two): PIL crops and resizes cost more than the rest of the
+  annotate pass. The content is first box-averaged to WINDOW_GRID pixels a side (one PIL
+  call, cheaper than LANCZOS, which made windows cost 0.80x of annotate's examples/s against
+  0.88x, at no better recall), so the products stay small enough for a BLAS to run them in
+  the calling thread (its threads cost 100x on small matrices).
   """
   px = np.asarray(gray.convert("L").resize((WINDOW_GRID, WINDOW_GRID), Image.Resampling.BOX), np.float32)
   h, w = px.shape
   out = []
   for oh, ow in ((hashes.PHASH_INPUT, hashes.PHASH_INPUT), (hashes.HASH_SIZE, hashes.HASH_SIZE + 1)):
-    rows = _window_weights(h, oh) @ px  # (3, oh, w): the three row ranges
-    both = rows[:, None] @ _window_weights(w, ow).transpose(0, 2, 1)[None]  # (3 rows, 3 columns, oh, ow)
-    out.append(np.clip(np.rint(both), 0, 255).astype(np.uint8).reshape(N_WINDOWS, oh, ow))
+    parts = []
+    # Grid: all three anchors (centre, start, end); corners: start and end only.
+    for share, pick in ((WINDOW_SHARE, slice(None)), (CORNER_SHARE, slice(1, None))):
+      rows = _window_weights(h, oh, share)[pick] @ px  # (r, oh, w): the row ranges
+      both = rows[:, None] @ _window_weights(w, ow, share)[pick].transpose(0, 2, 1)[None]  # (r rows, c columns, oh, ow)
+      parts.append(both.reshape(-1, oh, ow))
+    out.append(np.clip(np.rint(np.concatenate(parts)), 0, 255).astype(np.uint8))
   return out[0], out[1]
 
 

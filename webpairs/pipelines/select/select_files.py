@@ -150,17 +150,20 @@ def read_window_columns(path: str) -> pa.Table:
 
 def window_hashes(table: pa.Table, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
   """(window phashes, window dhashes, valid) as (n, K) uint64, (n, K), (n,) bool; None without the window
-  columns. Rows without hashes or with another number of windows are not valid."""
+  columns. K is the file's windows per image: image.N_WINDOWS, or N_GRID_WINDOWS in files of annotation
+  format 6 (the grid without the corner windows; all windows are compared with all, so the two mix).
+  Rows without hashes or with another number of windows are not valid."""
   if not set(WINDOW_COLUMNS) <= set(table.column_names):
     return None
-  k = image.N_WINDOWS
+  cols = [table.column(name).combine_chunks() for name in WINDOW_COLUMNS]
+  lengths = [np.asarray(pc.list_value_length(c).fill_null(0).to_numpy(zero_copy_only=False), np.int64) for c in cols]
+  # One annotate run writes one K a file; take the larger one seen, so a file of one format keeps all its rows.
+  k = image.N_WINDOWS if (lengths[0] == image.N_WINDOWS).any() else image.N_GRID_WINDOWS
   out, valid = [], np.ones(n, dtype=bool)
-  for name in WINDOW_COLUMNS:
-    col = table.column(name).combine_chunks()
-    lengths = np.asarray(pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+  for col, length in zip(cols, lengths):
     flat = np.asarray(col.flatten().to_numpy(zero_copy_only=False), np.uint64)
-    starts = np.cumsum(lengths) - lengths
-    ok = lengths == k
+    starts = np.cumsum(length) - length
+    ok = length == k
     values = np.zeros((n, k), np.uint64)
     values[ok] = flat[starts[ok][:, None] + np.arange(k)]
     out.append(values)
