@@ -79,11 +79,13 @@ class ImageInfo:
 WINDOW_SHARE = 0.9
 _WINDOW_ANCHORS = tuple((ax, ay) for ay in (0.5, 0.0, 1.0) for ax in (0.5, 0.0, 1.0))
 # Every 90% window holds most of each corner, so a badge there changes all nine (a 20% wide logo on a 2:1
-# image: pHash 24-34 bits off in each). Four corner windows of this share leave out a 25% strip on two
-# sides, so one of them misses a badge in the opposite corner: logo recall 0.917 -> 1.0, 0.70 and 0.80
-# the same, no false merge up to t=14 (benchmarks/neardup_quality.py). Rows: top, bottom; in each, left, right.
+# image: pHash 24-34 bits off in each). Corner windows of this share leave out a 25% strip on two sides;
+# the top-left and the bottom-right one between them miss a badge of up to 25% x 25% in any corner: logo
+# recall 0.917 -> 1.0 (shares 0.70 and 0.80 the same), no false merge up to t=14. All four corners measured
+# the same (and 15% crops 0.656, as these two), top-right and bottom-left alone 0.531 on 15% crops
+# (benchmarks/neardup_quality.py), so two: each window costs annotate time and select shuffle bytes.
 CORNER_SHARE = 0.75
-_CORNER_ANCHORS = tuple((ax, ay) for ay in (0.0, 1.0) for ax in (0.0, 1.0))
+_CORNER_ANCHORS = ((0.0, 0.0), (1.0, 1.0))  # top-left, bottom-right
 N_GRID_WINDOWS = len(_WINDOW_ANCHORS)  # annotation format 6 wrote these only
 N_WINDOWS = N_GRID_WINDOWS + len(_CORNER_ANCHORS)
 # Windows are resampled from the content resized to this many pixels a side: twice the pHash input.
@@ -93,7 +95,7 @@ WINDOW_GRID = 2 * hashes.PHASH_INPUT
 def window_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
   """(left, top, right, bottom) of the N_WINDOWS windows: the 3x3 grid of WINDOW_SHARE row by row (y
   centred, top, bottom; in each, x centred, left, right; the first is the centre window), then the
-  corner windows of CORNER_SHARE (top-left, top-right, bottom-left, bottom-right)."""
+  corner windows of CORNER_SHARE (top-left, bottom-right)."""
   boxes = []
   for share, anchors in ((WINDOW_SHARE, _WINDOW_ANCHORS), (CORNER_SHARE, _CORNER_ANCHORS)):
     cw, ch = max(1, round(width * share)), max(1, round(height * share))
@@ -128,29 +130,37 @@ def _window_weights(size: int, out: int, share: float = WINDOW_SHARE) -> np.ndar
   return weights
 
 
+@functools.lru_cache(maxsize=4096)
+def _side_weights(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+  """The `_window_weights` of a side for the grid's three ranges, then the corner windows' start and end ones:
+  (5, out, size), and the same transposed (5, size, out), contiguous, for the column products."""
+  w = np.concatenate([_window_weights(size, out, WINDOW_SHARE), _window_weights(size, out, CORNER_SHARE)[1:]])
+  return w, np.ascontiguousarray(w.transpose(0, 2, 1))
+
+
 def window_inputs(gray: Image.Image) -> tuple[np.ndarray, np.ndarray]:
   """Hash inputs of the `window_boxes` of `gray`: (N_WINDOWS, 32, 32) and (N_WINDOWS, 8, 9) uint8.
 
   Each window is resampled as if cropped and resized with LANCZOS like the whole image
-  (hashes.hash_inputs), within a level or two of PIL's pixels, but as matrix products for
-  all windows of a share at once (the 3x3 grid shares its three row and three column ranges,
-  the corner windows their two): PIL crops and resizes cost more than the rest of the
-  annotate pass. The content is first box-averaged to WINDOW_GRID pixels a side (one PIL
-  call, cheaper than LANCZOS, which made windows cost 0.80x of annotate's examples/s against
-  0.88x, at no better recall), so the products stay small enough for a BLAS to run them in
-  the calling thread (its threads cost 100x on small matrices).
+  (hashes.hash_inputs), within a level or two of PIL's pixels, but as matrix products: one
+  for the five row ranges (the grid's three, the corners' two), then one for the grid's
+  3x3 windows and one for the two corners (top rows with left columns, bottom with right):
+  PIL crops and resizes cost more than the rest of the annotate pass. The content is first box-averaged to WINDOW_GRID pixels a side (one
+  PIL call, cheaper than LANCZOS, which made windows cost 0.80x of annotate's examples/s
+  against 0.88x, at no better recall), so the products stay small enough for a BLAS to run
+  them in the calling thread (its threads cost 100x on small matrices).
   """
-  px = np.asarray(gray.convert("L").resize((WINDOW_GRID, WINDOW_GRID), Image.Resampling.BOX), np.float32)
+  gray = gray if gray.mode == "L" else gray.convert("L")
+  px = np.asarray(gray.resize((WINDOW_GRID, WINDOW_GRID), Image.Resampling.BOX), np.float32)
   h, w = px.shape
   out = []
   for oh, ow in ((hashes.PHASH_INPUT, hashes.PHASH_INPUT), (hashes.HASH_SIZE, hashes.HASH_SIZE + 1)):
-    parts = []
-    # Grid: all three anchors (centre, start, end); corners: start and end only.
-    for share, pick in ((WINDOW_SHARE, slice(None)), (CORNER_SHARE, slice(1, None))):
-      rows = _window_weights(h, oh, share)[pick] @ px  # (r, oh, w): the row ranges
-      both = rows[:, None] @ _window_weights(w, ow, share)[pick].transpose(0, 2, 1)[None]  # (r rows, c columns, oh, ow)
-      parts.append(both.reshape(-1, oh, ow))
-    out.append(np.clip(np.rint(np.concatenate(parts)), 0, 255).astype(np.uint8))
+    rows = _side_weights(h, oh)[0] @ px  # (5, oh, w): the row ranges
+    cols = _side_weights(w, ow)[1]  # (5, w, ow): the column ranges
+    both = np.concatenate([(rows[:3, None] @ cols[None, :3]).reshape(-1, oh, ow),  # (3 rows x 3 columns, oh, ow)
+                           rows[3:] @ cols[3:]])
+    np.clip(np.rint(both, out=both), 0, 255, out=both)
+    out.append(both.astype(np.uint8))
   return out[0], out[1]
 
 

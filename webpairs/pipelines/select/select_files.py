@@ -254,12 +254,13 @@ class ScanFile(beam.DoFn):
         else:
           wp, wd, w_ok = found
           rows = np.flatnonzero(w_ok & p_ok & d_ok)
-          k = wp.shape[1]
-          wp, wd, wids = wp[rows].reshape(-1), wd[rows].reshape(-1), np.repeat(ids[rows], k)
-          wasp = np.repeat(aspect[rows], k)
+          corners = set(dedup.corner_bands(bits, int(d["window_band_stride"])))
           for j in sorted(window_bands):
-            parts = dedup.partition_of(dedup.band_values(wp, wd, bits, only=j), plan.partitions)
-            for part, arrays in _file_batches(parts, wp, wd, wids, wasp, ids_at=2):
+            # The grid's windows go into every window band, format 7's corner windows into `corners` only.
+            k = wp.shape[1] if j in corners else image.N_GRID_WINDOWS
+            p_j, d_j, wids = wp[rows, :k].reshape(-1), wd[rows, :k].reshape(-1), np.repeat(ids[rows], k)
+            parts = dedup.partition_of(dedup.band_values(p_j, d_j, bits, only=j), plan.partitions)
+            for part, arrays in _file_batches(parts, p_j, d_j, wids, np.repeat(aspect[rows], k), ids_at=2):
               yield pvalue.TaggedOutput(BAND, ((j, part), arrays + (WINDOWS,)))
     if d["caption_max_images"]:
       chash, c_ok = dedup.hex_u64(table.column("caption_norm_hash").to_pylist())
