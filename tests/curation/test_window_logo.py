@@ -2,7 +2,7 @@
 
 page.png (384x191) with a badge of 15-20% of the width in a corner is the benchmark's miss of the
 3x3 grid (benchmarks/neardup_quality.py, overlay_logo): the badge is 20% of its height and in every
-90% window. The 75% corner windows leave it out.
+90% window. The 80% corner windows away from it leave it out.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_corner_badge_on_a_real_photo_matches_through_a_corner_window_only(share
   near = _near(_entries(page), _entries(_badge(page, share, where)))
   grid = 1 + image.N_GRID_WINDOWS
   assert not near[:grid, :grid].any()  # content and the 90% grid: the badge is in all of them
-  assert near[grid:, grid:].any()  # a 75% corner window away from the badge
+  assert near[grid:, grid:].any()  # an 80% corner window away from the badge
 
 
 def test_windows_of_unrelated_real_photos_never_match(shared_data):

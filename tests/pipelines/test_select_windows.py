@@ -35,7 +35,7 @@ ONE_WORKER = ["--direct_num_workers=1"]
 # phash and dhash), best window pair 4 and 6: only windows find them at the default thresholds.
 PHOTO = 2
 # seed 5 at 480x240 with a badge 20% of the width in the top-right corner: content hashes 26 bits apart,
-# best pair of grid windows 12, the top-left and bottom-right corner windows (75%, clear of the badge) 0.
+# best pair of grid windows 12, the bottom-left corner windows (80%, clear of the badge) 0.
 LOGO_PHOTO = 5
 
 

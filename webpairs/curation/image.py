@@ -79,13 +79,13 @@ class ImageInfo:
 WINDOW_SHARE = 0.9
 _WINDOW_ANCHORS = tuple((ax, ay) for ay in (0.5, 0.0, 1.0) for ax in (0.5, 0.0, 1.0))
 # Every 90% window holds most of each corner, so a badge there changes all nine (a 20% wide logo on a 2:1
-# image: pHash 24-34 bits off in each). Corner windows of this share leave out a 25% strip on two sides;
-# the top-left and the bottom-right one between them miss a badge of up to 25% x 25% in any corner: logo
-# recall 0.917 -> 1.0 (shares 0.70 and 0.80 the same), no false merge up to t=14. All four corners measured
-# the same (and 15% crops 0.656, as these two), top-right and bottom-left alone 0.531 on 15% crops
-# (benchmarks/neardup_quality.py), so two: each window costs annotate time and select shuffle bytes.
-CORNER_SHARE = 0.75
-_CORNER_ANCHORS = ((0.0, 0.0), (1.0, 1.0))  # top-left, bottom-right
+# image: pHash 24-34 bits off in each). The four corner windows of this share leave out a 20% strip on two
+# sides, so those away from a badge of up to 20% x 20% miss it: logo recall 0.917 -> 1.0, no false merge
+# up to t=14 (benchmarks/neardup_quality.py). At 75%, top-left and bottom-right alone found the same, but
+# merged two different letterboxed 4:1 generated photos (tests/pipelines/test_img2dataset_input.py: one's
+# top-left window 10 and 5 bits from the other's bottom-right); at 80% or 85% those two found 0.958 of logos.
+CORNER_SHARE = 0.8
+_CORNER_ANCHORS = tuple((ax, ay) for ay in (0.0, 1.0) for ax in (0.0, 1.0))  # rows: top, bottom; left, right
 N_GRID_WINDOWS = len(_WINDOW_ANCHORS)  # annotation format 6 wrote these only
 N_WINDOWS = N_GRID_WINDOWS + len(_CORNER_ANCHORS)
 # Windows are resampled from the content resized to this many pixels a side: twice the pHash input.
@@ -95,7 +95,7 @@ WINDOW_GRID = 2 * hashes.PHASH_INPUT
 def window_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
   """(left, top, right, bottom) of the N_WINDOWS windows: the 3x3 grid of WINDOW_SHARE row by row (y
   centred, top, bottom; in each, x centred, left, right; the first is the centre window), then the
-  corner windows of CORNER_SHARE (top-left, bottom-right)."""
+  corner windows of CORNER_SHARE (top-left, top-right, bottom-left, bottom-right)."""
   boxes = []
   for share, anchors in ((WINDOW_SHARE, _WINDOW_ANCHORS), (CORNER_SHARE, _CORNER_ANCHORS)):
     cw, ch = max(1, round(width * share)), max(1, round(height * share))
@@ -144,7 +144,7 @@ def window_inputs(gray: Image.Image) -> tuple[np.ndarray, np.ndarray]:
   Each window is resampled as if cropped and resized with LANCZOS like the whole image
   (hashes.hash_inputs), within a level or two of PIL's pixels, but as matrix products: one
   for the five row ranges (the grid's three, the corners' two), then one for the grid's
-  3x3 windows and one for the two corners (top rows with left columns, bottom with right):
+  3x3 windows and one for the corners' 2x2:
   PIL crops and resizes cost more than the rest of the annotate pass. The content is first box-averaged to WINDOW_GRID pixels a side (one
   PIL call, cheaper than LANCZOS, which made windows cost 0.80x of annotate's examples/s
   against 0.88x, at no better recall), so the products stay small enough for a BLAS to run
@@ -158,7 +158,7 @@ def window_inputs(gray: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     rows = _side_weights(h, oh)[0] @ px  # (5, oh, w): the row ranges
     cols = _side_weights(w, ow)[1]  # (5, w, ow): the column ranges
     both = np.concatenate([(rows[:3, None] @ cols[None, :3]).reshape(-1, oh, ow),  # (3 rows x 3 columns, oh, ow)
-                           rows[3:] @ cols[3:]])
+                           (rows[3:, None] @ cols[None, 3:]).reshape(-1, oh, ow)])
     np.clip(np.rint(both, out=both), 0, 255, out=both)
     out.append(both.astype(np.uint8))
   return out[0], out[1]
