@@ -7,8 +7,7 @@ hashed exactly as the annotate pass hashes (reduced decode, curation/image.py). 
 apart, pairs of letterboxed images of different photos (also 3:1 strips of them letterboxed to
 a square: mostly bars). Three rules side by side: the baseline `imagehash.phash` of the whole
 decoded image, select's content rule (dedup.windows=False) and select's default with window
-hashes (annotate's window_phash/window_dhash: the 3x3 grid and, format 7, two corner windows bucketed by
-dedup.corner_bands only), whose window-only pairs need content aspect ratios within
+hashes (annotate's window_phash/window_dhash), whose window-only pairs need content aspect ratios within
 dedup.ASPECT_MAX_STEPS as in select (`--no_aspect_gate`: without that check). Prints, per rule and
 threshold, recall per edit kind and false merges among unrelated and letterboxed pairs.
 
@@ -169,27 +168,21 @@ def hash_bytes(data: bytes) -> tuple[int, int, np.ndarray, np.ndarray, int]:
   return int(p), int(d), wp, wd, int(dedup.aspect_codes(np.float32([info.content_aspect]))[0])
 
 
-def _bucketed(entry: int, band: int, band_bits: int, stride: int) -> bool:
-  """Does select put entry `entry` (0: content, then the windows) into window band `band`?"""
-  return entry <= image.N_GRID_WINDOWS or band in dedup.corner_bands(band_bits, stride)
-
-
 def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int,
                 stride: int = dedup.WINDOW_BAND_STRIDE, aspect: np.ndarray | None = None) -> np.ndarray:
   """(N, N) bool: select's window matches. Entries are each image's content (column 0) and windows;
   a pair of entries of two images, not both content, is a match when phash and dhash are within t
-  and the two share one of the window LSH bands that both are bucketed by (dedup.window_bands; corner
-  windows dedup.corner_bands only), and, given the images' `aspect` codes, those are close
-  (dedup.aspect_close, as dedup.window_pairs checks them)."""
+  and the two share one of the window LSH bands (dedup.window_bands), and, given the images' `aspect`
+  codes, those are close (dedup.aspect_close, as dedup.window_pairs checks them)."""
   n, k = WP.shape
   hit = np.zeros((n, n), dtype=bool)
   bands = np.stack([dedup.band_values(WP[:, e], WD[:, e], band_bits) for e in range(k)], axis=1)  # (N, K, B)
+  wb = dedup.window_bands(band_bits, stride)
   for x in range(k):
     for y in range(k):
       if x == 0 and y == 0:
         continue  # content-content: the shipped rule's pairs
       near = dedup.is_near(hashes.hamming(WP[:, None, x], WP[None, :, y]), hashes.hamming(WD[:, None, x], WD[None, :, y]), t)
-      wb = [b for b in dedup.window_bands(band_bits, stride) if _bucketed(x, b, band_bits, stride) and _bucketed(y, b, band_bits, stride)]
       share = (bands[:, None, x, wb] == bands[None, :, y, wb]).any(axis=2)
       hit |= near & share
   if aspect is not None:
@@ -202,8 +195,7 @@ def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j
                         aspect: np.ndarray | None = None) -> np.ndarray:
   """Per positive pair: does select's `dedup.window_pairs` link it when each window-band bucket the two
   share also holds `fill` random window entries (the bucket size of a large pool: 9 windows x 1e7 rows
-  / 2^16 values = ~1,400 at 16-bit bands; ~1,700 in the corner band with 11 windows), compared within
-  `window` neighbours as in select? Corner windows are only in the corner bands' buckets. With `aspect`
+  / 2^16 values = ~1,400 at 16-bit bands), compared within `window` neighbours as in select? With `aspect`
   (per image codes) the pair's entries carry theirs and the random ones random codes of -64..64."""
   rng = np.random.default_rng(seed)
   k = WP.shape[1]
@@ -216,9 +208,8 @@ def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j
     codes = np.repeat(aspect[[i, j]], k).astype(np.int8) if aspect is not None else None
     for b in dedup.window_bands(band_bits, stride):
       values = dedup.band_values(p, d, band_bits, only=b)
-      present = np.tile([_bucketed(e, b, band_bits, stride) for e in range(k)], 2)
-      for v in np.unique(values[present]):
-        sel = (values == v) & present
+      for v in np.unique(values):
+        sel = values == v
         if len(set(ids[sel].tolist())) < 2:
           continue
         shift = np.uint64(64 - band_bits * (b % per + 1))

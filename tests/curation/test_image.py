@@ -167,15 +167,12 @@ def test_unknown_format_names_are_refused():
 
 
 @pytest.mark.parametrize("w,h,boxes", [
-    # The grid row by row (y centred, top, bottom), in each x centred, left, right; then the 80% corners
-    # top-left, top-right, bottom-left, bottom-right.
+    # Row by row (y centred, top, bottom), in each x centred, left, right.
     (100, 50, [(5, 2, 95, 47), (0, 2, 90, 47), (10, 2, 100, 47), (5, 0, 95, 45), (0, 0, 90, 45), (10, 0, 100, 45),
-               (5, 5, 95, 50), (0, 5, 90, 50), (10, 5, 100, 50),
-               (0, 0, 80, 40), (20, 0, 100, 40), (0, 10, 80, 50), (20, 10, 100, 50)]),
+               (5, 5, 95, 50), (0, 5, 90, 50), (10, 5, 100, 50)]),
     (10, 10, [(0, 0, 9, 9), (0, 0, 9, 9), (1, 0, 10, 9), (0, 0, 9, 9), (0, 0, 9, 9), (1, 0, 10, 9),
-              (0, 1, 9, 10), (0, 1, 9, 10), (1, 1, 10, 10),
-              (0, 0, 8, 8), (2, 0, 10, 8), (0, 2, 8, 10), (2, 2, 10, 10)]),
-    (1, 1, [(0, 0, 1, 1)] * 13),
+              (0, 1, 9, 10), (0, 1, 9, 10), (1, 1, 10, 10)]),
+    (1, 1, [(0, 0, 1, 1)] * 9),
 ])
 def test_window_boxes(w, h, boxes):
   assert image.window_boxes(w, h) == boxes
@@ -207,9 +204,6 @@ def test_window_inputs_resample_like_pil_crop_and_resize():
   # The left windows see darker columns than the right ones, the row ranges see the same.
   assert p[1].mean() < p[0].mean() < p[2].mean()
   np.testing.assert_array_equal(p[0], p[3])
-  # Corner windows: the left ones (9, 11) darker than the left 90% one, the right ones (10, 12) lighter than the right one.
-  assert p[9].mean() < p[1].mean() and p[10].mean() > p[2].mean()
-  np.testing.assert_array_equal(p[9], p[11])
 
 
 def test_inspect_with_windows_only_when_asked():
@@ -218,7 +212,7 @@ def test_inspect_with_windows_only_when_asked():
   plain = image.inspect_image(buf.getvalue())
   assert plain.window_phash_pixels is None and plain.window_dhash_pixels is None
   win = image.inspect_image(buf.getvalue(), windows=True)
-  assert win.window_phash_pixels.shape == (13, 32, 32) and win.window_dhash_pixels.shape == (13, 8, 9)
+  assert win.window_phash_pixels.shape == (9, 32, 32) and win.window_dhash_pixels.shape == (9, 8, 9)
   np.testing.assert_array_equal(win.phash_pixels, plain.phash_pixels)  # the row's hashes do not change
   bad = image.inspect_image(b"not an image", windows=True)
   assert bad.status == reasons.CORRUPT_IMAGE and bad.window_phash_pixels is None

@@ -1,8 +1,10 @@
-"""Corner windows on the real photos: a corner badge leaves one of them untouched, unrelated photos stay apart.
+"""Window hashes on the real photos: unrelated photos never match; a corner badge on page.png is a known miss.
 
-page.png (384x191) with a badge of 15-20% of the width in a corner is the benchmark's miss of the
-3x3 grid (benchmarks/neardup_quality.py, overlay_logo): the badge is 20% of its height and in every
-90% window. The 80% corner windows away from it leave it out.
+page.png (384x191) with a badge of 15-20% of the width in a corner is benchmarks/neardup_quality.py's
+overlay_logo miss: the badge is 20% of the image's height and inside every 90% window of the 3x3
+grid, so no content or window pair comes within the threshold. Corner windows of 75-80% found it
+(logo recall 1.0) but merged unrelated images elsewhere (README, near-duplicate section), so the
+grid ships alone and this test is an expected failure until a rule finds the badge without them.
 """
 
 from __future__ import annotations
@@ -50,13 +52,13 @@ def _near(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) ->
   return near & (va[:, None, :] == vb[None, :, :]).any(axis=2)
 
 
+@pytest.mark.xfail(strict=True, reason="corner badges on page.png: every 90% grid window holds the badge")
 @pytest.mark.parametrize("share,where", [(0.15, "bottom"), (0.2, "top")])
-def test_corner_badge_on_a_real_photo_matches_through_a_corner_window_only(shared_data, share, where):
+def test_corner_badge_on_a_real_photo_matches_through_a_window(shared_data, share, where):
   page = Image.open(shared_data / "real_image_captions" / "page.png")
   near = _near(_entries(page), _entries(_badge(page, share, where)))
-  grid = 1 + image.N_GRID_WINDOWS
-  assert not near[:grid, :grid].any()  # content and the 90% grid: the badge is in all of them
-  assert near[grid:, grid:].any()  # an 80% corner window away from the badge
+  near[0, 0] = False  # content-content pairs are the content rule's (also > threshold here)
+  assert near.any()
 
 
 def test_windows_of_unrelated_real_photos_never_match(shared_data):

@@ -6,7 +6,7 @@ import pytest
 
 from tests.pipelines import annotation_tables
 from webpairs.configs.curation import load_curation_config
-from webpairs.curation import dedup, image
+from webpairs.curation import image
 from webpairs.pipelines.select import select as select_job
 
 ROWS = 4000
@@ -28,12 +28,11 @@ def test_select_shuffle_bytes_per_row_are_metadata(tmp_path, windows, stride):
   assert set(shuffle["bytes"]) == {"GroupSha", "GroupBands", "GroupCaptions", "Components", "JoinComps",
                                    "GroupComps", "JoinFile"}
   assert shuffle["total_bytes"] == sum(shuffle["bytes"].values())
-  # LSH bands: every row with hashes once per band, and with windows each of its grid windows once per
-  # window band (every stride-th), its corner windows once per corner band, and an aspect code with the
-  # row and with each window there, plus pickling a few dozen batches.
-  grid, corners = image.N_GRID_WINDOWS, image.N_WINDOWS - image.N_GRID_WINDOWS
-  per_hashed = BANDS * HASH_ROW + (BANDS // stride * ((1 + grid) * ASPECT + grid * HASH_ROW)
-                                   + dedup.CORNER_BANDS * corners * (HASH_ROW + ASPECT) if windows else 0)
+  # LSH bands: every row with hashes once per band, and with windows each of its windows once per
+  # window band (every stride-th) and an aspect code with the row and with each window there, plus
+  # pickling a few dozen batches.
+  per_hashed = BANDS * HASH_ROW + (BANDS // stride * (1 + image.N_WINDOWS) * ASPECT
+                                   + BANDS // stride * image.N_WINDOWS * HASH_ROW if windows else 0)
   with_hashes = int((planted.statuses == "ok").sum() + (planted.statuses == "empty_caption").sum())
   assert per_hashed * with_hashes / ROWS < shuffle["per_row"]["GroupBands"] < per_hashed + 8
   # Everything else: under 180 bytes per row (measured 136-137); all of it against the images' 1,000-500,000 bytes each.

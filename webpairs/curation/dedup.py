@@ -157,19 +157,6 @@ def window_bands(band_bits: int, stride: int = WINDOW_BAND_STRIDE) -> list[int]:
   return list(range(0, 2 * HASH_BITS // band_bits, stride))
 
 
-# The corner windows (annotation format 7, after the grid's) enter the first window band only (phash's
-# lowest frequencies): an untouched corner window matches its copy within a few bits, so one band finds
-# it (logo recall 1.0 with one band or both, and 0.656 of 15% crops either way; benchmarks/neardup_quality.py,
-# also with --bucket_fill 1400) at 2 x 19 bytes (hashes, row, aspect code) more shuffle per row, not 2 x 19 per
-# window band.
-CORNER_BANDS = 1
-
-
-def corner_bands(band_bits: int, stride: int = WINDOW_BAND_STRIDE) -> list[int]:
-  """The window bands that corner windows are bucketed by: the first CORNER_BANDS of `window_bands`."""
-  return window_bands(band_bits, stride)[:CORNER_BANDS]
-
-
 # Content aspect ratios (annotate's content_aspect) travel with window hashes as int8 codes: round(log2(aspect)
 # * ASPECT_STEPS_PER_OCTAVE), so one step is 2^(1/32) = 1.022x and codes span 1/15.6x..15.6x (clipped);
 # ASPECT_UNKNOWN where there is none (annotation files written before the column).

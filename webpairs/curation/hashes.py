@@ -63,21 +63,12 @@ def phash_low_batch(pixels: np.ndarray) -> np.ndarray:
   coefficient within ~1e-9 of its block's median can flip a bit; for imagehash-equal hashes
   use `phash_batch`.
   """
-  x = np.asarray(pixels)
+  x = np.asarray(pixels, dtype=np.float64)
   if x.ndim != 3 or x.shape[1:] != (PHASH_INPUT, PHASH_INPUT):
     raise ValueError(f"expected (B, {PHASH_INPUT}, {PHASH_INPUT}) pixels, got {x.shape}")
-  out = np.empty(len(x), np.uint64)
-  for lo in range(0, len(x), _LOW_CHUNK):
-    c = np.asarray(x[lo:lo + _LOW_CHUNK], dtype=np.float64)
-    low = _DCT_LOW @ c @ _DCT_LOW.T  # (b, 8, 8): DCT over axis 1, then axis 2, top-left block
-    med = np.median(low.reshape(len(c), -1), axis=1)
-    out[lo:lo + _LOW_CHUNK] = _pack(low > med[:, None, None])
-  return out
-
-
-# phash_low_batch hashes this many inputs at a time: their float64 copy stays 1 MB, not 20+ MB of fresh pages
-# per annotate batch (11 windows x 256 images), and each product stays under OpenBLAS's threading threshold.
-_LOW_CHUNK = 128
+  low = _DCT_LOW @ x @ _DCT_LOW.T  # (B, 8, 8): DCT over axis 1, then axis 2, top-left block
+  med = np.median(low.reshape(len(x), -1), axis=1)
+  return _pack(low > med[:, None, None])
 
 
 def dhash_batch(pixels: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ class ImageInfo:
   format: str | None = None
   phash_pixels: np.ndarray | None = None
   dhash_pixels: np.ndarray | None = None
-  # With inspect_image(windows=True): hash inputs of the `window_inputs`, (N_WINDOWS, 32, 32) and (N_WINDOWS, 8, 9).
+  # With inspect_image(windows=True): hash inputs of the `window_inputs`, (9, 32, 32) and (9, 8, 9).
   window_phash_pixels: np.ndarray | None = None
   window_dhash_pixels: np.ndarray | None = None
   # Width / height of the hashed content (inside letterbox bars, as decoded for hashing): select's
@@ -78,30 +78,19 @@ class ImageInfo:
 # benchmarks/neardup_quality.py's photos, PIL crops, all LSH bands, t=10).
 WINDOW_SHARE = 0.9
 _WINDOW_ANCHORS = tuple((ax, ay) for ay in (0.5, 0.0, 1.0) for ax in (0.5, 0.0, 1.0))
-# Every 90% window holds most of each corner, so a badge there changes all nine (a 20% wide logo on a 2:1
-# image: pHash 24-34 bits off in each). The four corner windows of this share leave out a 20% strip on two
-# sides, so those away from a badge of up to 20% x 20% miss it: logo recall 0.917 -> 1.0, no false merge
-# up to t=14 (benchmarks/neardup_quality.py). At 75%, top-left and bottom-right alone found the same, but
-# merged two different letterboxed 4:1 generated photos (tests/pipelines/test_img2dataset_input.py: one's
-# top-left window 10 and 5 bits from the other's bottom-right); at 80% or 85% those two found 0.958 of logos.
-CORNER_SHARE = 0.8
-_CORNER_ANCHORS = tuple((ax, ay) for ay in (0.0, 1.0) for ax in (0.0, 1.0))  # rows: top, bottom; left, right
-N_GRID_WINDOWS = len(_WINDOW_ANCHORS)  # annotation format 6 wrote these only
-N_WINDOWS = N_GRID_WINDOWS + len(_CORNER_ANCHORS)
+N_WINDOWS = len(_WINDOW_ANCHORS)
 # Windows are resampled from the content resized to this many pixels a side: twice the pHash input.
 WINDOW_GRID = 2 * hashes.PHASH_INPUT
 
 
-def window_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
-  """(left, top, right, bottom) of the N_WINDOWS windows: the 3x3 grid of WINDOW_SHARE row by row (y
-  centred, top, bottom; in each, x centred, left, right; the first is the centre window), then the
-  corner windows of CORNER_SHARE (top-left, top-right, bottom-left, bottom-right)."""
+def window_boxes(width: int, height: int, share: float = WINDOW_SHARE) -> list[tuple[int, int, int, int]]:
+  """(left, top, right, bottom) of the N_WINDOWS windows, row by row: y centred, top, bottom; in
+  each, x centred, left, right. The first is the centre window."""
+  cw, ch = max(1, round(width * share)), max(1, round(height * share))
   boxes = []
-  for share, anchors in ((WINDOW_SHARE, _WINDOW_ANCHORS), (CORNER_SHARE, _CORNER_ANCHORS)):
-    cw, ch = max(1, round(width * share)), max(1, round(height * share))
-    for ax, ay in anchors:
-      x, y = round((width - cw) * ax), round((height - ch) * ay)
-      boxes.append((x, y, x + cw, y + ch))
+  for ax, ay in _WINDOW_ANCHORS:
+    x, y = round((width - cw) * ax), round((height - ch) * ay)
+    boxes.append((x, y, x + cw, y + ch))
   return boxes
 
 
@@ -130,37 +119,25 @@ def _window_weights(size: int, out: int, share: float = WINDOW_SHARE) -> np.ndar
   return weights
 
 
-@functools.lru_cache(maxsize=4096)
-def _side_weights(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
-  """The `_window_weights` of a side for the grid's three ranges, then the corner windows' start and end ones:
-  (5, out, size), and the same transposed (5, size, out), contiguous, for the column products."""
-  w = np.concatenate([_window_weights(size, out, WINDOW_SHARE), _window_weights(size, out, CORNER_SHARE)[1:]])
-  return w, np.ascontiguousarray(w.transpose(0, 2, 1))
-
-
 def window_inputs(gray: Image.Image) -> tuple[np.ndarray, np.ndarray]:
   """Hash inputs of the `window_boxes` of `gray`: (N_WINDOWS, 32, 32) and (N_WINDOWS, 8, 9) uint8.
 
   Each window is resampled as if cropped and resized with LANCZOS like the whole image
-  (hashes.hash_inputs), within a level or two of PIL's pixels, but as matrix products: one
-  for the five row ranges (the grid's three, the corners' two), then one for the grid's
-  3x3 windows and one for the corners' 2x2:
-  PIL crops and resizes cost more than the rest of the annotate pass. The content is first box-averaged to WINDOW_GRID pixels a side (one
-  PIL call, cheaper than LANCZOS, which made windows cost 0.80x of annotate's examples/s
-  against 0.88x, at no better recall), so the products stay small enough for a BLAS to run
-  them in the calling thread (its threads cost 100x on small matrices).
+  (hashes.hash_inputs), within a level or two of PIL's pixels, but as two matrix products
+  for all nine windows at once (the 3x3 grid shares its three row and three column ranges):
+  PIL crops and resizes cost more than the rest of the annotate pass. The content is first
+  box-averaged to WINDOW_GRID pixels a side (one PIL call, cheaper than LANCZOS, which made
+  windows cost 0.80x of annotate's examples/s against 0.88x, at no better recall), so the
+  products stay small enough for a BLAS to run them in the calling thread (its threads cost
+  100x on small matrices).
   """
-  gray = gray if gray.mode == "L" else gray.convert("L")
-  px = np.asarray(gray.resize((WINDOW_GRID, WINDOW_GRID), Image.Resampling.BOX), np.float32)
+  px = np.asarray(gray.convert("L").resize((WINDOW_GRID, WINDOW_GRID), Image.Resampling.BOX), np.float32)
   h, w = px.shape
   out = []
   for oh, ow in ((hashes.PHASH_INPUT, hashes.PHASH_INPUT), (hashes.HASH_SIZE, hashes.HASH_SIZE + 1)):
-    rows = _side_weights(h, oh)[0] @ px  # (5, oh, w): the row ranges
-    cols = _side_weights(w, ow)[1]  # (5, w, ow): the column ranges
-    both = np.concatenate([(rows[:3, None] @ cols[None, :3]).reshape(-1, oh, ow),  # (3 rows x 3 columns, oh, ow)
-                           (rows[3:, None] @ cols[None, 3:]).reshape(-1, oh, ow)])
-    np.clip(np.rint(both, out=both), 0, 255, out=both)
-    out.append(both.astype(np.uint8))
+    rows = _window_weights(h, oh) @ px  # (3, oh, w): the three row ranges
+    both = rows[:, None] @ _window_weights(w, ow).transpose(0, 2, 1)[None]  # (3 rows, 3 columns, oh, ow)
+    out.append(np.clip(np.rint(both), 0, 255).astype(np.uint8).reshape(N_WINDOWS, oh, ow))
   return out[0], out[1]
 
 

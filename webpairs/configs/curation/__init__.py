@@ -29,17 +29,15 @@ def base_config() -> ml_collections.ConfigDict:
       threshold=10,
       band_bits=16,  # LSH band width: 64 / band_bits bands per hash (phash and dhash)
       # Crop-resistant matching (annotation format >= 6; older files are matched without): two images are
-      # also near-duplicates when the content or one of the windows of one (the 3x3 windows of 90%, and
-      # since format 7 the top-left and bottom-right ones of 75%) is within `window_threshold` (phash and
-      # dhash) of a window of the other and their content aspect ratios are within 1.24x
-      # (dedup.ASPECT_MAX_STEPS; files without content_aspect: unchecked); crops up to 10%, text overlays
-      # and (format 7) corner logos are found (benchmarks/neardup_quality.py).
+      # also near-duplicates when the content or one of the 3x3 windows of 90% of one is within
+      # `window_threshold` (phash and dhash) of a window of the other and their content aspect ratios are
+      # within 1.24x (dedup.ASPECT_MAX_STEPS; files without content_aspect: unchecked); crops up to 10% and
+      # text overlays are found (benchmarks/neardup_quality.py).
       windows=True,
       window_threshold=10,
       # Window hashes go into every this-th LSH band only: 4 -> 9 windows x 2 bands x 18 bytes = 324 more
       # shuffle bytes per row, and 20 for aspect codes (int8, 10 entries x 2 bands); 2 doubles that for a
-      # little more recall on 10% crops (dedup.WINDOW_BAND_STRIDE). Format 7's 2 corner windows go into
-      # the first of these bands only: 38 bytes more either way (dedup.CORNER_BANDS).
+      # little more recall on 10% crops (dedup.WINDOW_BAND_STRIDE).
       window_band_stride=4,
       # Rows of one LSH bucket are compared with at most this many neighbours in hash
       # order, so a huge bucket (blank images, one logo) costs O(n), not O(n^2).

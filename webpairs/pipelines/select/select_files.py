@@ -150,20 +150,17 @@ def read_window_columns(path: str) -> pa.Table:
 
 def window_hashes(table: pa.Table, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
   """(window phashes, window dhashes, valid) as (n, K) uint64, (n, K), (n,) bool; None without the window
-  columns. K is the file's windows per image: image.N_WINDOWS, or N_GRID_WINDOWS in files of annotation
-  format 6 (the grid without the corner windows; all windows are compared with all, so the two mix).
-  Rows without hashes or with another number of windows are not valid."""
+  columns. Rows without hashes or with another number of windows are not valid."""
   if not set(WINDOW_COLUMNS) <= set(table.column_names):
     return None
-  cols = [table.column(name).combine_chunks() for name in WINDOW_COLUMNS]
-  lengths = [np.asarray(pc.list_value_length(c).fill_null(0).to_numpy(zero_copy_only=False), np.int64) for c in cols]
-  # One annotate run writes one K a file; take the larger one seen, so a file of one format keeps all its rows.
-  k = image.N_WINDOWS if (lengths[0] == image.N_WINDOWS).any() else image.N_GRID_WINDOWS
+  k = image.N_WINDOWS
   out, valid = [], np.ones(n, dtype=bool)
-  for col, length in zip(cols, lengths):
+  for name in WINDOW_COLUMNS:
+    col = table.column(name).combine_chunks()
+    lengths = np.asarray(pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False), np.int64)
     flat = np.asarray(col.flatten().to_numpy(zero_copy_only=False), np.uint64)
-    starts = np.cumsum(length) - length
-    ok = length == k
+    starts = np.cumsum(lengths) - lengths
+    ok = lengths == k
     values = np.zeros((n, k), np.uint64)
     values[ok] = flat[starts[ok][:, None] + np.arange(k)]
     out.append(values)
@@ -254,13 +251,12 @@ class ScanFile(beam.DoFn):
         else:
           wp, wd, w_ok = found
           rows = np.flatnonzero(w_ok & p_ok & d_ok)
-          corners = set(dedup.corner_bands(bits, int(d["window_band_stride"])))
+          k = wp.shape[1]
+          wp, wd, wids = wp[rows].reshape(-1), wd[rows].reshape(-1), np.repeat(ids[rows], k)
+          wasp = np.repeat(aspect[rows], k)
           for j in sorted(window_bands):
-            # The grid's windows go into every window band, format 7's corner windows into `corners` only.
-            k = wp.shape[1] if j in corners else image.N_GRID_WINDOWS
-            p_j, d_j, wids = wp[rows, :k].reshape(-1), wd[rows, :k].reshape(-1), np.repeat(ids[rows], k)
-            parts = dedup.partition_of(dedup.band_values(p_j, d_j, bits, only=j), plan.partitions)
-            for part, arrays in _file_batches(parts, p_j, d_j, wids, np.repeat(aspect[rows], k), ids_at=2):
+            parts = dedup.partition_of(dedup.band_values(wp, wd, bits, only=j), plan.partitions)
+            for part, arrays in _file_batches(parts, wp, wd, wids, wasp, ids_at=2):
               yield pvalue.TaggedOutput(BAND, ((j, part), arrays + (WINDOWS,)))
     if d["caption_max_images"]:
       chash, c_ok = dedup.hex_u64(table.column("caption_norm_hash").to_pylist())
