@@ -54,7 +54,7 @@ DATA_QUEUE_BYTES = 8 << 20
 INPUT_MESSAGE_BYTES = 2 << 20
 
 
-class GroupedShare:
+class GroupedShare(spill.ReadOnce):
   """One worker's share of a ChunkedGroupingBuffer: its keys' groups, encoded as they are read.
 
   Iterating yields chunks of whole (key, values) elements of about GROUPED_CHUNK_BYTES,
@@ -64,13 +64,6 @@ class GroupedShare:
   def __init__(self, buffer: ChunkedGroupingBuffer, keys: list[bytes]):
     self._buffer = buffer
     self._keys = keys
-    self._read = False
-
-  def __iter__(self):
-    if self._read:
-      raise RuntimeError("a GroupByKey's grouped output was read twice on the local runner")
-    self._read = True
-    return self._chunks()
 
   def _chunks(self):
     buf = self._buffer

@@ -100,7 +100,26 @@ class SpillFiles:
       yield groups[0] if len(groups) == 1 else merge(key, groups)
 
 
-class SpilledShare:
+class ReadOnce:
+  """A grouping buffer's share for one worker: iterating yields its encoded chunks, once only.
+
+  FnApiRunner's fan-out copy() of a buffer returns the buffer itself, so a second reader
+  would find the groups gone: it raises rather than lose rows.
+  """
+
+  _read = False
+
+  def __iter__(self) -> Iterator[bytes]:
+    if self._read:
+      raise RuntimeError("a GroupByKey's grouped output was read twice on the local runner")
+    self._read = True
+    return self._chunks()
+
+  def _chunks(self) -> Iterator[bytes]:
+    raise NotImplementedError
+
+
+class SpilledShare(ReadOnce):
   """One worker's share of a spilled grouping buffer: hash partitions ix, ix + n, ..., in chunks.
 
   Iterating yields chunks of whole encoded groups of about chunk_bytes. It can be read once.
@@ -110,13 +129,6 @@ class SpilledShare:
                split_bytes: int, chunk_bytes: int):
     self._files, self._parts = files, list(range(ix, FANOUT, n))
     self._merge, self._split_bytes, self._chunk_bytes = merge, split_bytes, chunk_bytes
-    self._read = False
-
-  def __iter__(self):
-    if self._read:
-      raise RuntimeError("a GroupByKey's grouped output was read twice on the local runner")
-    self._read = True
-    return self._chunks()
 
   def _chunks(self) -> Iterator[bytes]:
     chunk: list[bytes] = []
