@@ -55,7 +55,7 @@ DEFAULT_SUPPLEMENT_WEIGHT = 1.5
 # lid.176's own label and score stand (so `und`). Tune half 0.681 vs 0.691 without the guard.
 SUPPLEMENT_FROM = 0.13
 # lid.176 at least this sure of its top label (a language that writes the script) decides alone:
-# the supplement is skipped for most captions. English from 0.5: the supplement knows UI English,
+# the supplement is skipped for most captions. English from a low bar: the supplement knows UI English,
 # not captions ('my new car' -> cy at 0.96, 'A cat on a sofa' -> br). Tune half / real captions /
 # captions/s: always asking 0.704 / 0.980 / ~20k; {0.95, en 0.95} 0.700 / 0.981 / ~26k;
 # {0.95, en 0.5} 0.695 / 0.985 / ~27k; {0.9, en 0.5} 0.691 / 0.986 / ~30k ('Bonjour' stays fr).
@@ -297,7 +297,7 @@ class LanguageIdentifier:
         break
     else:
       # No label of the top k writes this script: the script's main language, unsure.
-      best = (scripts.DEFAULT_LANGUAGE.get(script), DEFAULT_UND_BELOW if script != "Latn" else 0.0)
+      best = _script_default(script)
     if best[1] < self.ask_cld3_below:
       res = self.cld3.FindLanguage(text=line[:-1])
       code = _LEGACY_CODES.get(res.language.split("-")[0], res.language.split("-")[0])
@@ -305,7 +305,6 @@ class LanguageIdentifier:
         if not (code in _FASTTEXT_DECIDES and best[0] in _FASTTEXT_DECIDES):
           return code, float(res.probability)
     return best
-
 
   def _mixed(self, line: str, script: str) -> tuple[str | None, float]:
     """lid.176's and the supplementary model's top labels that write `script`, probabilities summed
@@ -323,7 +322,7 @@ class LanguageIdentifier:
       for p, code in ours:
         if scripts.writes(code, script):
           return code, p
-      return scripts.DEFAULT_LANGUAGE.get(script), DEFAULT_UND_BELOW if script != "Latn" else 0.0
+      return _script_default(script)
     votes = [(p, code, 0) for p, code in ours]
     votes += [(p, code, 1) for p, code in theirs]
     weight = (1.0, self.supplement_weight)
@@ -337,9 +336,14 @@ class LanguageIdentifier:
         probs.setdefault(coarse, [0.0, 0.0])[model] += p
         fine.setdefault(coarse, code)
     if not scores:  # no label fits the script: its main language, unsure
-      return scripts.DEFAULT_LANGUAGE.get(script), DEFAULT_UND_BELOW if script != "Latn" else 0.0
+      return _script_default(script)
     best = max(scores, key=scores.__getitem__)
     return fine[best], min(max(probs[best]), 1.0)
+
+
+def _script_default(script: str) -> tuple[str | None, float]:
+  """No label writes `script`: its main language, unsure (no language at all for Latin)."""
+  return scripts.DEFAULT_LANGUAGE.get(script), DEFAULT_UND_BELOW if script != "Latn" else 0.0
 
 
 def _fine(label: str) -> str:
