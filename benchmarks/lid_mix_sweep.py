@@ -5,7 +5,7 @@ Each text's lid.176 top 5, supplement top 5 and CLD3 answer are computed once; t
 replayed in Python (the 'shipped' row is checked against LanguageIdentifier itself).
 
   PYTHONPATH=. .venv/bin/python benchmarks/lid_mix_sweep.py --cache /tmp/lid_wheels \
-      --heliport-labels /tmp/lid_heli.json
+      --heliport-python /tmp/hvenv/bin/python
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def old_rule(script, ours, cld3) -> tuple[str | None, float]:
   """main's default: first lid.176 label of the top 5 that writes the script; CLD3 below 0.7."""
   best = next(((c, p) for p, c in ours if scripts.writes(c, script)), None)
   if best is None:
-    best = (scripts.DEFAULT_LANGUAGE.get(script), lid.DEFAULT_UND_BELOW if script != "Latn" else 0.0)
+    best = lid._script_default(script)
   if best[1] < lid.DEFAULT_ASK_CLD3_BELOW and cld3 is not None:
     code, prob = cld3
     if code != lid.UND and prob >= lid.CLD3_MIN_PROB and scripts.writes(code, script):
@@ -82,8 +82,7 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
     use = False
   if not use:
     return old_rule(script, ours, cld3) if v.get("cld3_else") else next(
-        ((c, p) for p, c in ours if scripts.writes(c, script)),
-        (scripts.DEFAULT_LANGUAGE.get(script), lid.DEFAULT_UND_BELOW if script != "Latn" else 0.0))
+        ((c, p) for p, c in ours if scripts.writes(c, script)), lid._script_default(script))
   w = v.get("w", 1.5)
   votes = [(p, c, 0) for p, c in ours]
   votes += [(p, c, 1) for p, c in sup if not v.get("sup_unknown_votes") or not fold_known(c, known)]
@@ -95,7 +94,7 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
       probs.setdefault(k, [0.0, 0.0])[m] += p
       fine.setdefault(k, c)
   if not scores:
-    return scripts.DEFAULT_LANGUAGE.get(script), lid.DEFAULT_UND_BELOW if script != "Latn" else 0.0
+    return lid._script_default(script)
   best = max(scores, key=scores.__getitem__)
   return fine[best], min(max(probs[best]), 1.0)
 
@@ -109,15 +108,11 @@ def coarse(pred: tuple[str | None, float]) -> str:
   return lid.UND if code is None or score < lid.DEFAULT_UND_BELOW else lid.fold(code)
 
 
-def alt_metrics(pred: list[str], heli: list[str]) -> tuple[float, int, int]:
-  """(agreement where both label, rows both label, rare-language labels)."""
-  import collections
-
-  top20 = {c for c, _ in collections.Counter(h for h in heli if h != lid.UND).most_common(20)}
-  both = [(p, h) for p, h in zip(pred, heli) if p != lid.UND and h != lid.UND]
-  agree = sum(p == h for p, h in both) / len(both)
-  rare = sum(p != lid.UND and p not in top20 for p in pred)
-  return agree, len(both), rare
+def predict(feats: list[tuple], v: dict | None, known: set[str]) -> list[str]:
+  """Coarse codes of one variant (None: the previous default, lid.176 + CLD3) for precomputed features."""
+  if v is None:
+    return [coarse(old_rule(f[0], f[2], f[4]) if f[0] and not f[1] else mix_rule(f, {}, known)) for f in feats]
+  return [coarse(mix_rule(f, v, known)) for f in feats]
 
 
 VARIANTS = {
@@ -154,8 +149,8 @@ VARIANTS = {
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--cache", type=pathlib.Path, default=pathlib.Path("/tmp/webpairs_lid_wheels"))
-  ap.add_argument("--heliport-labels", type=pathlib.Path, required=True,
-                  help="JSON list of heliport's codes for the alt-texts, in the parquet's row order")
+  ap.add_argument("--heliport-python", required=True,
+                  help="a Python with heliport installed (GPLv3: its own venv), for the alt-text agreement")
   ap.add_argument("--features", type=pathlib.Path, default=None, help="cache file for model outputs")
   args = ap.parse_args()
   rows = [r for r in lid_eval_set.build(args.cache) if r[3] == "tune"]
@@ -168,7 +163,7 @@ def main() -> None:
   sets["real captions"] = (texts, gold)
   alt = lid_quality.alttexts()
   iso = lid_quality._iso3_to_1(args.cache)
-  heli = [lid_quality.heliport_code(c, iso) for c in json.loads(args.heliport_labels.read_text())]
+  heli = lid_quality.run_heliport(alt, args.heliport_python, iso)[0]
   known = lid_quality.lid176_languages()
   if args.features and args.features.exists():
     feats = json.loads(args.features.read_text())
@@ -181,20 +176,11 @@ def main() -> None:
   real = [coarse(p) for p in lid.LanguageIdentifier().predict(alt)]
   replay = [coarse(mix_rule(f, VARIANTS["shipped"], known)) for f in feats["alt"]]
   assert real == replay, sum(a != b for a, b in zip(real, replay))
-  print(f"{'variant':<30}{'tune macro':>11}{'real capt':>10}{'alt agree':>10}{'both':>6}{'rare':>6}")
+  print(f"{'variant':<30}{'tune macro':>11}{'real capt':>10}{'alt agree':>10}{'rare':>6}")
   for name, v in VARIANTS.items():
-    res = []
-    for sname, (_, g) in sets.items():
-      fs = feats[sname]
-      pred = [coarse(old_rule(f[0], f[2], f[4]) if f[0] and not f[1] else mix_rule(f, {}, known))
-              if v is None else coarse(mix_rule(f, v, known)) for f in fs]
-      res.append(lid_quality.score(g, pred)[0])
-    fs = feats["alt"]
-    pred = [coarse(old_rule(f[0], f[2], f[4]) if f[0] and not f[1] else mix_rule(f, {}, known))
-            if v is None else coarse(mix_rule(f, v, known)) for f in fs]
-    agree, both, rare = alt_metrics(pred, heli)
-    print(f"{name:<30}{res[0]:>11.4f}{res[1]:>10.4f}{agree:>10.4f}{both:>6}{rare:>6}")
-
+    tune, real_capt = (lid_quality.score(g, predict(feats[sname], v, known))[0] for sname, (_, g) in sets.items())
+    agree, rare = lid_quality.alt_proxy(predict(feats["alt"], v, known), heli, ref=[])
+    print(f"{name:<30}{tune:>11.4f}{real_capt:>10.4f}{agree:>10.4f}{rare:>6}")
 
 if __name__ == "__main__":
   main()
