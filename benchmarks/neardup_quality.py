@@ -8,11 +8,15 @@ apart, pairs of letterboxed images of different photos (also 3:1 strips of them 
 a square: mostly bars). Three rules side by side: the baseline `imagehash.phash` of the whole
 decoded image, select's content rule (dedup.windows=False) and select's default with window
 hashes (annotate's window_phash/window_dhash), whose window-only pairs need content aspect ratios within
-dedup.ASPECT_MAX_STEPS as in select (`--no_aspect_gate`: without that check). Prints, per rule and
-threshold, recall per edit kind and false merges among unrelated and letterboxed pairs.
+dedup.ASPECT_MAX_STEPS as in select (`--no_aspect_gate`: without that check), and, format 7, its corner
+windows: a corner matched only with the same corner of the other image, bucketed as select does
+(dedup.corner_keys, dedup.CORNER_BAND), with content dHashes within dedup.CORNER_CONTENT_THRESHOLD and
+aspects within dedup.CORNER_ASPECT_MAX_STEPS (`--no_corner_guards`: without those two; `--no_corners`:
+format 6's grid only). Prints, per rule and threshold, recall per edit kind and false merges among
+unrelated and letterboxed pairs.
 
   .venv/bin/python benchmarks/neardup_quality.py [--photos DIR] [--window_band_stride 4] [--bucket_fill 1400]
-      [--no_aspect_gate]
+      [--no_aspect_gate] [--no_corners | --no_corner_guards]
 """
 
 from __future__ import annotations
@@ -173,7 +177,9 @@ def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int,
   """(N, N) bool: select's window matches. Entries are each image's content (column 0) and windows;
   a pair of entries of two images, not both content, is a match when phash and dhash are within t
   and the two share one of the window LSH bands (dedup.window_bands), and, given the images' `aspect`
-  codes, those are close (dedup.aspect_close, as dedup.window_pairs checks them)."""
+  codes, those are close (dedup.aspect_close, as dedup.window_pairs checks them). Corner windows (the
+  columns after the grid's) are left to `corner_rule`."""
+  WP, WD = WP[:, :1 + image.N_GRID_WINDOWS], WD[:, :1 + image.N_GRID_WINDOWS]
   n, k = WP.shape
   hit = np.zeros((n, n), dtype=bool)
   bands = np.stack([dedup.band_values(WP[:, e], WD[:, e], band_bits) for e in range(k)], axis=1)  # (N, K, B)
@@ -190,6 +196,57 @@ def window_rule(WP: np.ndarray, WD: np.ndarray, band_bits: int, t: int,
   return hit | hit.T
 
 
+def corner_rule(WP: np.ndarray, WD: np.ndarray, aspect: np.ndarray, band_bits: int, t: int,
+                guards: bool = True) -> np.ndarray:
+  """(N, N) bool: select's corner matches (dedup.corner_pairs). Column 0 is the content, the columns
+  after the grid's the corner windows: a corner of one image and the same corner of another within t,
+  sharing the corner band, content dHashes within dedup.CORNER_CONTENT_THRESHOLD and `aspect` codes within
+  dedup.CORNER_ASPECT_MAX_STEPS (`guards` False: the corner hashes alone)."""
+  n = len(WP)
+  hit = np.zeros((n, n), dtype=bool)
+  for c in range(image.N_CORNERS):
+    e = 1 + image.N_GRID_WINDOWS + c
+    p, d = WP[:, e], WD[:, e]
+    near = dedup.is_near(hashes.hamming(p[:, None], p[None, :]), hashes.hamming(d[:, None], d[None, :]), t)
+    values = dedup.band_values(p, d, band_bits, only=dedup.CORNER_BAND)
+    hit |= near & (values[:, None] == values[None, :])
+  if guards:
+    hit &= hashes.hamming(WD[:, None, 0], WD[None, :, 0]) <= dedup.CORNER_CONTENT_THRESHOLD
+    hit &= dedup.aspect_close(aspect[:, None], aspect[None, :], dedup.CORNER_ASPECT_MAX_STEPS)
+  return hit | hit.T
+
+
+def crowded_corner_hits(WP: np.ndarray, WD: np.ndarray, aspect: np.ndarray, pos_i: np.ndarray, pos_j: np.ndarray,
+                        band_bits: int, t: int, fill: int, window: int = 64, seed: int = 0) -> np.ndarray:
+  """Per positive pair: does select's `dedup.corner_pairs` link it when each corner bucket the two share
+  also holds `fill` random entries of that corner (random hashes with the bucket's band value, random
+  content dHashes and aspect codes of -64..64), compared within `window` neighbours as in select?"""
+  rng = np.random.default_rng(seed)
+  per = 64 // band_bits
+  b = dedup.CORNER_BAND
+  shift = np.uint64(64 - band_bits * (b % per + 1))
+  mask = np.uint64((1 << band_bits) - 1) << shift
+  out = np.zeros(len(pos_i), dtype=bool)
+  for n, (i, j) in enumerate(zip(pos_i, pos_j)):
+    for c in range(image.N_CORNERS):
+      e = 1 + image.N_GRID_WINDOWS + c
+      p, d = WP[[i, j], e], WD[[i, j], e]
+      values = dedup.band_values(p, d, band_bits, only=b)
+      if values[0] != values[1]:
+        continue
+      rp, rd = (rng.integers(0, 2**64, fill, dtype=np.uint64) for _ in range(2))
+      if b < per:
+        rp = (rp & ~mask) | (values[0] << shift)
+      else:
+        rd = (rd & ~mask) | (values[0] << shift)
+      got = dedup.corner_pairs(np.concatenate([p, rp]), np.concatenate([d, rd]), np.arange(2 + fill),
+                               np.concatenate([aspect[[i, j]], rng.integers(-64, 65, fill)]).astype(np.int8),
+                               np.concatenate([WD[[i, j], 0], rng.integers(0, 2**64, fill, dtype=np.uint64)]),
+                               band_bits, t, window)
+      out[n] |= bool(((got.a == 0) & (got.b == 1) | (got.a == 1) & (got.b == 0)).any())
+  return out
+
+
 def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j: np.ndarray, band_bits: int,
                         stride: int, t: int, fill: int, window: int = 64, seed: int = 0,
                         aspect: np.ndarray | None = None) -> np.ndarray:
@@ -198,6 +255,7 @@ def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j
   / 2^16 values = ~1,400 at 16-bit bands), compared within `window` neighbours as in select? With `aspect`
   (per image codes) the pair's entries carry theirs and the random ones random codes of -64..64."""
   rng = np.random.default_rng(seed)
+  WP, WD = WP[:, :1 + image.N_GRID_WINDOWS], WD[:, :1 + image.N_GRID_WINDOWS]  # corners: crowded_corner_hits
   k = WP.shape[1]
   per = 64 // band_bits
   out = np.zeros(len(pos_i), dtype=bool)
@@ -239,6 +297,11 @@ def main() -> None:
                            "random entries more (select's window_pairs, 64 neighbours); ~1400 at 1e7 rows")
   parser.add_argument("--no_aspect_gate", action="store_true",
                       help="windows rule without select's content aspect check (dedup.ASPECT_MAX_STEPS)")
+  parser.add_argument("--no_corners", action="store_true",
+                      help="windows rule without the corner windows (annotation format 6: the 3x3 grid only)")
+  parser.add_argument("--no_corner_guards", action="store_true",
+                      help="corner windows matched on their hashes alone (same corner), without the content "
+                           "dHash and aspect guards of dedup.corner_pairs")
   args = parser.parse_args()
   folder = pathlib.Path(args.photos) if args.photos else real.default_real_images_dir()
   if folder is None or not (folder / "captions.json").is_file():
@@ -294,18 +357,26 @@ def main() -> None:
   AS = None if args.no_aspect_gate else np.array(asp, np.int8)
   t0 = dedup.DEFAULT_THRESHOLD
   shipped = lambda t: dedup.is_near(dp, dd, t) & share_band  # noqa: E731
+  asp_codes = np.array(asp, np.int8)
+  corners = (lambda t: np.zeros_like(dp, dtype=bool)) if args.no_corners else (  # noqa: E731
+      lambda t: corner_rule(WP, WD, asp_codes, args.band_bits, t, guards=not args.no_corner_guards))
   rules = {
       "pHash(baseline)": lambda t: db <= t,
       "content": shipped,
-      "windows": lambda t: shipped(t0) | window_rule(WP, WD, args.band_bits, t, args.window_band_stride, AS),
+      "windows": lambda t: shipped(t0) | window_rule(WP, WD, args.band_bits, t, args.window_band_stride, AS) | corners(t),
   }
   print(f"pHash(baseline): imagehash.phash of the whole image (bars and all), within t. content: the rule "
         f"without windows (dedup.windows=False): phash and dhash of the content inside letterbox bars both "
         f"within t, sharing one of {bands.shape[1]} LSH bands of {args.band_bits} bits. windows: select's "
-        f"default: content at t = {t0}, or the content or one of the {image.N_WINDOWS} windows of one image and "
+        f"default: content at t = {t0}, or the content or one of the {image.N_GRID_WINDOWS} grid windows of one image and "
         f"a window of the other within t (window_threshold), sharing one of the window bands "
         f"{dedup.window_bands(args.band_bits, args.window_band_stride)}"
-        f"{'' if AS is None else f', content aspects within {dedup.ASPECT_MAX_STEPS} steps of 2^(1/32)'}. "
+        f"{'' if AS is None else f', content aspects within {dedup.ASPECT_MAX_STEPS} steps of 2^(1/32)'}"
+        + ("" if args.no_corners else
+           f"; or a corner window within t of the same corner of the other, sharing band {dedup.CORNER_BAND}"
+           + ("" if args.no_corner_guards else
+              f", content dHashes within {dedup.CORNER_CONTENT_THRESHOLD} and aspects within "
+              f"{dedup.CORNER_ASPECT_MAX_STEPS} steps")) + ". "
         "Recall per edit kind; fm_*: false merges among "
         "unrelated pairs and among letterboxed/padded pairs of different photos.")
   header = f"{'rule':<16}{'t':>3} " + " ".join(f"{k[:9]:>9}" for k in kinds) + f"{'fm_unrel':>10}{'fm_lbox':>9}"
@@ -332,6 +403,9 @@ def main() -> None:
   if args.bucket_fill:
     crowded = crowded_window_hits(WP, WD, pos_i, pos_j, args.band_bits, args.window_band_stride, t0, args.bucket_fill,
                                   aspect=AS)
+    if not args.no_corners:
+      crowded |= crowded_corner_hits(WP, WD, asp_codes, pos_i, pos_j, args.band_bits, t0,
+                                     args.bucket_fill // image.N_GRID_WINDOWS)
     hit = shipped(t0)[pos_i, pos_j] | crowded
     print(f"{'windows+' + str(args.bucket_fill):<16}{t0:>3} "
           + " ".join(f"{hit[kind_a[pos_j] == k].mean():>9.3f}" for k in kinds)

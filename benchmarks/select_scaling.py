@@ -12,7 +12,8 @@ passes `--max-rss-gb` is stopped and reported as such.
 
   .venv/bin/python benchmarks/select_scaling.py [--sizes 100000,1000000,10000000] [--workers 2] [--windows on,off]
 
-`--windows` runs each size with dedup.windows on, off or both (the tables always hold window hashes);
+`--windows` runs each size with dedup.windows on, off or both (the tables always hold window hashes; `grid`:
+windows on, dedup.corners off, as for annotation format 6's files);
 the per-row growth below compares consecutive runs, so give one value when sizes grow.
 """
 
@@ -40,7 +41,8 @@ from webpairs.configs.curation import load_curation_config
 from webpairs.pipelines.select import select
 config = load_curation_config(sys.argv[2])
 config.eval.indexes = (sys.argv[4],)
-config.dedup.windows = sys.argv[5] == "on"
+config.dedup.windows = sys.argv[5] in ("on", "grid")
+config.dedup.corners = sys.argv[5] == "on"
 start = time.perf_counter()
 summary = select.run_select(sys.argv[1], config, sys.argv[3], sys.argv[6:], show_progress=False, overwrite=True)
 seconds = time.perf_counter() - start
@@ -103,7 +105,7 @@ def main() -> None:
   parser.add_argument("--sizes", default="100000,1000000,10000000")
   parser.add_argument("--config", default="en90")
   parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-  parser.add_argument("--windows", default="on", help="dedup.windows: on, off, or on,off (each size both ways)")
+  parser.add_argument("--windows", default="on", help="dedup.windows: on, off, grid (on without dedup.corners), or several (on,grid,off)")
   parser.add_argument("--max-rss-gb", type=float, default=9.0,
                       help="stop a run whose processes pass this much RSS together (a shared machine)")
   args = parser.parse_args()

@@ -232,3 +232,32 @@ def test_window_pairs_identical_entries_of_different_aspects():
   for x, y in zip(a.tolist(), b.tolist()):
     groups.setdefault(x, {x}).add(y)
   assert sorted(map(sorted, groups.values())) == [[0, 1, 2], [3, 4]]  # 5 (code 100) alone
+
+
+def test_corner_keys_follow_the_content_bands():
+  assert dedup.corner_keys(16, 2) == [8, 9]  # 8 bands of 16 bits (phash, dhash), then one key per corner
+  assert dedup.corner_keys(8, 2) == [16, 17]
+  assert not set(dedup.corner_keys(16, 2)) & set(dedup.window_bands(16, 1))
+
+
+def test_corner_pairs_need_close_content_dhashes_and_aspects():
+  """Two images' same corner window 3 bits apart: linked when their content dHashes are within
+  CORNER_CONTENT_THRESHOLD and their aspect codes within CORNER_ASPECT_MAX_STEPS, else not."""
+  phash = np.array([0xF0 << 48, (0xF0 << 48) ^ 0b111], np.uint64)
+  dhash = np.array([0x0F, 0x0F ^ 0b1], np.uint64)
+  ids = np.array([1, 2], np.int64)
+  close = np.uint64(0xFFFF)
+
+  def linked(aspect, content):
+    got = dedup.corner_pairs(phash, dhash, ids, np.array(aspect, np.int8), np.array(content, np.uint64), 16, 10, 64)
+    return {tuple(sorted(p)) for p in zip(got.a.tolist(), got.b.tolist())} == {(1, 2)}
+
+  t = dedup.CORNER_CONTENT_THRESHOLD
+  assert linked([3, 3], [close, close])
+  assert linked([3, 3 + dedup.CORNER_ASPECT_MAX_STEPS], [close, close ^ np.uint64((1 << t) - 1)])
+  assert not linked([3, 3 + dedup.CORNER_ASPECT_MAX_STEPS + 1], [close, close])  # 2 dark squares on gradients
+  assert not linked([3, 3], [close, close ^ np.uint64((1 << (t + 1)) - 1)])  # content dHashes t + 1 apart
+  # Identical corners (flat ones) of images with unrelated content are not starred together either.
+  same = dedup.corner_pairs(phash[[0, 0]], dhash[[0, 0]], ids, np.array([3, 3], np.int8),
+                            np.array([0, 2**64 - 1], np.uint64), 16, 10, 64)
+  assert len(same) == 0

@@ -167,12 +167,15 @@ def test_unknown_format_names_are_refused():
 
 
 @pytest.mark.parametrize("w,h,boxes", [
-    # Row by row (y centred, top, bottom), in each x centred, left, right.
+    # The grid row by row (y centred, top, bottom), in each x centred, left, right; then the 75% corners
+    # top-left and bottom-right.
     (100, 50, [(5, 2, 95, 47), (0, 2, 90, 47), (10, 2, 100, 47), (5, 0, 95, 45), (0, 0, 90, 45), (10, 0, 100, 45),
-               (5, 5, 95, 50), (0, 5, 90, 50), (10, 5, 100, 50)]),
+               (5, 5, 95, 50), (0, 5, 90, 50), (10, 5, 100, 50),
+               (0, 0, 75, 38), (25, 12, 100, 50)]),
     (10, 10, [(0, 0, 9, 9), (0, 0, 9, 9), (1, 0, 10, 9), (0, 0, 9, 9), (0, 0, 9, 9), (1, 0, 10, 9),
-              (0, 1, 9, 10), (0, 1, 9, 10), (1, 1, 10, 10)]),
-    (1, 1, [(0, 0, 1, 1)] * 9),
+              (0, 1, 9, 10), (0, 1, 9, 10), (1, 1, 10, 10),
+              (0, 0, 8, 8), (2, 2, 10, 10)]),
+    (1, 1, [(0, 0, 1, 1)] * 11),
 ])
 def test_window_boxes(w, h, boxes):
   assert image.window_boxes(w, h) == boxes
@@ -204,6 +207,8 @@ def test_window_inputs_resample_like_pil_crop_and_resize():
   # The left windows see darker columns than the right ones, the row ranges see the same.
   assert p[1].mean() < p[0].mean() < p[2].mean()
   np.testing.assert_array_equal(p[0], p[3])
+  # Corner windows: the top-left (9) darker than the left 90% one, the bottom-right (10) lighter than the right one.
+  assert p[9].mean() < p[1].mean() and p[10].mean() > p[2].mean()
 
 
 def test_inspect_with_windows_only_when_asked():
@@ -212,7 +217,7 @@ def test_inspect_with_windows_only_when_asked():
   plain = image.inspect_image(buf.getvalue())
   assert plain.window_phash_pixels is None and plain.window_dhash_pixels is None
   win = image.inspect_image(buf.getvalue(), windows=True)
-  assert win.window_phash_pixels.shape == (9, 32, 32) and win.window_dhash_pixels.shape == (9, 8, 9)
+  assert win.window_phash_pixels.shape == (11, 32, 32) and win.window_dhash_pixels.shape == (11, 8, 9)
   np.testing.assert_array_equal(win.phash_pixels, plain.phash_pixels)  # the row's hashes do not change
   bad = image.inspect_image(b"not an image", windows=True)
   assert bad.status == reasons.CORRUPT_IMAGE and bad.window_phash_pixels is None

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from webpairs.curation import image
 from webpairs.formats.annotation_files import ANNOTATION_SCHEMA
 
 LANG_WEIGHTS = {"en": 0.55, "es": 0.08, "de": 0.07, "fr": 0.07, "ja": 0.05, "ru": 0.05, "zh": 0.05,
@@ -71,7 +72,7 @@ def _lists(rows: np.ndarray, null: np.ndarray) -> pa.ListArray:
   return pa.ListArray.from_arrays(offsets, pa.array(rows.reshape(-1)), mask=pa.array(null))
 
 
-WINDOWS = 9  # annotate's window hashes per image (curation/image.N_WINDOWS)
+WINDOWS = image.N_WINDOWS  # annotate's window hashes per image (format 7)
 
 
 def columns(rng: np.random.Generator, lang: np.ndarray, sha_hi: np.ndarray, phash: np.ndarray, dhash: np.ndarray,

@@ -101,7 +101,7 @@ def test_raw_json_regions_flow_into_annotation_rows(root, truth):
   assert summary["regions_kept"] == sum(len(json.loads(r["regions"])) for r in with_regions)
   assert (summary["regions_dropped"], summary["regions_replaced"], summary["regions_dir"]) == (0, 0, None)
   meta = json.loads(pq.read_schema(next((root / "annotations").glob("annotations-*.parquet"))).metadata[b"webpairs"])
-  assert meta["format"] == annotate_job.FORMAT_VERSION == 6 and meta["regions_file"] is None
+  assert meta["format"] == annotate_job.FORMAT_VERSION == 7 and meta["regions_file"] is None
 
 
 def test_curated_json_and_sidecar_carry_the_regions(root, truth, selection):

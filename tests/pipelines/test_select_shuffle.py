@@ -13,6 +13,7 @@ ROWS = 4000
 BANDS = 8  # 64 / band_bits 16, of phash and of dhash
 HASH_ROW = 8 + 8 + 2  # a row in an LSH band batch: phash, dhash (int64), its row (uint16; the file once a batch)
 ASPECT = 1  # with windows, rows of window bands' batches (content and window entries) carry an int8 aspect code
+CONTENT_DHASH = 8  # a corner window's entry carries its image's content dHash (dedup.corner_pairs' guard)
 
 
 @pytest.mark.parametrize("windows,stride", [(True, 2), (True, 4), (False, 2)])
@@ -28,11 +29,13 @@ def test_select_shuffle_bytes_per_row_are_metadata(tmp_path, windows, stride):
   assert set(shuffle["bytes"]) == {"GroupSha", "GroupBands", "GroupCaptions", "Components", "JoinComps",
                                    "GroupComps", "JoinFile"}
   assert shuffle["total_bytes"] == sum(shuffle["bytes"].values())
-  # LSH bands: every row with hashes once per band, and with windows each of its windows once per
-  # window band (every stride-th) and an aspect code with the row and with each window there, plus
-  # pickling a few dozen batches.
-  per_hashed = BANDS * HASH_ROW + (BANDS // stride * (1 + image.N_WINDOWS) * ASPECT
-                                   + BANDS // stride * image.N_WINDOWS * HASH_ROW if windows else 0)
+  # LSH bands: every row with hashes once per band, and with windows each of its grid windows once per
+  # window band (every stride-th) and an aspect code with the row and with each window there, each of
+  # its corner windows once in that corner's keys (dedup.corner_keys) with an aspect code and the content
+  # dHash, plus pickling a few dozen batches.
+  grid = image.N_GRID_WINDOWS
+  per_hashed = BANDS * HASH_ROW + (BANDS // stride * ((1 + grid) * ASPECT + grid * HASH_ROW)
+                                   + image.N_CORNERS * (HASH_ROW + ASPECT + CONTENT_DHASH) if windows else 0)
   with_hashes = int((planted.statuses == "ok").sum() + (planted.statuses == "empty_caption").sum())
   assert per_hashed * with_hashes / ROWS < shuffle["per_row"]["GroupBands"] < per_hashed + 8
   # Everything else: under 180 bytes per row (measured 136-137); all of it against the images' 1,000-500,000 bytes each.

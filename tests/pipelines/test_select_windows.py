@@ -1,10 +1,12 @@
 """Crop-resistant near-duplicates end to end: annotate's window hashes -> select's dedup.windows.
 
 10% crops and a text-overlay copy of a photo are merged with it only through the window
-hashes; letterboxed images of different content, unrelated photos and the demo sample's
+hashes, a copy of another photo with a corner badge only through the corner windows (annotation
+format 7); letterboxed images of different content, unrelated photos and the demo sample's
 synthetic images whose windows match but whose content aspects are ~2x apart are never merged;
-annotation files without window columns (format < 6) still select, as with windows off, and
-format-6 files without content_aspect select without the aspect check.
+annotation files without window columns (format < 6) still select, as with windows off, format-6
+files (the 9 grid windows only) find the crops but not the badge, and format-6 files without
+content_aspect select without the aspect check.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import io
 import pathlib
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -19,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tests.curation import samples
 from tests.pipelines import tarutil
 from webpairs.configs.curation import load_curation_config
+from webpairs.curation import image
 from webpairs.demo.sample import images as sample_images
 from webpairs.demo.sample import plan as sample_plan
 from webpairs.demo.sample import real
@@ -30,6 +34,9 @@ ONE_WORKER = ["--direct_num_workers=1"]
 # seed 2 (generated photo): content hashes of the crop 28 and of the overlay 12 bits away (max of
 # phash and dhash), best window pair 4 and 6: only windows find them at the default thresholds.
 PHOTO = 2
+# seed 5 at 480x240 with a badge 20% of the width in the top-right corner: content hashes 26 bits apart,
+# best pair of grid windows 12, the bottom-left corner windows (80%, clear of the badge) 0.
+LOGO_PHOTO = 5
 
 
 def _jpeg(img: Image.Image) -> bytes:
@@ -44,6 +51,17 @@ def _overlay(img: Image.Image) -> Image.Image:
   x, y = (out.width - box[2] + box[0]) // 2, (out.height - box[3] + box[1]) // 2
   draw.text((x + 1, y + 1), "(c) example.com", font=font, fill=(0, 0, 0))
   draw.text((x, y), "(c) example.com", font=font, fill=(255, 255, 255))
+  return out
+
+
+def _logo(img: Image.Image, share: float = 0.2) -> Image.Image:
+  """An opaque badge `share` of the width wide, half as high, in the top-right corner (a watermark logo)."""
+  out = img.copy()
+  bw = round(out.width * share)
+  bh, x = bw // 2, out.width - bw - 6
+  draw = ImageDraw.Draw(out)
+  draw.rounded_rectangle((x, 6, x + bw, 6 + bh), radius=bh // 4, fill=(200, 30, 40), outline=(255, 255, 255))
+  draw.text((x + bw // 6, 6 + bh // 4), "WP", font=ImageFont.load_default(size=bh // 2), fill=(255, 255, 255))
   return out
 
 
@@ -83,6 +101,8 @@ def images() -> dict[str, bytes]:
       "a_crop10": _jpeg(photo.crop((round(0.1 * w), round(0.1 * h), w, h))),  # 10% off the left and the top
       "a_crop10_left": _jpeg(photo.crop((round(0.1 * w), 0, w, h))),  # content aspect 1.33 -> 1.2: 5 steps
       "a_text": _jpeg(_overlay(photo)),
+      "f": _jpeg(samples.photo(LOGO_PHOTO, 480, 240)),
+      "f_logo": _jpeg(_logo(samples.photo(LOGO_PHOTO, 480, 240))),
       "b_letterbox": _jpeg(_letterboxed_strip(samples.photo(102, 480, 360))),
       "c_letterbox": _jpeg(_letterboxed_strip(samples.photo(103, 480, 360))),
       "d": _jpeg(samples.photo(104, 480, 360)),
@@ -125,32 +145,36 @@ def _clusters(*groups: set[str]) -> list[set[str]]:
 
 def test_crop_and_overlay_merge_through_windows_letterboxes_and_other_aspects_do_not(annotations, tmp_path):
   rows = pq.read_table(next(annotations.glob("annotations-*.parquet"))).to_pylist()
-  assert all(len(r["window_phash"]) == 9 and len(r["window_dhash"]) == 9 for r in rows)
+  k = image.N_WINDOWS
+  assert all(len(r["window_phash"]) == k and len(r["window_dhash"]) == k for r in rows)
   aspect = {r["key"]: r["content_aspect"] for r in rows}
   assert aspect["a"] == pytest.approx(4 / 3) and aspect["a_crop10_left"] == pytest.approx(1.2, rel=0.01)
   for pair in DEMO_PAIRS:
     x, y = (aspect[f"demo{k}"] for k in pair)
     assert max(x, y) / min(x, y) > 1.9  # > 2^(29/32): 29 steps of dedup.aspect_codes and more
   clusters, summary = _select(annotations, tmp_path / "on", windows=True)
-  assert clusters == _clusters({"a", "a_crop10", "a_crop10_left", "a_text"}, *SINGLES, *DEMO_SINGLES)
+  assert clusters == _clusters({"a", "a_crop10", "a_crop10_left", "a_text"}, {"f", "f_logo"}, *SINGLES,
+                               *DEMO_SINGLES)
   near = summary["near_dup"]
   assert near["windows"] is True and near["window_threshold"] == 10 and near["window_links"] >= 3
   off, summary_off = _select(annotations, tmp_path / "off", windows=False)
   # the content hashes alone merge nothing here
-  assert off == _clusters({"a"}, {"a_crop10"}, {"a_crop10_left"}, {"a_text"}, *SINGLES, *DEMO_SINGLES)
+  assert off == _clusters({"a"}, {"a_crop10"}, {"a_crop10_left"}, {"a_text"}, {"f"}, {"f_logo"}, *SINGLES,
+                          *DEMO_SINGLES)
   assert summary_off["near_dup"]["windows"] is False and "window_links" not in summary_off["near_dup"]
 
 
 def test_files_without_content_aspect_link_window_pairs_unchecked(annotations, tmp_path):
   """Format-6 files written before content_aspect: window pairs are linked without the aspect check, which
-  merges the demo sample's unrelated pairs as select did before it had one."""
+  merges the demo sample's unrelated pairs as select did before it had one. Corner windows (format 7, which
+  always has content_aspect) are not matched without it: the aspect is one of their guards."""
   old = tmp_path / "no_aspect"
   old.mkdir()
   for path in annotations.glob("annotations-*.parquet"):
     pq.write_table(pq.read_table(path).drop_columns(["content_aspect"]), old / path.name)
   clusters, _ = _select(old, tmp_path / "sel", windows=True)
   demo = [{f"demo{k}" for k in pair} for pair in DEMO_PAIRS]
-  assert clusters == _clusters({"a", "a_crop10", "a_crop10_left", "a_text"}, *SINGLES, *demo)
+  assert clusters == _clusters({"a", "a_crop10", "a_crop10_left", "a_text"}, {"f"}, {"f_logo"}, *SINGLES, *demo)
 
 
 def test_annotation_files_without_window_columns_select_without_them(annotations, tmp_path):
@@ -160,5 +184,53 @@ def test_annotation_files_without_window_columns_select_without_them(annotations
     table = pq.read_table(path)
     pq.write_table(table.drop_columns(["window_phash", "window_dhash", "content_aspect"]), old / path.name)
   clusters, summary = _select(old, tmp_path / "sel", windows=True)
-  assert clusters == _clusters({"a"}, {"a_crop10"}, {"a_crop10_left"}, {"a_text"}, *SINGLES, *DEMO_SINGLES)
+  assert clusters == _clusters({"a"}, {"a_crop10"}, {"a_crop10_left"}, {"a_text"}, {"f"}, {"f_logo"}, *SINGLES,
+                               *DEMO_SINGLES)
   assert summary["near_dup"]["windows"] is True and summary["near_dup"].get("window_links", 0) == 0
+
+
+def test_format_6_files_of_grid_windows_select_with_them(annotations, tmp_path):
+  """Files of annotation format 6 hold the 9 grid windows: crops and the text overlay still merge through
+  them, the corner badge (found by format 7's corner windows only) does not."""
+  old = tmp_path / "format6"
+  old.mkdir()
+  for path in annotations.glob("annotations-*.parquet"):
+    table = pq.read_table(path)
+    for name in ("window_phash", "window_dhash"):
+      grid = pa.array([None if v is None else v[:image.N_GRID_WINDOWS] for v in table.column(name).to_pylist()],
+                      table.schema.field(name).type)
+      table = table.set_column(table.schema.get_field_index(name), name, grid)
+    pq.write_table(table, old / path.name)
+  clusters, summary = _select(old, tmp_path / "sel", windows=True)
+  assert clusters == _clusters({"a", "a_crop10", "a_crop10_left", "a_text"}, {"f"}, {"f_logo"}, *SINGLES,
+                               *DEMO_SINGLES)
+  assert summary["near_dup"]["window_links"] >= 3
+
+
+def _with_corner(annotations: pathlib.Path, out: pathlib.Path, corner: int) -> pathlib.Path:
+  """The annotations with "d" given "e"'s content dHash, content aspect and, as its `corner` window (0:
+  top-left, 1: bottom-right), "e"'s top-left window: every corner guard passes, the content rule does not."""
+  out.mkdir()
+  for path in annotations.glob("annotations-*.parquet"):
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    at = {r["key"]: i for i, r in enumerate(rows)}
+    d, e = rows[at["d"]], rows[at["e"]]
+    d["dhash"], d["content_aspect"] = e["dhash"], e["content_aspect"]
+    for name in ("window_phash", "window_dhash"):
+      d[name] = list(d[name])
+      d[name][image.N_GRID_WINDOWS + corner] = e[name][image.N_GRID_WINDOWS]
+    pq.write_table(pa.Table.from_pylist(rows, table.schema), out / path.name)
+  return out
+
+
+def test_corner_windows_match_the_same_corner_only(annotations, tmp_path):
+  """One image's top-left corner window identical to another's top-left merges the two (content dHash and
+  aspect alike); identical to its bottom-right, it does not: each corner has its own LSH keys
+  (dedup.corner_keys), as the top-left of one letterboxed 4:1 photo came within 10 and 5 bits of the
+  bottom-right of another (tests/pipelines/test_img2dataset_input.py)."""
+  same, _ = _select(_with_corner(annotations, tmp_path / "same", 0), tmp_path / "sel_same", windows=True)
+  assert {"d", "e"} in same
+  other, summary = _select(_with_corner(annotations, tmp_path / "other", 1), tmp_path / "sel_other", windows=True)
+  assert {"d"} in other and {"e"} in other
+  assert summary["near_dup"]["corners"] is True

@@ -47,7 +47,7 @@ class AnnotateConfig:
   lid_und_below: float = lid_lib.DEFAULT_UND_BELOW
   # The LID rules in use: it is in the resume fingerprint, so files from other rules are redone.
   lid_version: str = lid_lib.VERSION
-  # Hashes of the content's 3x3 windows (window_phash/window_dhash): crop-resistant near-duplicates.
+  # Hashes of the content's windows (3x3 grid and 2 corners; window_phash/window_dhash): crop- and logo-resistant near-duplicates.
   windows: bool = True
 
   def __post_init__(self):

@@ -189,7 +189,8 @@ def aspect_close(a: np.ndarray, b: np.ndarray, max_steps: int = ASPECT_MAX_STEPS
 
 def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, is_window: np.ndarray,
                  threshold: int, window: int, aspect: np.ndarray | None = None,
-                 max_aspect_steps: int = ASPECT_MAX_STEPS) -> Pairs:
+                 max_aspect_steps: int = ASPECT_MAX_STEPS, guard: np.ndarray | None = None,
+                 guard_threshold: int = 0) -> Pairs:
   """Crop-resistant pairs of one band's bucket rows: content or window hashes of two images within `threshold`.
 
   Entries are whole-content hashes (`is_window` False) and window hashes (True) of images `ids`;
@@ -199,6 +200,8 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
   images' windows) of one aspect code are linked to the first of them when one is a window (a
   star, O(n)) and go on as one entry; the distinct ones are compared with their next `window`
   neighbours in (band, phash, dhash, aspect) order, so a bucket costs O(n * window) as in `near_pairs`.
+  With `guard` (uint64 per entry: `corner_pairs` gives each corner window its image's content dHash) a
+  pair also needs the two within `guard_threshold` bits, and only entries with equal guards are starred.
   """
   band = np.asarray(band, np.uint64)
   phash = np.asarray(phash, np.uint64)
@@ -206,16 +209,20 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
   ids = np.asarray(ids, np.int64)
   is_window = np.asarray(is_window, bool)
   aspect = np.full(len(ids), ASPECT_UNKNOWN, np.int8) if aspect is None else np.asarray(aspect, np.int8)
-  order = np.lexsort((ids, aspect, dhash, phash, band))
-  band, phash, dhash, ids, is_window, aspect = (x[order] for x in (band, phash, dhash, ids, is_window, aspect))
-  head = _runs(band, phash, dhash, aspect)
+  guarded = guard is not None
+  guard = np.zeros(len(ids), np.uint64) if guard is None else np.asarray(guard, np.uint64)
+  order = np.lexsort((ids, guard, aspect, dhash, phash, band))
+  band, phash, dhash, ids, is_window, aspect, guard = (
+      x[order] for x in (band, phash, dhash, ids, is_window, aspect, guard))
+  head = _runs(band, phash, dhash, aspect, guard)
   any_window = np.zeros(len(ids), dtype=bool)
   np.logical_or.at(any_window, head, is_window)
   dup = head != np.arange(len(ids))
   star = dup & any_window[head] & (ids != ids[head])
   out_a, out_b = [ids[head[star]]], [ids[star]]
   reps = ~dup
-  band, phash, dhash, ids, is_window, aspect = (x[reps] for x in (band, phash, dhash, ids, any_window, aspect))
+  band, phash, dhash, ids, is_window, aspect, guard = (
+      x[reps] for x in (band, phash, dhash, ids, any_window, aspect, guard))
   compared = 0
   for k in range(1, min(window, len(ids) - 1) + 1):
     same = band[k:] == band[:-k]
@@ -226,9 +233,50 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
     compared += len(i)
     near = is_near(hashes.hamming(phash[i], phash[j]), hashes.hamming(dhash[i], dhash[j]), threshold)
     near &= aspect_close(aspect[i], aspect[j], max_aspect_steps)
+    if guarded:
+      near &= hashes.hamming(guard[i], guard[j]) <= guard_threshold
     out_a.append(ids[i[near]])
     out_b.append(ids[j[near]])
   return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared)
+
+
+# Corner windows (annotation format 7: the top-left and bottom-right windows of 75% after the 3x3 grid,
+# curation/image.CORNER_SHARE) find a badge or logo in a corner, which every 90% grid window holds. Small
+# windows of simple images match across images (a gradient corner of one synthetic image and of another,
+# a top-left of one letterboxed 4:1 photo and the bottom-right of another), so a corner window is only
+# compared with the same corner of other images, in its own LSH keys (`corner_keys`: they never share a
+# bucket with content or grid windows), bucketed by CORNER_BAND of its hashes alone, and a pair also needs
+#   - content dHashes within CORNER_CONTENT_THRESHOLD: the page.png badges that only corners find are 4
+#     bits off (their content pHashes 16 and 32, no better than chance, so dHash only), unrelated pairs
+#     whose same corners matched at t <= 14 were 15-28 apart, but for one pair of synthetic images (a dark
+#     square on a yellow and on a green gradient: 4 and 5);
+#   - content aspects within CORNER_ASPECT_MAX_STEPS (1.044x): an overlay keeps the geometry (edit vs
+#     original at most 1 step), those two synthetic images were 4 steps apart.
+# Measured on the real photos' edits, the img2dataset letterboxed 4:1 photos and two demo samples (1,820
+# and 5,092 images, 13M unrelated pairs; benchmarks/neardup_quality.py, README): no unrelated pair passes
+# both guards at corner shares 0.70-0.80 up to t=14.
+CORNER_BAND = 0
+CORNER_CONTENT_THRESHOLD = 8
+CORNER_ASPECT_MAX_STEPS = 2
+
+
+def corner_keys(band_bits: int, corners: int) -> list[int]:
+  """The band keys of the corner windows, one per corner: after the content's bands (0 .. 2 * 64 / band_bits - 1)."""
+  check_band_bits(band_bits)
+  first = 2 * HASH_BITS // band_bits
+  return list(range(first, first + corners))
+
+
+def corner_pairs(phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, aspect: np.ndarray, content_dhash: np.ndarray,
+                 band_bits: int, threshold: int, window: int) -> Pairs:
+  """Pairs of one corner's entries (that corner's window hashes of images `ids`, their content aspect codes
+  and content dHashes) of one bucket range: corner hashes within `threshold` sharing CORNER_BAND, content
+  dHashes within CORNER_CONTENT_THRESHOLD, aspects within CORNER_ASPECT_MAX_STEPS; `window_pairs`' order
+  and neighbour window, so a bucket costs O(n * window)."""
+  values = band_values(phash, dhash, band_bits, only=CORNER_BAND)
+  return window_pairs(values, phash, dhash, ids, np.ones(len(ids), bool), threshold, window, aspect=aspect,
+                      max_aspect_steps=CORNER_ASPECT_MAX_STEPS, guard=content_dhash,
+                      guard_threshold=CORNER_CONTENT_THRESHOLD)
 
 
 def exact_pairs(digests: np.ndarray, ids: np.ndarray) -> Pairs:

@@ -62,7 +62,7 @@ class ImageInfo:
   format: str | None = None
   phash_pixels: np.ndarray | None = None
   dhash_pixels: np.ndarray | None = None
-  # With inspect_image(windows=True): hash inputs of the `window_inputs`, (9, 32, 32) and (9, 8, 9).
+  # With inspect_image(windows=True): hash inputs of the `window_inputs`, (N_WINDOWS, 32, 32) and (N_WINDOWS, 8, 9).
   window_phash_pixels: np.ndarray | None = None
   window_dhash_pixels: np.ndarray | None = None
   # Width / height of the hashed content (inside letterbox bars, as decoded for hashing): select's
@@ -78,19 +78,31 @@ class ImageInfo:
 # benchmarks/neardup_quality.py's photos, PIL crops, all LSH bands, t=10).
 WINDOW_SHARE = 0.9
 _WINDOW_ANCHORS = tuple((ax, ay) for ay in (0.5, 0.0, 1.0) for ax in (0.5, 0.0, 1.0))
-N_WINDOWS = len(_WINDOW_ANCHORS)
+# Every 90% window holds most of each corner, so a badge there changes all nine (a 20% wide badge on
+# page.png, 384x191, is 20% of its height: its windows end 16-34 pHash bits off). The top-left and
+# bottom-right windows of CORNER_SHARE leave out a 25% strip on two sides, so one of them misses a badge
+# of up to 25% x 25% in any corner (annotation format 7). Small windows of simple images match across
+# images, so select compares a corner window only with the same corner of another image, and links the
+# two only when their content dHashes and aspects are also close (dedup.corner_pairs).
+CORNER_SHARE = 0.75
+_CORNER_ANCHORS = ((0.0, 0.0), (1.0, 1.0))  # top-left, bottom-right
+N_GRID_WINDOWS = len(_WINDOW_ANCHORS)  # annotation format 6 wrote these only
+N_CORNERS = len(_CORNER_ANCHORS)
+N_WINDOWS = N_GRID_WINDOWS + N_CORNERS
 # Windows are resampled from the content resized to this many pixels a side: twice the pHash input.
 WINDOW_GRID = 2 * hashes.PHASH_INPUT
 
 
-def window_boxes(width: int, height: int, share: float = WINDOW_SHARE) -> list[tuple[int, int, int, int]]:
-  """(left, top, right, bottom) of the N_WINDOWS windows, row by row: y centred, top, bottom; in
-  each, x centred, left, right. The first is the centre window."""
-  cw, ch = max(1, round(width * share)), max(1, round(height * share))
+def window_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+  """(left, top, right, bottom) of the N_WINDOWS windows: the 3x3 grid of WINDOW_SHARE row by row (y
+  centred, top, bottom; in each, x centred, left, right; the first is the centre window), then the
+  corner windows of CORNER_SHARE (top-left, bottom-right)."""
   boxes = []
-  for ax, ay in _WINDOW_ANCHORS:
-    x, y = round((width - cw) * ax), round((height - ch) * ay)
-    boxes.append((x, y, x + cw, y + ch))
+  for share, anchors in ((WINDOW_SHARE, _WINDOW_ANCHORS), (CORNER_SHARE, _CORNER_ANCHORS)):
+    cw, ch = max(1, round(width * share)), max(1, round(height * share))
+    for ax, ay in anchors:
+      x, y = round((width - cw) * ax), round((height - ch) * ay)
+      boxes.append((x, y, x + cw, y + ch))
   return boxes
 
 
@@ -119,25 +131,38 @@ def _window_weights(size: int, out: int, share: float = WINDOW_SHARE) -> np.ndar
   return weights
 
 
+@functools.lru_cache(maxsize=4096)
+def _side_weights(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+  """The `_window_weights` of a side for the grid's three ranges, then the corner windows' start and end ones:
+  (5, out, size), and the same transposed (5, size, out), contiguous, for the column products."""
+  w = np.concatenate([_window_weights(size, out, WINDOW_SHARE), _window_weights(size, out, CORNER_SHARE)[1:]])
+  return w, np.ascontiguousarray(w.transpose(0, 2, 1))
+
+
 def window_inputs(gray: Image.Image) -> tuple[np.ndarray, np.ndarray]:
   """Hash inputs of the `window_boxes` of `gray`: (N_WINDOWS, 32, 32) and (N_WINDOWS, 8, 9) uint8.
 
   Each window is resampled as if cropped and resized with LANCZOS like the whole image
-  (hashes.hash_inputs), within a level or two of PIL's pixels, but as two matrix products
-  for all nine windows at once (the 3x3 grid shares its three row and three column ranges):
+  (hashes.hash_inputs), within a level or two of PIL's pixels, but as matrix products: one
+  for the five row ranges (the grid's three, the corners' two), then one for the grid's
+  3x3 windows and one for the two corners (top rows with left columns, bottom with right):
   PIL crops and resizes cost more than the rest of the annotate pass. The content is first
   box-averaged to WINDOW_GRID pixels a side (one PIL call, cheaper than LANCZOS, which made
   windows cost 0.80x of annotate's examples/s against 0.88x, at no better recall), so the
   products stay small enough for a BLAS to run them in the calling thread (its threads cost
   100x on small matrices).
   """
-  px = np.asarray(gray.convert("L").resize((WINDOW_GRID, WINDOW_GRID), Image.Resampling.BOX), np.float32)
+  gray = gray if gray.mode == "L" else gray.convert("L")
+  px = np.asarray(gray.resize((WINDOW_GRID, WINDOW_GRID), Image.Resampling.BOX), np.float32)
   h, w = px.shape
   out = []
   for oh, ow in ((hashes.PHASH_INPUT, hashes.PHASH_INPUT), (hashes.HASH_SIZE, hashes.HASH_SIZE + 1)):
-    rows = _window_weights(h, oh) @ px  # (3, oh, w): the three row ranges
-    both = rows[:, None] @ _window_weights(w, ow).transpose(0, 2, 1)[None]  # (3 rows, 3 columns, oh, ow)
-    out.append(np.clip(np.rint(both), 0, 255).astype(np.uint8).reshape(N_WINDOWS, oh, ow))
+    rows = _side_weights(h, oh)[0] @ px  # (5, oh, w): the row ranges
+    cols = _side_weights(w, ow)[1]  # (5, w, ow): the column ranges
+    both = np.concatenate([(rows[:3, None] @ cols[None, :3]).reshape(-1, oh, ow),  # (3 rows x 3 columns, oh, ow)
+                           rows[3:] @ cols[3:]])
+    np.clip(np.rint(both, out=both), 0, 255, out=both)
+    out.append(both.astype(np.uint8))
   return out[0], out[1]
 
 

@@ -31,10 +31,11 @@ ANNOTATION_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "phash": (pa.string(), "64-bit DCT perceptual hash, 16 hex chars (imagehash layout)"),
     "dhash": (pa.string(), "64-bit difference hash, 16 hex chars (imagehash layout)"),
     # Crop-resistant near-duplicates (select's dedup.windows): the same hashes of the 3x3 windows of 90% of
-    # each side of the content (curation/image.window_boxes), centre first. Null where phash is, or annotated
-    # without windows; files of annotation format < 6 lack both columns.
-    "window_phash": (pa.list_(pa.uint64()), "pHash of each of the 9 windows of the content (uint64, null: none)"),
-    "window_dhash": (pa.list_(pa.uint64()), "dHash of each of the 9 windows of the content (uint64, null: none)"),
+    # each side of the content, centre first, then of its top-left and bottom-right windows of 75%
+    # (curation/image.window_boxes; select's dedup.corners). Null where phash is, or annotated without
+    # windows; format 6 wrote the 9 of the grid only, files of annotation format < 6 lack both columns.
+    "window_phash": (pa.list_(pa.uint64()), "pHash of each of the 11 windows of the content (uint64, null: none)"),
+    "window_dhash": (pa.list_(pa.uint64()), "dHash of each of the 11 windows of the content (uint64, null: none)"),
     # Width / height of that content: select links a pair found only through windows when the two are within
     # dedup.ASPECT_MAX_STEPS (a crop of <= 15% changes it by <= 1.18x). Null where phash is; added in format 6
     # after its first files, so format-6 files may lack it (select then skips the check).

@@ -35,6 +35,11 @@ def base_config() -> ml_collections.ConfigDict:
       # text overlays are found (benchmarks/neardup_quality.py).
       windows=True,
       window_threshold=10,
+      # With windows, annotation format 7's corner windows (top-left and bottom-right of 75%) find a badge or
+      # logo in a corner: a corner within `window_threshold` of the same corner of another image, content
+      # dHashes within 8 bits and content aspects within 1.044x (dedup.corner_pairs); logo overlays 0.917 ->
+      # 1.0, no false merge (benchmarks/neardup_quality.py). 2 x 27 more shuffle bytes per row.
+      corners=True,
       # Window hashes go into every this-th LSH band only: 4 -> 9 windows x 2 bands x 18 bytes = 324 more
       # shuffle bytes per row, and 20 for aspect codes (int8, 10 entries x 2 bands); 2 doubles that for a
       # little more recall on 10% crops (dedup.WINDOW_BAND_STRIDE).

@@ -47,9 +47,10 @@ from webpairs.pipelines.score import score_files
 log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "webpairs.annotate"
-FORMAT_VERSION = 6  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und;
+FORMAT_VERSION = 7  # 2: attr_s / concept_y balancing indicators; 3: regions; 4: original size, extra, und;
 # 5: rows for link-only, empty and extensionless keys (offsets shift); 6: window_phash / window_dhash,
-# content_aspect
+# content_aspect; 7: 11 windows (the top-left and bottom-right windows of 75% after the 9 of the grid;
+# select reads format 6's 9 too)
 
 
 def indicators_info() -> dict:

@@ -20,7 +20,7 @@ from webpairs.formats import files
 from webpairs.pipelines.runtime import batches as batches_lib
 from webpairs.pipelines.runtime import shuffle
 from webpairs.pipelines.select import components
-from webpairs.pipelines.select.select_files import WINDOWS  # ends a band batch of window hashes
+from webpairs.pipelines.select.select_files import CORNERS, WINDOWS  # end batches of window / corner hashes
 from webpairs.pipelines.select.select_plan import ROW_BITS, ROW_MASK, FileState
 
 STATS = "stats"
@@ -43,9 +43,19 @@ def _near_group(item, band_bits: int, threshold: int, window: int, window_thresh
   (phash, dhash, ids, aspect codes); batches of window hashes are (phash, dhash, ids, aspect
   codes, WINDOWS). Content pairs follow the phash-and-dhash rule at `threshold`; with window
   batches, pairs of a content or window hash and another image's window hash at
-  `window_threshold` whose images' content aspects are close (dedup.aspect_close).
+  `window_threshold` whose images' content aspects are close (dedup.aspect_close). Groups of a corner's
+  keys (dedup.corner_keys) hold (corner phash, corner dhash, ids, aspect codes, content dhash, CORNERS)
+  batches of that corner only: dedup.corner_pairs.
   """
   (band, _), batches = item
+  if band >= 2 * dedup.HASH_BITS // band_bits:  # a corner's keys (dedup.corner_keys): its batches only
+    cp, cd, cids, casp, content_dhash = batches_lib.concat([b[:5] for b in batches if b[-1] == CORNERS], 5)
+    pairs = dedup.corner_pairs(cp, cd, cids, casp, content_dhash, band_bits, window_threshold, window)
+    a, b = dedup.star_edges(pairs.a, pairs.b)
+    if len(a):
+      yield a, b
+    yield pvalue.TaggedOutput(STATS, {"near_dup": {"corner_links": len(pairs), "corner_compared": pairs.compared}})
+    return
   full = [b for b in batches if not isinstance(b[-1], str)]
   wins = [b[:4] for b in batches if isinstance(b[-1], str) and b[-1] == WINDOWS]
   phash, dhash, ids = batches_lib.concat(full, 3)
@@ -144,7 +154,9 @@ class Duplicates(beam.PTransform):
 
   Input: {"state": (index, FileState), "sha": ((part), (digests, ids)), "band": ((band,
   part), (phash, dhash, ids[, aspect codes in window bands])) and, with dedup.windows,
-  ((band, part), (window phash, window dhash, ids, aspect codes, WINDOWS)), "caption": (part,
+  ((band, part), (window phash, window dhash, ids, aspect codes, WINDOWS)) and, with dedup.corners and
+  format-7 files, ((corner key, part), (corner phash, corner dhash, ids, aspect codes, content dhash,
+  CORNERS)), "caption": (part,
   (caption hashes, phash, ids))}; the inputs of disabled rules may be empty. clusters: (file index, (rows, canonical
   orders, is-byte-copy flags)) for rows in clusters of two or more; caption_dups: (file
   index, rows); stats: count dicts for the summary. `rounds`: the connected components'

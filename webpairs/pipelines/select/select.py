@@ -151,7 +151,10 @@ def _summary(counts: dict, quota: quotas_lib.QuotaPlan, balance: dict | None = N
   near.update(threshold=d["threshold"], enabled=bool(d["near"]), band_bits=d["band_bits"],
               bucket_window=d["bucket_window"], max_rounds=d["max_rounds"], rule="phash and dhash within threshold",
               windows=bool(d["windows"]), window_threshold=d["window_threshold"],
-              window_band_stride=d["window_band_stride"],
+              window_band_stride=d["window_band_stride"], corners=bool(d["windows"] and d["corners"]),
+              corner_rule=("a corner window (format 7) within window_threshold of the same corner of the other, "
+                           f"content dHashes within {dedup.CORNER_CONTENT_THRESHOLD} bits, content aspects within "
+                           f"{2 ** (dedup.CORNER_ASPECT_MAX_STEPS / dedup.ASPECT_STEPS_PER_OCTAVE):.3f}x"),
               window_rule=("content or a window of one and a window of the other within window_threshold, "
                            f"content aspects within {2 ** (dedup.ASPECT_MAX_STEPS / dedup.ASPECT_STEPS_PER_OCTAVE):.2f}x"))
   out = {

@@ -138,6 +138,7 @@ def row_embeddings(path: str, scores_dir: str) -> tuple[np.ndarray, np.ndarray]:
 
 WINDOW_COLUMNS = ("window_phash", "window_dhash")
 WINDOWS = "w"  # marks a band batch of window hashes (duplicates.WINDOWS)
+CORNERS = "c"  # marks a batch of corner window hashes (duplicates.CORNERS), keyed by dedup.corner_keys
 ASPECT_COLUMN = "content_aspect"
 
 
@@ -150,17 +151,20 @@ def read_window_columns(path: str) -> pa.Table:
 
 def window_hashes(table: pa.Table, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
   """(window phashes, window dhashes, valid) as (n, K) uint64, (n, K), (n,) bool; None without the window
-  columns. Rows without hashes or with another number of windows are not valid."""
+  columns. K is the file's windows per image: image.N_WINDOWS (format 7: the grid's, then the corners'),
+  or N_GRID_WINDOWS in files of annotation format 6 (the grid only). Rows without hashes or with another
+  number of windows are not valid."""
   if not set(WINDOW_COLUMNS) <= set(table.column_names):
     return None
-  k = image.N_WINDOWS
+  cols = [table.column(name).combine_chunks() for name in WINDOW_COLUMNS]
+  lengths = [np.asarray(pc.list_value_length(c).fill_null(0).to_numpy(zero_copy_only=False), np.int64) for c in cols]
+  # One annotate run writes one K a file; take the larger one seen, so a file of one format keeps all its rows.
+  k = image.N_WINDOWS if (lengths[0] == image.N_WINDOWS).any() else image.N_GRID_WINDOWS
   out, valid = [], np.ones(n, dtype=bool)
-  for name in WINDOW_COLUMNS:
-    col = table.column(name).combine_chunks()
-    lengths = np.asarray(pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+  for col, length in zip(cols, lengths):
     flat = np.asarray(col.flatten().to_numpy(zero_copy_only=False), np.uint64)
-    starts = np.cumsum(lengths) - lengths
-    ok = lengths == k
+    starts = np.cumsum(length) - length
+    ok = length == k
     values = np.zeros((n, k), np.uint64)
     values[ok] = flat[starts[ok][:, None] + np.arange(k)]
     out.append(values)
@@ -251,13 +255,22 @@ class ScanFile(beam.DoFn):
         else:
           wp, wd, w_ok = found
           rows = np.flatnonzero(w_ok & p_ok & d_ok)
-          k = wp.shape[1]
-          wp, wd, wids = wp[rows].reshape(-1), wd[rows].reshape(-1), np.repeat(ids[rows], k)
+          k = image.N_GRID_WINDOWS
+          gp, gd, wids = wp[rows, :k].reshape(-1), wd[rows, :k].reshape(-1), np.repeat(ids[rows], k)
           wasp = np.repeat(aspect[rows], k)
           for j in sorted(window_bands):
-            parts = dedup.partition_of(dedup.band_values(wp, wd, bits, only=j), plan.partitions)
-            for part, arrays in _file_batches(parts, wp, wd, wids, wasp, ids_at=2):
+            parts = dedup.partition_of(dedup.band_values(gp, gd, bits, only=j), plan.partitions)
+            for part, arrays in _file_batches(parts, gp, gd, wids, wasp, ids_at=2):
               yield pvalue.TaggedOutput(BAND, ((j, part), arrays + (WINDOWS,)))
+          if d["corners"] and wp.shape[1] == image.N_WINDOWS:
+            # Format 7's corner windows: each corner in its own keys, with the content dHash for the guard;
+            # rows without a content aspect (none in format-7 files) are left out, the aspect being a guard.
+            rows = rows[aspect[rows] != dedup.ASPECT_UNKNOWN]
+            for c, key in enumerate(dedup.corner_keys(bits, image.N_CORNERS)):
+              cp, cd = wp[rows, k + c], wd[rows, k + c]
+              parts = dedup.partition_of(dedup.band_values(cp, cd, bits, only=dedup.CORNER_BAND), plan.partitions)
+              for part, arrays in _file_batches(parts, cp, cd, ids[rows], aspect[rows], dhash[rows], ids_at=2):
+                yield pvalue.TaggedOutput(BAND, ((key, part), arrays + (CORNERS,)))
     if d["caption_max_images"]:
       chash, c_ok = dedup.hex_u64(table.column("caption_norm_hash").to_pylist())
       rows = np.flatnonzero(c_ok & p_ok)  # an image identity: its phash
