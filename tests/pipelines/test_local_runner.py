@@ -7,6 +7,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 
 import apache_beam as beam
 import numpy as np
@@ -135,6 +136,7 @@ def test_runner_restores_beam_and_groups_like_beam():
 
 _BIG_JOB = """
 import sys
+import threading
 import apache_beam as beam
 from webpairs.pipelines.runtime import options, spill
 fail = sys.argv[1] == "fail"
@@ -275,3 +277,39 @@ def test_an_in_process_worker_has_its_whole_input_before_the_bundle_starts():
   assert "_input_senders" not in manager.__dict__
   got = b"".join(e.data for e in channel.inverse().input_elements("bundle", ["read"]))
   assert got == b"".join(chunks)
+
+
+def test_appends_from_parallel_bundles_lose_no_value_when_one_spills_another(tmp_path, monkeypatch):
+  # FnApiRunner's parallel bundles (a thread per worker) append to the same grouping buffers; a spill
+  # started by one thread's append used to drop what another thread added meanwhile (select lost rows).
+  switch = sys.getswitchinterval()
+  sys.setswitchinterval(1e-6)  # thread switches inside appends
+  try:
+    cls, budget = _spilling_buffer(tmp_path, 3000)
+    bufs = [cls(WINDOWED_KV, GROUPED, core.Windowing(beam.window.GlobalWindows())) for _ in range(2)]
+    chunks = []
+    for start in range(0, 6000, 30):
+      out = create_OutputStream()
+      for i in range(start, start + 30):
+        WINDOWED_KV.get_impl().encode_to_stream(
+            windowed_value.WindowedValue((i % 11, i.to_bytes(4, "big") * 5), 0, [beam.window.GlobalWindow()]), out,
+            True)
+      chunks.append(out.get())
+
+    def feed(t: int) -> None:
+      for c in chunks[t::4]:
+        bufs[t % 2].append(c)
+
+    threads = [threading.Thread(target=feed, args=(t,)) for t in range(4)]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+  finally:
+    sys.setswitchinterval(switch)
+  assert budget.held <= 3000
+  for b, buf in enumerate(bufs):
+    got = {k: vs for share in buf.partition(2) for k, vs, *_ in _decoded(list(share))}
+    mine = [i for c in range(len(chunks)) if c % 4 in (b, b + 2) for i in range(c * 30, c * 30 + 30)]
+    assert {k: sorted(vs) for k, vs in got.items()} == {
+        k: sorted(i.to_bytes(4, "big") * 5 for i in mine if i % 11 == k) for k in range(11)}

@@ -115,13 +115,26 @@ class ChunkedGroupingBuffer(execution.GroupingBuffer):
       self._budget.register(self)
 
   def append(self, elements_data: bytes) -> None:
-    super().append(elements_data)
-    if self._budget is not None:
+    if self._budget is None:
+      super().append(elements_data)
+      return
+    # FnApiRunner's parallel bundles (one thread per worker) append to the same buffers, and an append
+    # to one buffer may spill another: a spill must not run while any buffer of the run adds to its table
+    # (values added to a group it had already written were lost with the table it dropped).
+    with self._budget.lock:
+      super().append(elements_data)
       self._budget.add(self, len(elements_data))
 
   def extend(self, input_buffer) -> None:
     if input_buffer is self or isinstance(input_buffer, execution.ListBuffer):
       return
+    if self._budget is not None:
+      with self._budget.lock:
+        self._extend(input_buffer)
+    else:
+      self._extend(input_buffer)
+
+  def _extend(self, input_buffer) -> None:
     super().extend(input_buffer)
     if isinstance(input_buffer, ChunkedGroupingBuffer):
       other = input_buffer._spilled  # pylint: disable=protected-access

@@ -159,19 +159,20 @@ class SpillBudget:
     self.directory = directory
     self.held = 0
     self._buffers: dict[int, object] = {}
-    self._lock = threading.RLock()
+    # held by a buffer while it adds to its table or spills (ChunkedGroupingBuffer.append)
+    self.lock = threading.RLock()
 
   def register(self, buffer) -> None:
-    with self._lock:
+    with self.lock:
       self._buffers[id(buffer)] = buffer
 
   def forget(self, buffer) -> None:
-    with self._lock:
+    with self.lock:
       if self._buffers.pop(id(buffer), None) is not None:
         self.held -= buffer.held
 
   def add(self, buffer, n: int) -> None:
-    with self._lock:
+    with self.lock:
       buffer.held += n
       self.held += n
       if self.held <= self.bound:
