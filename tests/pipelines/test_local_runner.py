@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import pathlib
 import subprocess
@@ -313,3 +314,20 @@ def test_appends_from_parallel_bundles_lose_no_value_when_one_spills_another(tmp
     mine = [i for c in range(len(chunks)) if c % 4 in (b, b + 2) for i in range(c * 30, c * 30 + 30)]
     assert {k: sorted(vs) for k, vs in got.items()} == {
         k: sorted(i.to_bytes(4, "big") * 5 for i in mine if i % 11 == k) for k in range(11)}
+
+
+def test_worker_processes_bound_their_data_channel_queues_before_beam_starts(monkeypatch):
+  from apache_beam.runners.worker import sdk_worker_main  # pylint: disable=import-outside-toplevel
+
+  from webpairs.pipelines.runtime import quiet_worker  # pylint: disable=import-outside-toplevel
+
+  monkeypatch.setattr(data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", 100 << 20)
+  seen = []
+  monkeypatch.setattr(sdk_worker_main, "main", lambda argv: seen.append(data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES))  # pylint: disable=protected-access
+  monkeypatch.setattr(logging.getLogger(), "handlers", list(logging.getLogger().handlers))
+  monkeypatch.setattr(quiet_worker, "share_malloc_heaps", lambda: seen.append("heaps"))
+  quiet_worker.main()
+  assert seen == ["heaps", 8 << 20] and options.DATA_QUEUE_BYTES == 8 << 20
+  channel = data_plane._GrpcDataChannel()  # pylint: disable=protected-access
+  assert channel._to_send.max_bytes == channel._pending_send.max_bytes == 8 << 20  # pylint: disable=protected-access
+  channel.close()

@@ -48,8 +48,8 @@ def release_free_memory() -> None:
 # The most bytes of one chunk of a GroupByKey's grouped output on the local runner.
 GROUPED_CHUNK_BYTES = 1 << 20
 # The bytes each of the local runner's data channel queues may hold (Beam: 100 MB, in two
-# send queues and a receive queue per worker, all in the driver).
-DATA_QUEUE_BYTES = 8 << 20
+# send queues and a receive queue per worker, all in the driver; the workers' own: quiet_worker).
+DATA_QUEUE_BYTES = quiet_worker.DATA_QUEUE_BYTES
 # The bytes of one message of a bundle's input to a worker (Beam: 10 MB).
 INPUT_MESSAGE_BYTES = 2 << 20
 
