@@ -109,11 +109,23 @@ def test_input_goes_to_the_worker_in_small_messages_from_a_thread_joined_by_proc
   assert manager._input_senders == []  # pylint: disable=protected-access
 
 
+def test_a_chunk_past_the_message_size_goes_to_the_worker_as_its_own_message_uncopied(monkeypatch):
+  monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: "result")
+  handler = _Handler()
+  manager = _manager(handler)
+  chunks = [bytes([i]) * (n << 20) for i, n in enumerate([1, 5, 1, 1, 3])]
+  options._send_input_in_chunks(manager, "bundle", "read", chunks)  # pylint: disable=protected-access
+  options._process_bundle_then_join(manager)  # pylint: disable=protected-access
+  assert b"".join(handler.sent) == b"".join(chunks)
+  assert [len(m) >> 20 for m in handler.sent] == [1, 5, 2, 3, 0]  # what was buffered goes first; then the close
+  assert handler.sent[1] is chunks[1] and handler.sent[3] is chunks[4]
+
+
 def test_a_failed_input_send_fails_the_bundle(monkeypatch):
   monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: "result")
   handler = _Handler(fail_at=1)
   manager = _manager(handler)
-  options._send_input_in_chunks(manager, "bundle", "read", [b"x" * (3 << 20)] * 3)  # pylint: disable=protected-access
+  options._send_input_in_chunks(manager, "bundle", "read", [b"x" * (3 << 19)] * 3)  # pylint: disable=protected-access
   with pytest.raises(RuntimeError, match="sending a bundle's input") as e:
     options._process_bundle_then_join(manager)  # pylint: disable=protected-access
   assert isinstance(e.value.__cause__, OSError)

@@ -229,6 +229,13 @@ def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, 
   def send():
     try:
       for byte_stream in byte_streams or []:
+        if len(byte_stream) >= INPUT_MESSAGE_BYTES and getattr(data_out, "_flush_callback", None):
+          # A chunk this large (one large group) is a message by itself: copied into the stream,
+          # taken out of it and made a message, it was held 3-4 times (whole elements either way).
+          if data_out.size():
+            data_out.flush()
+          data_out._flush_callback(byte_stream)  # pylint: disable=protected-access
+          continue
         data_out.write(byte_stream)
         if data_out.size() >= INPUT_MESSAGE_BYTES:
           data_out.flush()
