@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 # (0: never spill), and the folder for the spill files (default: the system temp folder).
 MEMORY_ENV = "WEBPAIRS_SHUFFLE_MEMORY_MB"
 DIR_ENV = "WEBPAIRS_SHUFFLE_SPILL_DIR"
-DEFAULT_MEMORY_MB = 256
+DEFAULT_MEMORY_MB = 64  # held decoded, so the driver's memory is a few times this (256 before issue 17's memory row)
 
 FANOUT = 64  # files a spill writes (6 bits of the key hash)
 MAX_SPLITS = 2  # times a partition too large to read may be split again (a key's group is never split)
