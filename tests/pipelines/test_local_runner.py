@@ -338,8 +338,41 @@ def test_worker_processes_bound_their_data_channel_queues_before_beam_starts(mon
   monkeypatch.setattr(sdk_worker_main, "main", lambda argv: seen.append(data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES))  # pylint: disable=protected-access
   monkeypatch.setattr(logging.getLogger(), "handlers", list(logging.getLogger().handlers))
   monkeypatch.setattr(quiet_worker, "share_malloc_heaps", lambda: seen.append("heaps"))
+  monkeypatch.setattr(quiet_worker, "_drop_finished_processors", lambda: seen.append("drop"))
   quiet_worker.main()
-  assert seen == ["heaps", 8 << 20] and options.DATA_QUEUE_BYTES == 8 << 20
+  assert seen == ["heaps", "drop", 8 << 20] and options.DATA_QUEUE_BYTES == 8 << 20
   channel = data_plane._GrpcDataChannel()  # pylint: disable=protected-access
   assert channel._to_send.max_bytes == channel._pending_send.max_bytes == 8 << 20  # pylint: disable=protected-access
   channel.close()
+
+
+def test_worker_processes_shut_down_a_bundles_processor_when_it_ends(monkeypatch):
+  import collections  # pylint: disable=import-outside-toplevel
+
+  from apache_beam.runners.worker import sdk_worker  # pylint: disable=import-outside-toplevel
+
+  from webpairs.pipelines.runtime import quiet_worker  # pylint: disable=import-outside-toplevel
+
+  monkeypatch.setattr(sdk_worker.BundleProcessorCache, "release", sdk_worker.BundleProcessorCache.release)
+  quiet_worker._drop_finished_processors()  # pylint: disable=protected-access
+  quiet_worker._drop_finished_processors()  # pylint: disable=protected-access  # once only
+  events = []
+
+  class Processor:
+
+    def reset(self):
+      events.append("reset")
+
+    def shutdown(self):
+      events.append("shutdown")
+
+  # pylint: disable=protected-access,attribute-defined-outside-init
+  cache = sdk_worker.BundleProcessorCache.__new__(sdk_worker.BundleProcessorCache)
+  cache._lock = threading.Lock()
+  cache.known_not_running_instruction_ids = collections.OrderedDict()
+  cache.active_bundle_processors = {"b1": ("stage", Processor()), "b2": ("stage", Processor())}
+  cache.cached_bundle_processors = collections.defaultdict(list)
+  cache.last_access_times = collections.defaultdict(float)
+  cache.release("b1")
+  assert events == ["reset", "shutdown"] and cache.cached_bundle_processors["stage"] == []
+  assert list(cache.active_bundle_processors) == ["b2"] and "b1" in cache.known_not_running_instruction_ids

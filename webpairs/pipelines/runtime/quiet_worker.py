@@ -38,6 +38,37 @@ def share_malloc_heaps() -> None:
   libc.mallopt(_M_ARENA_MAX, 2)
 
 
+def _drop_finished_processors() -> None:
+  """A bundle's processor is shut down when the bundle ends, not cached for its stage, and freed heap pages go back.
+
+  Beam keeps each stage's BundleProcessor (its operations and DoFns) for reuse until it has been
+  idle 60 s; the local runner runs each stage once per worker, one after another, so a run of
+  many short stages (select's component rounds) kept them all: select's workers grew by about
+  24 MB a stage through the rounds at 1e7 rows. The next bundle of a stage gets a new processor.
+  """
+  from apache_beam.runners.worker import sdk_worker  # pylint: disable=import-outside-toplevel
+
+  cache_cls = sdk_worker.BundleProcessorCache
+  if getattr(cache_cls.release, "_webpairs", False):
+    return
+  beam_release = cache_cls.release
+  try:
+    trim = ctypes.CDLL("libc.so.6").malloc_trim
+  except (OSError, AttributeError):  # not glibc
+    trim = None
+
+  def release(self, instruction_id):
+    with self._lock:  # pylint: disable=protected-access
+      descriptor_id = self.active_bundle_processors[instruction_id][0]
+    beam_release(self, instruction_id)
+    cache_cls._shutdown_cached_bundle_processors(self.cached_bundle_processors[descriptor_id])  # pylint: disable=protected-access
+    if trim is not None:
+      trim(0)
+
+  release._webpairs = True  # pylint: disable=protected-access
+  cache_cls.release = release
+
+
 def main() -> None:
   share_malloc_heaps()
   # Installed before Beam is imported: its first root-logger call would otherwise add an INFO handler.
@@ -45,6 +76,7 @@ def main() -> None:
   from apache_beam.runners.worker import sdk_worker_main  # pylint: disable=import-outside-toplevel
 
   bound_data_queues()
+  _drop_finished_processors()
   sdk_worker_main.main(sys.argv)
 
 
