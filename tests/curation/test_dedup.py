@@ -261,3 +261,30 @@ def test_corner_pairs_need_close_content_dhashes_and_aspects():
   same = dedup.corner_pairs(phash[[0, 0]], dhash[[0, 0]], ids, np.array([3, 3], np.int8),
                             np.array([0, 2**64 - 1], np.uint64), 16, 10, 64)
   assert len(same) == 0
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 500, 4000, 1 << 20])
+def test_window_pairs_in_chunks_finds_the_pairs_of_one_call(chunk):
+  """Slices of buckets: the same pairs and comparisons as one window_pairs call over all entries."""
+  rng = np.random.default_rng(11)
+  n, k = 300, 9  # images, windows each
+  base = rng.integers(0, 2**64, n // 3, dtype=np.uint64)
+  phash = base[rng.integers(0, len(base), n)] ^ (np.uint64(1) << rng.integers(0, 64, n).astype(np.uint64))
+  dhash = base[rng.integers(0, len(base), n)] ^ (np.uint64(1) << rng.integers(0, 64, n).astype(np.uint64))
+  ids = np.arange(n, dtype=np.int64) * 7
+  aspect = rng.integers(-20, 20, n).astype(np.int8)
+  wp = np.repeat(phash, k) ^ rng.integers(0, 4, n * k).astype(np.uint64)
+  wd = np.repeat(dhash, k) ^ (rng.integers(0, 4, n * k).astype(np.uint64) << np.uint64(60))
+  wids, wasp = np.repeat(ids, k), np.repeat(aspect, k)
+  band = lambda p, d: dedup.band_values(p, d, 16, only=1) >> np.uint64(12)  # 16 buckets: big ones  # noqa: E731
+  content = (band(phash, dhash), phash, dhash, ids, aspect)
+  windows = (band(wp, wd), wp, wd, wids, wasp)
+  one = dedup.window_pairs(*(np.concatenate([c, w]) for c, w in zip(content[:4], windows[:4])),
+                           np.arange(n + n * k) >= n, 10, 64, aspect=np.concatenate([aspect, wasp]))
+  got = dedup.window_pairs_in_chunks(content, windows, 10, 64, chunk=chunk)
+  assert len(one) > 100 and one.compared > 10_000
+  assert sorted(zip(got.a.tolist(), got.b.tolist())) == sorted(zip(one.a.tolist(), one.b.tolist()))
+  assert got.compared == one.compared and got.a.dtype == np.int64
+  empty = dedup.window_pairs_in_chunks([x[:0] for x in content], windows, 10, 64, chunk=chunk)
+  assert empty.compared == dedup.window_pairs(windows[0], wp, wd, wids, np.ones(n * k, bool), 10, 64,
+                                              aspect=wasp).compared

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import pathlib
 import subprocess
 import sys
+import threading
 
 import apache_beam as beam
 import numpy as np
@@ -107,11 +109,23 @@ def test_input_goes_to_the_worker_in_small_messages_from_a_thread_joined_by_proc
   assert manager._input_senders == []  # pylint: disable=protected-access
 
 
+def test_a_chunk_past_the_message_size_goes_to_the_worker_as_its_own_message_uncopied(monkeypatch):
+  monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: "result")
+  handler = _Handler()
+  manager = _manager(handler)
+  chunks = [bytes([i]) * (n << 20) for i, n in enumerate([1, 5, 1, 1, 3])]
+  options._send_input_in_chunks(manager, "bundle", "read", chunks)  # pylint: disable=protected-access
+  options._process_bundle_then_join(manager)  # pylint: disable=protected-access
+  assert b"".join(handler.sent) == b"".join(chunks)
+  assert [len(m) >> 20 for m in handler.sent] == [1, 5, 2, 3, 0]  # what was buffered goes first; then the close
+  assert handler.sent[1] is chunks[1] and handler.sent[3] is chunks[4]
+
+
 def test_a_failed_input_send_fails_the_bundle(monkeypatch):
   monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: "result")
   handler = _Handler(fail_at=1)
   manager = _manager(handler)
-  options._send_input_in_chunks(manager, "bundle", "read", [b"x" * (3 << 20)] * 3)  # pylint: disable=protected-access
+  options._send_input_in_chunks(manager, "bundle", "read", [b"x" * (3 << 19)] * 3)  # pylint: disable=protected-access
   with pytest.raises(RuntimeError, match="sending a bundle's input") as e:
     options._process_bundle_then_join(manager)  # pylint: disable=protected-access
   assert isinstance(e.value.__cause__, OSError)
@@ -135,6 +149,7 @@ def test_runner_restores_beam_and_groups_like_beam():
 
 _BIG_JOB = """
 import sys
+import threading
 import apache_beam as beam
 from webpairs.pipelines.runtime import options, spill
 fail = sys.argv[1] == "fail"
@@ -275,3 +290,89 @@ def test_an_in_process_worker_has_its_whole_input_before_the_bundle_starts():
   assert "_input_senders" not in manager.__dict__
   got = b"".join(e.data for e in channel.inverse().input_elements("bundle", ["read"]))
   assert got == b"".join(chunks)
+
+
+def test_appends_from_parallel_bundles_lose_no_value_when_one_spills_another(tmp_path, monkeypatch):
+  # FnApiRunner's parallel bundles (a thread per worker) append to the same grouping buffers; a spill
+  # started by one thread's append used to drop what another thread added meanwhile (select lost rows).
+  switch = sys.getswitchinterval()
+  sys.setswitchinterval(1e-6)  # thread switches inside appends
+  try:
+    cls, budget = _spilling_buffer(tmp_path, 3000)
+    bufs = [cls(WINDOWED_KV, GROUPED, core.Windowing(beam.window.GlobalWindows())) for _ in range(2)]
+    chunks = []
+    for start in range(0, 6000, 30):
+      out = create_OutputStream()
+      for i in range(start, start + 30):
+        WINDOWED_KV.get_impl().encode_to_stream(
+            windowed_value.WindowedValue((i % 11, i.to_bytes(4, "big") * 5), 0, [beam.window.GlobalWindow()]), out,
+            True)
+      chunks.append(out.get())
+
+    def feed(t: int) -> None:
+      for c in chunks[t::4]:
+        bufs[t % 2].append(c)
+
+    threads = [threading.Thread(target=feed, args=(t,)) for t in range(4)]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+  finally:
+    sys.setswitchinterval(switch)
+  assert budget.held <= 3000
+  for b, buf in enumerate(bufs):
+    got = {k: vs for share in buf.partition(2) for k, vs, *_ in _decoded(list(share))}
+    mine = [i for c in range(len(chunks)) if c % 4 in (b, b + 2) for i in range(c * 30, c * 30 + 30)]
+    assert {k: sorted(vs) for k, vs in got.items()} == {
+        k: sorted(i.to_bytes(4, "big") * 5 for i in mine if i % 11 == k) for k in range(11)}
+
+
+def test_worker_processes_bound_their_data_channel_queues_before_beam_starts(monkeypatch):
+  from apache_beam.runners.worker import sdk_worker_main  # pylint: disable=import-outside-toplevel
+
+  from webpairs.pipelines.runtime import quiet_worker  # pylint: disable=import-outside-toplevel
+
+  monkeypatch.setattr(data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", 100 << 20)
+  seen = []
+  monkeypatch.setattr(sdk_worker_main, "main", lambda argv: seen.append(data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES))  # pylint: disable=protected-access
+  monkeypatch.setattr(logging.getLogger(), "handlers", list(logging.getLogger().handlers))
+  monkeypatch.setattr(quiet_worker, "share_malloc_heaps", lambda: seen.append("heaps"))
+  monkeypatch.setattr(quiet_worker, "_drop_finished_processors", lambda: seen.append("drop"))
+  quiet_worker.main()
+  assert seen == ["heaps", "drop", 8 << 20] and options.DATA_QUEUE_BYTES == 8 << 20
+  channel = data_plane._GrpcDataChannel()  # pylint: disable=protected-access
+  assert channel._to_send.max_bytes == channel._pending_send.max_bytes == 8 << 20  # pylint: disable=protected-access
+  channel.close()
+
+
+def test_worker_processes_shut_down_a_bundles_processor_when_it_ends(monkeypatch):
+  import collections  # pylint: disable=import-outside-toplevel
+
+  from apache_beam.runners.worker import sdk_worker  # pylint: disable=import-outside-toplevel
+
+  from webpairs.pipelines.runtime import quiet_worker  # pylint: disable=import-outside-toplevel
+
+  monkeypatch.setattr(sdk_worker.BundleProcessorCache, "release", sdk_worker.BundleProcessorCache.release)
+  quiet_worker._drop_finished_processors()  # pylint: disable=protected-access
+  quiet_worker._drop_finished_processors()  # pylint: disable=protected-access  # once only
+  events = []
+
+  class Processor:
+
+    def reset(self):
+      events.append("reset")
+
+    def shutdown(self):
+      events.append("shutdown")
+
+  # pylint: disable=protected-access,attribute-defined-outside-init
+  cache = sdk_worker.BundleProcessorCache.__new__(sdk_worker.BundleProcessorCache)
+  cache._lock = threading.Lock()
+  cache.known_not_running_instruction_ids = collections.OrderedDict()
+  cache.active_bundle_processors = {"b1": ("stage", Processor()), "b2": ("stage", Processor())}
+  cache.cached_bundle_processors = collections.defaultdict(list)
+  cache.last_access_times = collections.defaultdict(float)
+  cache.release("b1")
+  assert events == ["reset", "shutdown"] and cache.cached_bundle_processors["stage"] == []
+  assert list(cache.active_bundle_processors) == ["b2"] and "b1" in cache.known_not_running_instruction_ids

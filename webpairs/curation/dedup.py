@@ -279,6 +279,38 @@ def corner_pairs(phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, aspect: 
                       guard_threshold=CORNER_CONTENT_THRESHOLD)
 
 
+# window_pairs_in_chunks: the most entries one window_pairs call sorts (its temporaries are about 140
+# bytes an entry: 37 MB here, where a whole (band, partition) group of 2M entries took 285 MB).
+WINDOW_PAIRS_CHUNK = 1 << 18
+
+
+def window_pairs_in_chunks(content: Sequence[np.ndarray], windows: Sequence[np.ndarray], threshold: int, window: int,
+                           max_aspect_steps: int = ASPECT_MAX_STEPS, chunk: int = WINDOW_PAIRS_CHUNK) -> Pairs:
+  """`window_pairs` of content entries and window entries, each (band, phash, dhash, ids, aspect), a slice of buckets at a time.
+
+  A pair is only ever found inside one bucket (one band value), so the entries are cut by band value
+  into ceil(n / `chunk`) slices and each slice is one `window_pairs` call: the same pairs (in another
+  order) and the same `compared`, with temporaries of a slice, not of the whole group.
+  """
+  content = [np.asarray(x) for x in content]
+  windows = [np.asarray(x) for x in windows]
+  slices = max(1, -(-(len(content[0]) + len(windows[0])) // max(1, chunk)))
+  of_c = np.asarray(content[0], np.uint64) % np.uint64(slices) if slices > 1 else None
+  of_w = np.asarray(windows[0], np.uint64) % np.uint64(slices) if slices > 1 else None
+  out_a, out_b, compared = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], 0
+  for s in range(slices):
+    c = content if of_c is None else [x[of_c == s] for x in content]
+    w = windows if of_w is None else [x[of_w == s] for x in windows]
+    got = window_pairs(*(np.concatenate([a, b]) for a, b in zip(c[:4], w[:4])),
+                       np.arange(len(c[0]) + len(w[0])) >= len(c[0]), threshold, window,
+                       aspect=np.concatenate([c[4], w[4]]), max_aspect_steps=max_aspect_steps)
+    out_a.append(got.a)
+    out_b.append(got.b)
+    compared += got.compared
+    del c, w, got
+  return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared)
+
+
 def exact_pairs(digests: np.ndarray, ids: np.ndarray) -> Pairs:
   """Rows with identical digests (fixed-width bytes, e.g. sha256 hex as 'S64'), as stars."""
   digests = np.asarray(digests)

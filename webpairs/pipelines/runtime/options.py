@@ -48,8 +48,8 @@ def release_free_memory() -> None:
 # The most bytes of one chunk of a GroupByKey's grouped output on the local runner.
 GROUPED_CHUNK_BYTES = 1 << 20
 # The bytes each of the local runner's data channel queues may hold (Beam: 100 MB, in two
-# send queues and a receive queue per worker, all in the driver).
-DATA_QUEUE_BYTES = 8 << 20
+# send queues and a receive queue per worker, all in the driver; the workers' own: quiet_worker).
+DATA_QUEUE_BYTES = quiet_worker.DATA_QUEUE_BYTES
 # The bytes of one message of a bundle's input to a worker (Beam: 10 MB).
 INPUT_MESSAGE_BYTES = 2 << 20
 
@@ -115,13 +115,26 @@ class ChunkedGroupingBuffer(execution.GroupingBuffer):
       self._budget.register(self)
 
   def append(self, elements_data: bytes) -> None:
-    super().append(elements_data)
-    if self._budget is not None:
+    if self._budget is None:
+      super().append(elements_data)
+      return
+    # FnApiRunner's parallel bundles (one thread per worker) append to the same buffers, and an append
+    # to one buffer may spill another: a spill must not run while any buffer of the run adds to its table
+    # (values added to a group it had already written were lost with the table it dropped).
+    with self._budget.lock:
+      super().append(elements_data)
       self._budget.add(self, len(elements_data))
 
   def extend(self, input_buffer) -> None:
     if input_buffer is self or isinstance(input_buffer, execution.ListBuffer):
       return
+    if self._budget is not None:
+      with self._budget.lock:
+        self._extend(input_buffer)
+    else:
+      self._extend(input_buffer)
+
+  def _extend(self, input_buffer) -> None:
     super().extend(input_buffer)
     if isinstance(input_buffer, ChunkedGroupingBuffer):
       other = input_buffer._spilled  # pylint: disable=protected-access
@@ -216,6 +229,13 @@ def _send_input_in_chunks(self, process_bundle_id: str, read_transform_id: str, 
   def send():
     try:
       for byte_stream in byte_streams or []:
+        if len(byte_stream) >= INPUT_MESSAGE_BYTES and getattr(data_out, "_flush_callback", None):
+          # A chunk this large (one large group) is a message by itself: copied into the stream,
+          # taken out of it and made a message, it was held 3-4 times (whole elements either way).
+          if data_out.size():
+            data_out.flush()
+          data_out._flush_callback(byte_stream)  # pylint: disable=protected-access
+          continue
         data_out.write(byte_stream)
         if data_out.size() >= INPUT_MESSAGE_BYTES:
           data_out.flush()

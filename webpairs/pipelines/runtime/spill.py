@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 # (0: never spill), and the folder for the spill files (default: the system temp folder).
 MEMORY_ENV = "WEBPAIRS_SHUFFLE_MEMORY_MB"
 DIR_ENV = "WEBPAIRS_SHUFFLE_SPILL_DIR"
-DEFAULT_MEMORY_MB = 256
+DEFAULT_MEMORY_MB = 64  # held decoded, so the driver's memory is a few times this (256 before issue 17's memory row)
 
 FANOUT = 64  # files a spill writes (6 bits of the key hash)
 MAX_SPLITS = 2  # times a partition too large to read may be split again (a key's group is never split)
@@ -159,19 +159,20 @@ class SpillBudget:
     self.directory = directory
     self.held = 0
     self._buffers: dict[int, object] = {}
-    self._lock = threading.RLock()
+    # held by a buffer while it adds to its table or spills (ChunkedGroupingBuffer.append)
+    self.lock = threading.RLock()
 
   def register(self, buffer) -> None:
-    with self._lock:
+    with self.lock:
       self._buffers[id(buffer)] = buffer
 
   def forget(self, buffer) -> None:
-    with self._lock:
+    with self.lock:
       if self._buffers.pop(id(buffer), None) is not None:
         self.held -= buffer.held
 
   def add(self, buffer, n: int) -> None:
-    with self._lock:
+    with self.lock:
       buffer.held += n
       self.held += n
       if self.held <= self.bound:

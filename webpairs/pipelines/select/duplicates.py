@@ -68,9 +68,8 @@ def _near_group(item, band_bits: int, threshold: int, window: int, window_thresh
         b[3] if len(b) == 4 else np.full(len(b[0]), dedup.ASPECT_UNKNOWN, np.int8) for b in full])
     wp, wd, wids, wasp = batches_lib.concat(wins, 4)
     wv = dedup.band_values(wp, wd, band_bits, only=band)
-    crop = dedup.window_pairs(np.concatenate([values, wv]), np.concatenate([phash, wp]), np.concatenate([dhash, wd]),
-                              np.concatenate([ids, wids]), np.arange(len(ids) + len(wids)) >= len(ids),
-                              window_threshold, window, aspect=np.concatenate([aspect, wasp]))
+    crop = dedup.window_pairs_in_chunks((values, phash, dhash, ids, aspect), (wv, wp, wd, wids, wasp),
+                                        window_threshold, window)
     stats.update(window_links=len(crop), window_compared=crop.compared)
     a, b = np.concatenate([a, crop.a]), np.concatenate([b, crop.b])
   a, b = dedup.star_edges(a, b)

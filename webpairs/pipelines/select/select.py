@@ -38,8 +38,11 @@ from webpairs.pipelines.select.select_plan import SelectPlan, make_plan
 log = logging.getLogger(__name__)
 
 # Hash batches of one (band, partition) group: the automatic partition count aims at
-# this many annotation bytes per partition.
-BYTES_PER_PARTITION = 64 << 20
+# this many annotation bytes per partition. A group is what a worker holds at once (and,
+# on the local runner, the driver reads back from its spill files and sends): 32 MB makes
+# a window band's group about 1M entries (94 partitions at 1e7 rows). Smaller partitions
+# make more, smaller hash batches (files x bands x partitions of them).
+BYTES_PER_PARTITION = 32 << 20
 MAX_PARTITIONS = 1024
 
 
