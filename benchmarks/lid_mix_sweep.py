@@ -143,6 +143,19 @@ VARIANTS = {
     "sup>=0.4 en skip 0.3": {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.3}},
     "sup>=0.5 en skip 0.4": {"sup_min": 0.5, "skip": {None: 0.9, "en": 0.4}},
     "sup>=0.5 en skip 0.2": {"sup_min": 0.5, "skip": {None: 0.9, "en": 0.2}},
+    "sup>=0.5 en skip 0.5": {"sup_min": 0.5, "skip": {None: 0.9, "en": 0.5}},
+    "sup>=0.5 skip 0.95 en 0.3": {"sup_min": 0.5, "skip": {None: 0.95, "en": 0.3}},
+    "sup>=0.5 skip 0.95 en 0.4": {"sup_min": 0.5, "skip": {None: 0.95, "en": 0.4}},
+    "sup>=0.5 skip 0.95 en 0.5": {"sup_min": 0.5, "skip": {None: 0.95, "en": 0.5}},
+    "sup>=0.4 skip 0.95 en 0.4": {"sup_min": 0.4, "skip": {None: 0.95, "en": 0.4}},
+    "sup>=0.5 en skip 0.4 w2": {"sup_min": 0.5, "skip": {None: 0.9, "en": 0.4}, "w": 2.0},
+    "sup>=0.5 skip 0.95 en 0.4 w2": {"sup_min": 0.5, "skip": {None: 0.95, "en": 0.4}, "w": 2.0},
+    "sup>=0.5 skip 0.98 en 0.4": {"sup_min": 0.5, "skip": {None: 0.98, "en": 0.4}},
+    "sup>=0.6 skip 0.95 en 0.5": {"sup_min": 0.6, "skip": {None: 0.95, "en": 0.5}},
+    "sup>=0.4 skip 0.95 en 0.3": {"sup_min": 0.4, "skip": {None: 0.95, "en": 0.3}},
+    "sup>=0.4 skip 0.95 en 0.5": {"sup_min": 0.4, "skip": {None: 0.95, "en": 0.5}},
+    "sup>=0.3 skip 0.95 en 0.4": {"sup_min": 0.3, "skip": {None: 0.95, "en": 0.4}},
+    "sup>=0.4 skip 0.9 en 0.4": {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}},
 }
 
 

