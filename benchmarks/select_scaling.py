@@ -12,6 +12,10 @@ passes `--max-rss-gb` is stopped and reported as such.
 
   .venv/bin/python benchmarks/select_scaling.py [--sizes 100000,1000000,10000000] [--workers 2] [--windows on,off]
 
+`--recount` also counts the content hash comparisons and links of dedup.near_pairs over all rows of each
+table in this process, band by band, and prints them beside select's own (summary near_dup compared / links):
+a band's buckets never straddle partitions, so the two must be equal.
+
 `--windows` runs each size with dedup.windows on, off or both (the tables always hold window hashes; `grid`:
 windows on, dedup.corners off, as for annotation format 6's files);
 the per-row growth below compares consecutive runs, so give one value when sizes grow.
@@ -32,7 +36,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import numpy as np  # noqa: E402  pylint: disable=wrong-import-position
 import psutil  # noqa: E402  pylint: disable=wrong-import-position
+import pyarrow.parquet as pq  # noqa: E402  pylint: disable=wrong-import-position
 import web_tables  # noqa: E402  pylint: disable=wrong-import-position
 
 _CHILD = """
@@ -49,6 +55,7 @@ seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "rows": summary["input_examples"], "kept": summary["kept"],
                   "partitions": summary["partitions"], "rounds": summary["near_dup"]["rounds"],
                   "round_budget": summary["near_dup"]["round_budget"], "shuffle": summary["shuffle"],
+                  "near_compared": summary["near_dup"].get("compared"), "near_links": summary["near_dup"].get("links"),
                   "driver_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "worker_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
@@ -82,8 +89,30 @@ def _watch(cmd: list[str], max_rss_gb: float) -> tuple[str | None, float, float]
   return out, peak, time.perf_counter() - start
 
 
+def recount_near(paths: list[pathlib.Path], config: str) -> tuple[int, int]:
+  """(comparisons, links) of dedup.near_pairs over all rows of `paths`, one band at a time, as select's groups."""
+  from webpairs.configs.curation import load_curation_config  # pylint: disable=import-outside-toplevel
+  from webpairs.curation import dedup  # pylint: disable=import-outside-toplevel
+  d = load_curation_config(config).dedup
+  phash, dhash = [], []
+  for path in paths:
+    table = pq.read_table(path, columns=["phash", "dhash"])
+    p, p_ok = dedup.hex_u64(table.column("phash").to_pylist())
+    h, h_ok = dedup.hex_u64(table.column("dhash").to_pylist())
+    phash.append(p[p_ok & h_ok])
+    dhash.append(h[p_ok & h_ok])
+  phash, dhash = np.concatenate(phash), np.concatenate(dhash)
+  ids = np.arange(len(phash), dtype=np.int64)
+  compared = links = 0
+  for j in range(2 * dedup.HASH_BITS // int(d.band_bits)):
+    pairs = dedup.near_pairs(dedup.band_values(phash, dhash, int(d.band_bits), only=j), phash, dhash, ids,
+                             int(d.threshold), int(d.bucket_window))
+    compared, links = compared + pairs.compared, links + len(pairs)
+  return compared, links
+
+
 def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str], max_rss_gb: float,
-            windows: str = "on") -> dict:
+            windows: str = "on", recount: bool = False) -> dict:
   """One select run on a fresh table of `rows` rows, in a fresh process; `windows`: dedup.windows on or off."""
   ann = tmp / f"ann{rows}"
   start = time.perf_counter()
@@ -95,6 +124,8 @@ def run_one(rows: int, tmp: pathlib.Path, config: str, beam_args: list[str], max
                                windows] + beam_args, max_rss_gb)
   result = json.loads(out.strip().splitlines()[-1]) if out is not None else {"stopped_s": seconds}
   result.update(files=len(paths), generated_s=generated, longest_chain=max(tables.chains, default=0), tree_gb=peak)
+  if recount:
+    result["recount"] = recount_near(paths, config)
   for p in paths:  # the next size needs the disk
     p.unlink()
   return result
@@ -108,6 +139,8 @@ def main() -> None:
   parser.add_argument("--windows", default="on", help="dedup.windows: on, off, grid (on without dedup.corners), or several (on,grid,off)")
   parser.add_argument("--max-rss-gb", type=float, default=9.0,
                       help="stop a run whose processes pass this much RSS together (a shared machine)")
+  parser.add_argument("--recount", action="store_true",
+                      help="recount the content near-dup comparisons and links over all rows and compare")
   args = parser.parse_args()
   sizes = [int(s) for s in args.sizes.split(",")]
   beam_args = [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
@@ -120,7 +153,7 @@ def main() -> None:
           f"{'shuffle B/row':>14} {'driver RSS MB':>14} {'worker RSS MB':>14} {'all GB':>7}")
     results = []
     for rows, windows in ((n, w) for n in sizes for w in args.windows.split(",")):
-      r = run_one(rows, tmp, args.config, beam_args, args.max_rss_gb, windows)
+      r = run_one(rows, tmp, args.config, beam_args, args.max_rss_gb, windows, args.recount)
       if "seconds" not in r:
         print(f"{rows:>11,} {windows:>4} {r['files']:>6} stopped after {r['stopped_s']:.0f}s: the processes passed "
               f"{args.max_rss_gb:g} GB RSS together (peak seen {r['tree_gb']:.1f} GB)", flush=True)
@@ -132,6 +165,10 @@ def main() -> None:
             f"{r['shuffle']['bytes_per_row']:>14.1f} {r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f} "
             f"{r['tree_gb']:>7.2f}",
             flush=True)
+      if args.recount:
+        (c, l), ok = r["recount"], tuple(r["recount"]) == (r["near_compared"], r["near_links"])
+        print(f"{'':>11} near dup: select compared {r['near_compared']:,} links {r['near_links']:,}; recount over all "
+              f"rows {c:,} / {l:,}: {'equal' if ok else 'DIFFERENT'}", flush=True)
   for setting in args.windows.split(","):
     mine = [(n, c, r) for n, w, c, r in results if w == setting]
     for (n0, c0, _), (n1, c1, _) in zip(mine, mine[1:]):

@@ -9,6 +9,7 @@ import pathlib
 import subprocess
 import sys
 import threading
+import time
 
 import apache_beam as beam
 import numpy as np
@@ -79,17 +80,14 @@ class _Handler:
     self.sent = []
     self._fail_at = fail_at
 
+  def _message(self, data):
+    if len(self.sent) == self._fail_at:
+      raise OSError("channel closed")
+    self.sent.append(data)
+
   def output_stream(self, *_):
-    handler = self
-
-    class Stream(data_plane.SizeBasedBufferingClosableOutputStream):
-
-      def write(self, b):
-        if len(handler.sent) == handler._fail_at:  # pylint: disable=protected-access
-          raise OSError("channel closed")
-        super().write(b)
-
-    return Stream(close_callback=self.sent.append, flush_callback=self.sent.append)
+    return data_plane.SizeBasedBufferingClosableOutputStream(close_callback=self.sent.append,
+                                                             flush_callback=self._message)
 
 
 def _manager(handler):
@@ -104,8 +102,8 @@ def test_input_goes_to_the_worker_in_small_messages_from_a_thread_joined_by_proc
   options._send_input_in_chunks(manager, "bundle", "read", chunks)  # pylint: disable=protected-access
   assert options._process_bundle_then_join(manager, 1, 2) == ("result", (1, 2))  # pylint: disable=protected-access
   assert b"".join(handler.sent) == b"".join(chunks)
-  # flushed once 2 MB are buffered: 2 chunks a message, the last one at close
-  assert [len(m) >> 20 for m in handler.sent] == [2, 2, 2, 1]
+  # a message once 2 MB of chunks are held: 2 chunks a message, the last one alone, then the close
+  assert [len(m) >> 20 for m in handler.sent] == [2, 2, 2, 1, 0]
   assert manager._input_senders == []  # pylint: disable=protected-access
 
 
@@ -117,8 +115,42 @@ def test_a_chunk_past_the_message_size_goes_to_the_worker_as_its_own_message_unc
   options._send_input_in_chunks(manager, "bundle", "read", chunks)  # pylint: disable=protected-access
   options._process_bundle_then_join(manager)  # pylint: disable=protected-access
   assert b"".join(handler.sent) == b"".join(chunks)
-  assert [len(m) >> 20 for m in handler.sent] == [1, 5, 2, 3, 0]  # what was buffered goes first; then the close
+  assert [len(m) >> 20 for m in handler.sent] == [1, 5, 2, 3, 0]  # what was held goes first; then the close
   assert handler.sent[1] is chunks[1] and handler.sent[3] is chunks[4]
+
+
+def test_a_timed_flush_of_the_stream_loses_no_input(monkeypatch):
+  # FnApiRunner's data streams flush from a timer thread (every second); a timed flush that waited on a full
+  # send queue cleared the stream's buffer afterwards, dropping chunks written into it meanwhile: select lost
+  # whole near-dup groups at 1e7 rows. The sender no longer writes into the stream's buffer.
+  monkeypatch.setattr(options, "_BEAM_PROCESS_BUNDLE", lambda self, *a: "result")
+  monkeypatch.setattr(options, "INPUT_MESSAGE_BYTES", 1 << 16)
+  sent, lock = [], threading.Lock()
+
+  def message(data):
+    if threading.current_thread().name != "send-read":  # the timer thread: a full send queue
+      time.sleep(0.002)
+    with lock:
+      sent.append(bytes(data))
+
+  class Conn:
+
+    def output_stream(self, *_):
+      return data_plane.TimeBasedBufferingClosableOutputStream(close_callback=message, flush_callback=message,
+                                                               time_flush_threshold_ms=1)
+
+  manager = _manager(Conn())
+  chunks = [i.to_bytes(4, "big") * (1 << 12) for i in range(600)]  # 16 KB each: 4 to a message
+
+  def slow_chunks():
+    for c in chunks:
+      time.sleep(0.0002)
+      yield c
+
+  options._send_input_in_chunks(manager, "bundle", "read", slow_chunks())  # pylint: disable=protected-access
+  options._process_bundle_then_join(manager)  # pylint: disable=protected-access
+  assert b"".join(sent) == b"".join(chunks)
+  assert [len(m) for m in sent if m] == [1 << 16] * 150  # the timer's flushes found the stream empty
 
 
 def test_a_failed_input_send_fails_the_bundle(monkeypatch):
