@@ -73,6 +73,34 @@ def test_near_pairs_in_a_bucket_match_brute_force():
   assert got.capped_buckets == 0
 
 
+_FEW_BITS = st.integers(0, 2**12 - 1).map(lambda v: v * 0x1001001001)  # small alphabet: many near and equal rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), _FEW_BITS, _FEW_BITS), max_size=80), st.integers(1, 6))
+def test_near_pairs_match_brute_force_and_count_window_comparisons(rows, window):
+  band = np.array([r[0] for r in rows], np.uint64)
+  phash = np.array([r[1] for r in rows], np.uint64)
+  dhash = np.array([r[2] for r in rows], np.uint64)
+  ids = np.arange(len(rows), dtype=np.int64)[::-1].copy()
+  expected = set()
+  distinct = []  # distinct (phash, dhash) per bucket: what the window walks over
+  for v in np.unique(band):
+    m = band == v
+    expected |= _brute_near(phash[m], dhash[m], ids[m], 10)
+    distinct.append(len({(int(p), int(d)) for p, d in zip(phash[m], dhash[m])}))
+  for w in (window, 100):
+    got = dedup.near_pairs(band, phash, dhash, ids, threshold=10, window=w)
+    found = {frozenset((int(a), int(b))) for a, b in zip(got.a, got.b)}
+    assert found <= expected
+    assert got.compared == sum(max(0, m - k) for m in distinct for k in range(1, w + 1))
+    assert got.capped_buckets == sum(m > w + 1 for m in distinct)
+  # A window past every bucket's size: the same clusters as all pairs (equal rows come as a star).
+  a = [min(p) for p in expected if len(p) == 2]
+  b = [max(p) for p in expected if len(p) == 2]
+  assert (_connected(got.a, got.b, ids) == _connected(np.array(a, np.int64), np.array(b, np.int64), ids)).all()
+
+
 def test_identical_hashes_form_a_star_and_big_buckets_stay_linear():
   n = 5000
   band = np.zeros(n, np.uint64)
