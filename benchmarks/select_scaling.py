@@ -165,10 +165,11 @@ def main() -> None:
             f"{r['shuffle']['bytes_per_row']:>14.1f} {r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f} "
             f"{r['tree_gb']:>7.2f}",
             flush=True)
+      line = f"{'':>11} kept {r['kept']:,}; near dup: select compared {r['near_compared']:,} links {r['near_links']:,}"
       if args.recount:
         (c, l), ok = r["recount"], tuple(r["recount"]) == (r["near_compared"], r["near_links"])
-        print(f"{'':>11} near dup: select compared {r['near_compared']:,} links {r['near_links']:,}; recount over all "
-              f"rows {c:,} / {l:,}: {'equal' if ok else 'DIFFERENT'}", flush=True)
+        line += f"; recount over all rows {c:,} / {l:,}: {'equal' if ok else 'DIFFERENT'}"
+      print(line, flush=True)
   for setting in args.windows.split(","):
     mine = [(n, c, r) for n, w, c, r in results if w == setting]
     for (n0, c0, _), (n1, c1, _) in zip(mine, mine[1:]):
