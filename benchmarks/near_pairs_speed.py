@@ -6,6 +6,8 @@ near copies). Both walks compare each distinct row with its next `bucket_window`
 the baseline (webpairs before this benchmark) gathered the pairs of each k that share a bucket
 with flatnonzero + fancy indexing and int64 distances, the shipped walk works on whole shifted
 slices with uint8 bit counts. Both must give the same pairs and comparison counts (checked).
+select also walks oversized buckets in dedup.order_keys' three more orders (window 16); its cost is printed
+against the plain walk.
 
   PYTHONPATH=. .venv/bin/python benchmarks/near_pairs_speed.py [--rows 10000000] [--repeat 3]
 """
@@ -97,6 +99,10 @@ def main() -> None:
   assert got.compared == compared and _same(got.a, got.b, a, b), "near_pairs differs from the baseline walk"
   print(f"near_pairs:   {compared:,} compared, {len(got):,} links; gathered {base_s:.3f} s, "
         f"shifted {new_s:.3f} s: {base_s / new_s:.2f}x")
+
+  more_s, more = _best(lambda: dedup.near_pairs(band, phash, dhash, ids, 10, 64, band_index=0), args.repeat)
+  print(f"near_pairs with the extra walks over oversized buckets (band_index 0, as select runs it): "
+        f"{more.compared:,} compared, {len(more):,} links; {more_s:.3f} s: {more_s / new_s:.2f}x the walk above")
 
   # window_pairs: each row also as a window entry of another image (ids differ), random aspect codes.
   n = len(ids)

@@ -95,10 +95,44 @@ def test_near_pairs_match_brute_force_and_count_window_comparisons(rows, window)
     assert found <= expected
     assert got.compared == sum(max(0, m - k) for m in distinct for k in range(1, w + 1))
     assert got.capped_buckets == sum(m > w + 1 for m in distinct)
+    more = dedup.near_pairs(band, phash, dhash, ids, threshold=10, window=w, band_index=0)  # + order_keys' walks
+    pairs = {frozenset((int(a), int(b))) for a, b in zip(more.a, more.b)}
+    assert found <= pairs <= expected and len(pairs) == len(more)  # each pair once
+    assert more.compared >= got.compared and more.capped_buckets == got.capped_buckets
   # A window past every bucket's size: the same clusters as all pairs (equal rows come as a star).
   a = [min(p) for p in expected if len(p) == 2]
   b = [max(p) for p in expected if len(p) == 2]
   assert (_connected(got.a, got.b, ids) == _connected(np.array(a, np.int64), np.array(b, np.int64), ids)).all()
+
+
+def test_order_keys_cut_the_band_out_of_its_own_hash():
+  p, d = np.array([0x0123456789ABCDEF], np.uint64), np.array([0xFEDCBA9876543210], np.uint64)
+  cut = [int(dedup._without_band(p, j, 16)[0]) for j in range(4)]  # pylint: disable=protected-access
+  assert cut == [0x456789ABCDEF, 0x012389ABCDEF, 0x01234567CDEF, 0x0123456789AB]
+  keys = dedup.order_keys(p, d, 5, 16)  # a dhash band: dhash is the band's own hash, phash the other
+  assert [(int(k[0]), bits) for k, bits in keys] == [
+      (0x0123456789ABCDEF, 64), (0x543210FEDC76, 48), (0x89ABCDEF01234567, 64)]  # FEDC76543210 rotated by 24
+
+
+def test_oversized_buckets_are_walked_in_more_orders():
+  # 2,000 rows of one bucket (band 0: phash's top 16 bits all zero); a near pair differing only in
+  # phash's highest bit below the band sorts ~1,000 rows apart by phash, past the window.
+  rng = np.random.default_rng(3)
+  n = 2000
+  phash = _rand64(rng, n) >> np.uint64(16)
+  dhash = _rand64(rng, n)
+  phash[1] = phash[0] ^ np.uint64(1 << 47)
+  dhash[1] = dhash[0]
+  band = dedup.band_values(phash, dhash, 16, only=0)
+  assert (band == 0).all()
+  ids = np.arange(n, dtype=np.int64)
+  plain = dedup.near_pairs(band, phash, dhash, ids, 10, 64)
+  more = dedup.near_pairs(band, phash, dhash, ids, 10, 64, band_index=0, band_bits=16)
+  assert plain.capped_buckets == more.capped_buckets == 1
+  assert (0, 1) not in set(zip(plain.a.tolist(), plain.b.tolist()))
+  assert (0, 1) in set(zip(more.a.tolist(), more.b.tolist()))
+  assert more.compared == plain.compared + 3 * (n * 16 - 16 * 17 // 2)  # order_keys' three walks, window 16
+  assert plain.compared == n * 64 - 64 * 65 // 2
 
 
 def test_identical_hashes_form_a_star_and_big_buckets_stay_linear():

@@ -109,13 +109,83 @@ def _near_shifted(phash: np.ndarray, dhash: np.ndarray, k: int, threshold: int) 
   return is_near(np.bitwise_count(phash[k:] ^ phash[:-k]), np.bitwise_count(dhash[k:] ^ dhash[:-k]), threshold)
 
 
+def _walk(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, threshold: int, window: int,
+          out_a: list, out_b: list) -> int:
+  """Pairs within `threshold` among rows sorted by band, each with its next `window` rows of its bucket,
+  appended to out_a / out_b; returns the comparisons made."""
+  compared = 0
+  for k in range(1, min(window, len(ids) - 1) + 1):
+    near = band[k:] == band[:-k]
+    same = int(np.count_nonzero(near))
+    if not same:
+      break  # sorted by band: no pair k apart shares a bucket, so none further apart does
+    compared += same
+    # Whole shifted slices, not gathers of the pairs that share a bucket: at 1e7 rows most rows
+    # k apart do (buckets of ~150), and this is 1.7x faster on such a group (benchmarks/near_pairs_speed.py).
+    near &= _near_shifted(phash, dhash, k, threshold)
+    i = np.flatnonzero(near)
+    out_a.append(ids[i])
+    out_b.append(ids[i + k])
+  return compared
+
+
+def _without_band(h: np.ndarray, chunk: int, band_bits: int) -> np.ndarray:
+  """`h` with its `chunk`-th band_bits-bit chunk (from the top, as `band_values`) cut out: 64 - band_bits bits."""
+  low_bits = HASH_BITS - band_bits * (chunk + 1)
+  high = h >> np.uint64(low_bits + band_bits) if chunk else np.zeros(len(h), np.uint64)
+  return (high << np.uint64(low_bits)) | (h & np.uint64((1 << low_bits) - 1))
+
+
+def _rotated(h: np.ndarray, by: int, bits: int) -> np.ndarray:
+  mask = np.uint64((1 << bits) - 1)
+  return ((h << np.uint64(by)) | (h >> np.uint64(bits - by))) & mask
+
+
+# The extra walks over oversized buckets (`near_pairs`) compare a row with its next 16 rows in each
+# order: at 1/4 of a window of 64's cost, on random rows (benchmarks/lsh_window_recall.py) pairs 5 + 5
+# bits apart are linked directly at 0.86 at 1e9 rows and 0.57 at 1e11 (about 0.90 and 0.65 with 64; 0.49
+# and 0.24 without the walks; 0.94 is the bands' ceiling), pairs 2 + 2 apart at 1.0 (0.79, 0.61 without).
+EXTRA_WALK_WINDOW = 16
+
+
+def order_keys(phash: np.ndarray, dhash: np.ndarray, band_index: int, band_bits: int) -> list[tuple[np.ndarray, int]]:
+  """(key, its bits) of the extra walks over oversized buckets of band `band_index` (`near_pairs`).
+
+  In one bucket the band's own hash varies only outside the band, so it is cut out; sorted by a hash,
+  a pair differing in one of its high bits lies about (bucket rows) * 2^(position - bits) rows apart.
+  The other hash, and each hash rotated by half its bits, put other bits first.
+  """
+  per = HASH_BITS // band_bits
+  own, other = (phash, dhash) if band_index < per else (dhash, phash)
+  own = _without_band(np.asarray(own, np.uint64), band_index % per, band_bits)
+  bits = HASH_BITS - band_bits
+  other = np.asarray(other, np.uint64)
+  return [(other, HASH_BITS), (_rotated(own, bits // 2, bits), bits), (_rotated(other, HASH_BITS // 2, HASH_BITS), HASH_BITS)]
+
+
+def _unique_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Each unordered pair once, as (smaller id, larger id), in (larger, smaller) order."""
+  lo, hi = np.minimum(a, b), np.maximum(a, b)
+  order = np.lexsort((lo, hi))
+  lo, hi = lo[order], hi[order]
+  keep = np.ones(len(lo), bool)
+  keep[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+  return lo[keep], hi[keep]
+
+
 def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, threshold: int,
-               window: int) -> Pairs:
+               window: int, band_index: int | None = None, band_bits: int = 16) -> Pairs:
   """Pairs within `threshold` among rows that share a band value (one band's bucket rows).
 
   Identical (phash, dhash) rows are linked to the first of them (a star, O(n)); the
   distinct hashes of a bucket, in hash order, are compared with their next `window`
   neighbours, so an oversized bucket costs O(n * window) and is counted as capped.
+  In an oversized bucket a near pair whose hashes differ in a high bit sorts far apart (at
+  band_bits 16 every bucket passes a window of 64 from about 4e6 rows, and by 1e10 rows a
+  third of the pairs 2 + 2 bits apart would be missed: benchmarks/lsh_window_recall.py), so
+  given the `band_index` the values are of, the rows of oversized buckets are walked again in
+  each of `order_keys`' orders with a window of EXTRA_WALK_WINDOW, and pairs found more than once
+  are reported once.
   """
   band = np.asarray(band, np.uint64)
   phash = np.asarray(phash, np.uint64)
@@ -128,23 +198,22 @@ def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.n
   out_a, out_b = [ids[head[dup]]], [ids[dup]]
   reps = ~dup
   band, phash, dhash, ids = band[reps], phash[reps], dhash[reps], ids[reps]
-  compared = 0
-  for k in range(1, min(window, len(ids) - 1) + 1):
-    near = band[k:] == band[:-k]
-    same = int(np.count_nonzero(near))
-    if not same:
-      break  # sorted by band: no pair k apart shares a bucket, so none further apart does
-    compared += same
-    # Whole shifted slices, not gathers of the pairs that share a bucket: at 1e7 rows most rows
-    # k apart do (buckets of ~150), and this is 3.2x faster on such a group (benchmarks/near_pairs_speed.py).
-    near &= _near_shifted(phash, dhash, k, threshold)
-    i = np.flatnonzero(near)
-    out_a.append(ids[i])
-    out_b.append(ids[i + k])
+  compared = _walk(band, phash, dhash, ids, threshold, window, out_a, out_b)
   capped = 0
   if len(band) > window + 1:
     _, counts = np.unique(band, return_counts=True)
-    capped = int((counts > window + 1).sum())
+    big = counts > window + 1
+    capped = int(big.sum())
+    if capped and band_index is not None:
+      rows = np.repeat(big, counts)  # band is sorted: the rows of the oversized buckets
+      bb, pp, dd, ii = band[rows], phash[rows], dhash[rows], ids[rows]
+      for key, bits in order_keys(pp, dd, band_index, band_bits):
+        # One uint64 of band and the key's top bits, stably sorted (a radix sort, ~10x a 3-key lexsort);
+        # ties keep the (band, phash, dhash, ids) order, so runs give the same pairs.
+        o = np.argsort((bb << np.uint64(HASH_BITS - band_bits)) | (key >> np.uint64(bits - HASH_BITS + band_bits)),
+                       kind="stable")
+        compared += _walk(bb[o], pp[o], dd[o], ii[o], threshold, min(window, EXTRA_WALK_WINDOW), out_a, out_b)
+      return Pairs(*_unique_pairs(np.concatenate(out_a), np.concatenate(out_b)), compared, capped)
   return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared, capped)
 
 

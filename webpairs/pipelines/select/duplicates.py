@@ -60,7 +60,7 @@ def _near_group(item, band_bits: int, threshold: int, window: int, window_thresh
   wins = [b[:4] for b in batches if isinstance(b[-1], str) and b[-1] == WINDOWS]
   phash, dhash, ids = batches_lib.concat(full, 3)
   values = dedup.band_values(phash, dhash, band_bits, only=band)
-  pairs = dedup.near_pairs(values, phash, dhash, ids, threshold, window)
+  pairs = dedup.near_pairs(values, phash, dhash, ids, threshold, window, band_index=band, band_bits=band_bits)
   stats = {"links": len(pairs), "compared": pairs.compared, "capped_buckets": pairs.capped_buckets}
   a, b = pairs.a, pairs.b
   if wins:
