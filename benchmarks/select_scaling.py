@@ -109,7 +109,7 @@ def recount_near(paths: list[pathlib.Path], config: str) -> tuple[int, int]:
   compared = links = 0
   for j in range(2 * dedup.HASH_BITS // int(d.band_bits)):
     pairs = dedup.near_pairs(dedup.band_values(phash, dhash, int(d.band_bits), only=j), phash, dhash, ids,
-                             int(d.threshold), int(d.bucket_window))
+                             int(d.threshold), int(d.bucket_window), band_index=j, band_bits=int(d.band_bits))
     compared, links = compared + pairs.compared, links + len(pairs)
   return compared, links
 
