@@ -149,3 +149,25 @@ def test_random_graphs_in_beam(edge_list):
   rounds, _ = _local_rounds(a, b)
   with tempfile.TemporaryDirectory() as tmp:  # hypothesis examples share no pytest tmp_path
     assert _run(a, b, pathlib.Path(tmp), cc.round_budget(30))["rounds"] == rounds
+
+
+def _components_bytes(a: np.ndarray, b: np.ndarray, rounds: int, tmp: pathlib.Path) -> tuple[int, dict]:
+  """(bytes the rounds shuffled, stats) of one run."""
+  from webpairs.pipelines.runtime import shuffle  # pylint: disable=import-outside-toplevel
+  out = tmp / f"stats{rounds}.json"
+  p = test_pipeline.TestPipeline()
+  labels, stats = p | beam.Create([(a, b)]) | ConnectedComponents(rounds, 3)
+  assert_that(labels | beam.FlatMap(_flat), equal_to(_expected(a, b)), label="labels")
+  _ = stats | beam.Map(lambda s: out.write_text(json.dumps(s)))
+  result = p.run()
+  result.wait_until_finish()
+  return shuffle.shuffle_bytes(result)["Components"], json.loads(out.read_text())
+
+
+def test_rounds_after_convergence_shuffle_nothing(tmp_path):
+  a, b = _graph("binary_tree_4095")
+  used, _ = _local_rounds(a, b)
+  tight, stats = _components_bytes(a, b, used + 1, tmp_path)
+  loose, loose_stats = _components_bytes(a, b, used + 4, tmp_path)
+  assert stats["rounds"] == loose_stats["rounds"] == used and loose_stats["unconverged_nodes"] == 0
+  assert loose == tight > 0  # 3 more rounds in the graph, not one more byte through them
