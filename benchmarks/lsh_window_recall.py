@@ -54,7 +54,7 @@ def planted(rng: np.random.Generator, pairs: int, flips: int) -> tuple[np.ndarra
 def _keys(p: np.ndarray, d: np.ndarray, j: int, extra: bool) -> list[tuple[np.ndarray, int]]:
   """(key, bits) of each walk over band j's buckets: (phash, dhash) order, then dedup.order_keys' orders."""
   per = BANDS // 2
-  first = (dedup._without_band(p, j, BAND_BITS), 64 - BAND_BITS) if j < per else (p, 64)  # pylint: disable=protected-access
+  first = (dedup.without_band(p, j, BAND_BITS), 64 - BAND_BITS) if j < per else (p, 64)
   return [first] + (dedup.order_keys(p, d, j, BAND_BITS) if extra else [])
 
 

@@ -107,7 +107,7 @@ def test_near_pairs_match_brute_force_and_count_window_comparisons(rows, window)
 
 def test_order_keys_cut_the_band_out_of_its_own_hash():
   p, d = np.array([0x0123456789ABCDEF], np.uint64), np.array([0xFEDCBA9876543210], np.uint64)
-  cut = [int(dedup._without_band(p, j, 16)[0]) for j in range(4)]  # pylint: disable=protected-access
+  cut = [int(dedup.without_band(p, j, 16)[0]) for j in range(4)]
   assert cut == [0x456789ABCDEF, 0x012389ABCDEF, 0x01234567CDEF, 0x0123456789AB]
   keys = dedup.order_keys(p, d, 5, 16)  # a dhash band: dhash is the band's own hash, phash the other
   assert [(int(k[0]), bits) for k, bits in keys] == [

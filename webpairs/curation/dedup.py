@@ -9,7 +9,7 @@ equal hashes is broken the same way on every run.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse
@@ -110,26 +110,31 @@ def _near_shifted(phash: np.ndarray, dhash: np.ndarray, k: int, threshold: int) 
 
 
 def _walk(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, threshold: int, window: int,
-          out_a: list, out_b: list) -> int:
+          out_a: list, out_b: list, candidates: Callable[[int], np.ndarray] | None = None,
+          accept: Callable[[int], np.ndarray] | None = None) -> int:
   """Pairs within `threshold` among rows sorted by band, each with its next `window` rows of its bucket,
-  appended to out_a / out_b; returns the comparisons made."""
+  appended to out_a / out_b; returns the comparisons made. `candidates(k)` / `accept(k)`: masks over
+  the pairs (i, i + k) that narrow the pairs compared (and counted) / the pairs kept."""
   compared = 0
   for k in range(1, min(window, len(ids) - 1) + 1):
     near = band[k:] == band[:-k]
-    same = int(np.count_nonzero(near))
-    if not same:
+    if not near.any():
       break  # sorted by band: no pair k apart shares a bucket, so none further apart does
-    compared += same
+    if candidates is not None:
+      near &= candidates(k)
+    compared += int(np.count_nonzero(near))
     # Whole shifted slices, not gathers of the pairs that share a bucket: at 1e7 rows most rows
-    # k apart do (buckets of ~150), and this is 1.7x faster on such a group (benchmarks/near_pairs_speed.py).
+    # k apart do (buckets of ~150), and this is 1.65x faster on such a group (benchmarks/near_pairs_speed.py).
     near &= _near_shifted(phash, dhash, k, threshold)
+    if accept is not None:
+      near &= accept(k)
     i = np.flatnonzero(near)
     out_a.append(ids[i])
     out_b.append(ids[i + k])
   return compared
 
 
-def _without_band(h: np.ndarray, chunk: int, band_bits: int) -> np.ndarray:
+def without_band(h: np.ndarray, chunk: int, band_bits: int) -> np.ndarray:
   """`h` with its `chunk`-th band_bits-bit chunk (from the top, as `band_values`) cut out: 64 - band_bits bits."""
   low_bits = HASH_BITS - band_bits * (chunk + 1)
   high = h >> np.uint64(low_bits + band_bits) if chunk else np.zeros(len(h), np.uint64)
@@ -157,10 +162,11 @@ def order_keys(phash: np.ndarray, dhash: np.ndarray, band_index: int, band_bits:
   """
   per = HASH_BITS // band_bits
   own, other = (phash, dhash) if band_index < per else (dhash, phash)
-  own = _without_band(np.asarray(own, np.uint64), band_index % per, band_bits)
+  own = without_band(np.asarray(own, np.uint64), band_index % per, band_bits)
   bits = HASH_BITS - band_bits
   other = np.asarray(other, np.uint64)
-  return [(other, HASH_BITS), (_rotated(own, bits // 2, bits), bits), (_rotated(other, HASH_BITS // 2, HASH_BITS), HASH_BITS)]
+  return [(other, HASH_BITS), (_rotated(own, bits // 2, bits), bits),
+          (_rotated(other, HASH_BITS // 2, HASH_BITS), HASH_BITS)]
 
 
 def _unique_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,8 +214,8 @@ def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.n
       rows = np.repeat(big, counts)  # band is sorted: the rows of the oversized buckets
       bb, pp, dd, ii = band[rows], phash[rows], dhash[rows], ids[rows]
       for key, bits in order_keys(pp, dd, band_index, band_bits):
-        # One uint64 of band and the key's top bits, stably sorted (a radix sort, ~10x a 3-key lexsort);
-        # ties keep the (band, phash, dhash, ids) order, so runs give the same pairs.
+        # One uint64 of band and the key's top bits, stably sorted (2 ms against a 3-key lexsort's 22 ms on
+        # an 82k-row group); ties keep the (band, phash, dhash, ids) order, so runs give the same pairs.
         o = np.argsort((bb << np.uint64(HASH_BITS - band_bits)) | (key >> np.uint64(bits - HASH_BITS + band_bits)),
                        kind="stable")
         compared += _walk(bb[o], pp[o], dd[o], ii[o], threshold, min(window, EXTRA_WALK_WINDOW), out_a, out_b)
@@ -298,21 +304,18 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
   reps = ~dup
   band, phash, dhash, ids, is_window, aspect, guard = (
       x[reps] for x in (band, phash, dhash, ids, any_window, aspect, guard))
-  compared = 0
   aspect = aspect.astype(np.int16)
-  for k in range(1, min(window, len(ids) - 1) + 1):
-    near = band[k:] == band[:-k]
-    if not near.any():
-      break  # sorted by band: no pair k apart shares a bucket, so none further apart does
-    near &= (ids[k:] != ids[:-k]) & (is_window[k:] | is_window[:-k])
-    compared += int(np.count_nonzero(near))
-    near &= _near_shifted(phash, dhash, k, threshold)  # as in near_pairs: slices, not gathers
-    near &= aspect_close(aspect[k:], aspect[:-k], max_aspect_steps)
+
+  def candidates(k: int) -> np.ndarray:  # two images, at least one entry a window
+    return (ids[k:] != ids[:-k]) & (is_window[k:] | is_window[:-k])
+
+  def accept(k: int) -> np.ndarray:
+    ok = aspect_close(aspect[k:], aspect[:-k], max_aspect_steps)
     if guarded:
-      near &= np.bitwise_count(guard[k:] ^ guard[:-k]) <= guard_threshold
-    i = np.flatnonzero(near)
-    out_a.append(ids[i])
-    out_b.append(ids[i + k])
+      ok &= np.bitwise_count(guard[k:] ^ guard[:-k]) <= guard_threshold
+    return ok
+
+  compared = _walk(band, phash, dhash, ids, threshold, window, out_a, out_b, candidates, accept)
   return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared)
 
 

@@ -69,8 +69,9 @@ def _small_star(item: tuple[int, Iterable[Arrays]]) -> Iterator[Arrays]:
 
 def _route(batch: Arrays, unsettled_before: Iterable[tuple[int, int]]) -> Iterator:
   """Edges after a round: on through the next rounds, or (SETTLED) straight to the labels once the round's
-  input had no unsettled node (`unsettled_before`: its large-star's (round, count) per partition): a converged graph's rounds give back their input, so the rounds left would
-  only shuffle every edge again (at 1e7 rows 6-7 of 28 budgeted rounds are used)."""
+  input had no unsettled node (`unsettled_before`: its large-star's (round, count) per partition). A
+  converged graph's rounds give back their input, so the rounds left would only shuffle every edge
+  again (at 1e7 rows 6-7 of 28 budgeted rounds are used)."""
   yield batch if any(n for _, n in unsettled_before) else pvalue.TaggedOutput(SETTLED, batch)
 
 
