@@ -13,6 +13,9 @@ texts shorter than `min_chars` letters or identical to their English source are 
 Regional variants fold (pt_BR -> pt, zh_Hant -> zh, sr@latin -> sr) and labels are the coarse
 code of webpairs.curation.lid.fold (nb -> no, ckb -> ku). Each text is assigned to the
 'tune' or 'test' half by a hash of (language, text), so the split is stable across runs.
+`identifiable` marks the texts no other language of the same catalogs writes identically
+(case-folded): Chechen country names copied from Russian, a Bosnian message equal to the Croatian
+one. No identifier can be right on the others; the benchmark reports both.
 """
 
 from __future__ import annotations
@@ -79,6 +82,36 @@ def _catalog(data: bytes) -> list[tuple[str, str]]:
 
 def _keep(text: str, min_chars: int) -> bool:
   return len(_LETTER.findall(text)) >= min_chars
+
+
+def _catalog_texts(cache: pathlib.Path):
+  """(coarse code, cleaned text) of every translated message and name of both wheels, and their
+  English sources; a translation equal to its source is no text of its language (as in `build`)."""
+  wheels = fetch_wheels(cache)
+  for wheel, pattern in ((wheels["django"], _DJANGO_MO), (wheels["pycountry"], _PYCOUNTRY_MO)):
+    with zipfile.ZipFile(wheel) as z:
+      for member in sorted(z.namelist()):
+        m = pattern.search(member)
+        if not m:
+          continue
+        code = lid.fold(locale_code(m.group(1)))
+        for src, dst in _catalog(z.read(member)):
+          src, dst = _clean(src), _clean(dst)
+          yield "en", src
+          if dst != src:
+            yield code, dst
+
+
+def identifiable(rows: list[tuple[str, str, str, str]], cache: pathlib.Path) -> list[bool]:
+  """Per row: whether no other language of the Django and pycountry catalogs writes its text
+  identically (case-folded), i.e. whether the text alone can tell its language at all."""
+  wanted = {r[1].casefold() for r in rows}
+  users: dict[str, set[str]] = collections.defaultdict(set)
+  for code, text in _catalog_texts(cache):
+    folded = text.casefold()
+    if folded in wanted:
+      users[folded].add(code)
+  return [not (users[r[1].casefold()] - {r[0]}) for r in rows]
 
 
 def build(

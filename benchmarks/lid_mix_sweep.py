@@ -65,6 +65,14 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
   if sole is not None:
     return sole, 1.0
   top_p, top_c = ours[0] if ours else (0.0, None)
+  if v.get("unknown_over") and sup and top_p >= lid.SUPPLEMENT_FROM:
+    # The supplement sure of a language lid.176 has no label for overrides even a sure lid.176
+    # (Kabyle, Xhosa, Sardinian written in a language lid.176 does know), English aside.
+    p, c = next(((p, c) for p, c in sup if scripts.writes(c, script)), (0.0, None))
+    en_guard = v.get("unknown_en", 1.1)
+    if c is not None and p >= v["unknown_over"] and not fold_known(c, known) and not (
+        top_c == "en" and top_p >= en_guard):
+      return c, p
   skip = v.get("skip", {None: 0.9, "en": 0.5})  # the branch's first rule unless given
   if ours and top_p >= skip.get(top_c, skip[None]) and scripts.writes(top_c, script):
     return top_c, top_p
@@ -83,6 +91,8 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
   if not use:
     return old_rule(script, ours, cld3) if v.get("cld3_else") else next(
         ((c, p) for p, c in ours if scripts.writes(c, script)), lid._script_default(script))
+  if v.get("unknown_wins") and not fold_known(sup_ok[0][1], known) and sup_ok[0][0] >= v["unknown_wins"]:
+    return sup_ok[0][1], sup_ok[0][0]  # asked anyway: a sure label lid.176 cannot give wins outright
   w = v.get("w", 1.5)
   votes = [(p, c, 0) for p, c in ours]
   votes += [(p, c, 1) for p, c in sup if not v.get("sup_unknown_votes") or not fold_known(c, known)]
@@ -156,6 +166,11 @@ VARIANTS = {
     "sup>=0.4 skip 0.95 en 0.5": {"sup_min": 0.4, "skip": {None: 0.95, "en": 0.5}},
     "sup>=0.3 skip 0.95 en 0.4": {"sup_min": 0.3, "skip": {None: 0.95, "en": 0.4}},
     "sup>=0.4 skip 0.9 en 0.4": {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}},
+    # A label lid.176 has no code for: sure in the supplement, it beats a sure lid.176 (asks the
+    # supplement on every caption) or, where the supplement is asked anyway, the vote.
+    "shipped + unknown over sure lid176 >= 0.8 (not en >= 0.4)": {
+        "sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}, "unknown_over": 0.8, "unknown_en": 0.4},
+    "shipped + unknown wins the vote >= 0.7": {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}, "unknown_wins": 0.7},
 }
 
 

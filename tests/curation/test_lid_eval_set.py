@@ -73,3 +73,26 @@ def test_build_from_catalogs(tmp_path):
 def test_locale_code():
   assert [lid_eval_set.locale_code(x) for x in ("pt_BR", "sr@latin", "zh_Hant", "nb_NO", "ckb")] == [
       "pt", "sr", "zh", "nb", "ckb"]
+
+
+def test_identifiable_marks_texts_another_language_writes(tmp_path):
+  # Bosnian and Croatian share one message; a Chechen name is the Russian one; an untranslated
+  # Croatian entry (equal to its source) is no Croatian text, so the Bosnian text stays identifiable.
+  _wheel(tmp_path / "django-5.2.0-py3-none-any.whl", {
+      "django/conf/locale/bs/LC_MESSAGES/django.mo": _mo({
+          "Enter a valid value.": "Unesite ispravnu vrijednost.", "Page not found": "Stranica nije nađena",
+          "Upload a file": "Dodaj datoteku sada"}),
+      "django/conf/locale/hr/LC_MESSAGES/django.mo": _mo({
+          "Enter a valid value.": "Unesite ispravnu vrijednost.", "Upload a file": "Upload a file"}),
+  })
+  _wheel(tmp_path / "pycountry-26.2.16-py3-none-any.whl", {
+      "pycountry/locales/ce/LC_MESSAGES/iso3166-1.mo": _mo({"Australia": "Австралия", "Austria": "Австрехь"}),
+      "pycountry/locales/ru/LC_MESSAGES/iso3166-1.mo": _mo({"Australia": "АВСТРАЛИЯ"}),
+  })
+  rows = [
+      ("bs", "Unesite ispravnu vrijednost.", "django", "test"), ("bs", "Stranica nije nađena", "django", "test"),
+      ("bs", "Upload a file", "django", "test"),  # English text under a Bosnian label: English writes it
+      ("hr", "Unesite ispravnu vrijednost.", "django", "tune"), ("ce", "Австралия", "pycountry", "test"),
+      ("ce", "Австрехь", "pycountry", "tune"), ("en", "Page not found", "django", "test"),
+  ]
+  assert lid_eval_set.identifiable(rows, tmp_path) == [False, True, False, False, False, True, True]
