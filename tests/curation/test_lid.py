@@ -26,7 +26,8 @@ def test_model_ships_in_the_wheel():
 def test_supplement_ships_as_package_data():
   path = lid.supplement_model_path()
   assert os.path.basename(path) == "lid_supplement.ftz"
-  assert 500_000 < os.path.getsize(path) < 5_000_000
+  # 8.7 MB since lid.VERSION 5 (dim 64, 200,000 n-gram rows kept); a bound keeps the wheel small.
+  assert 500_000 < os.path.getsize(path) < 10_000_000
 
 
 def test_supplement_predict_top_k(identifier):
@@ -150,9 +151,9 @@ def test_english_product_titles_stay_english(identifier, text):
 
 
 @pytest.mark.parametrize("text,alone,code", [
-    # Navajo: lid.176 has no label for it. The supplement retrained on more sources says Bora
-    # ('boa', UDHR only) at 0.57, Navajo second at 0.43 (registry tune half, nv alone: 0.74 -> 0.70).
-    pytest.param("Yáʼátʼééh, shí éí Diné nishłį́", "hu", "nv", marks=pytest.mark.xfail(strict=True)),
+    # Navajo: lid.176 has no label for it. The supplement of lid.VERSION 4 said Bora ('boa', UDHR
+    # only) at 0.57; version 5's (dim 64, 1-5-grams) says Navajo at 0.96.
+    ("Yáʼátʼééh, shí éí Diné nishłį́", "hu", "nv"),
     ("Ta mee goll dys y thie marish my vraar", "nl", "gv"),  # Manx
     ("Bonjou, kijan ou ye? Mwen pral lekòl demen maten", "fr", "ht"),  # Haitian Creole
 ])
