@@ -74,7 +74,8 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
         top_c == "en" and top_p >= en_guard):
       return c, p
   skip = v.get("skip", {None: 0.9, "en": 0.5})  # the branch's first rule unless given
-  if ours and top_p >= skip.get(top_c, skip[None]) and scripts.writes(top_c, script):
+  if ours and top_p >= skip.get(top_c, skip[None]) and scripts.writes(top_c, script) and (
+      script not in v.get("always_ask", ())):
     return top_c, top_p
   if not ours or top_p < lid.SUPPLEMENT_FROM:
     return (top_c, top_p) if ours else (None, 0.0)
@@ -128,7 +129,10 @@ def predict(feats: list[tuple], v: dict | None, known: set[str]) -> list[str]:
 VARIANTS = {
     "old default (main)": None,
     "first mix (0.9/en 0.5)": {},
-    "shipped": {"sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE},
+    "shipped": {"sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE,
+                "always_ask": lid.ALWAYS_ASK_SCRIPTS},
+    "shipped, lid.176 sure in Ethiopic and Tibetan too": {
+        "sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE},
     "sup>=0.7": {"sup_min": 0.7},
     "sup>=0.8": {"sup_min": 0.8},
     "sup>=0.9": {"sup_min": 0.9},

@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from webpairs.curation import lid
+from webpairs.curation import lid, scripts
 
 LANGS = ("de", "en", "es", "id", "ja", "ru", "tr", "zh")
 
@@ -193,3 +193,25 @@ def test_fold(fine, coarse):
 def test_reconcile_folds_to_the_quota_code():
   assert lid.reconcile_lang("yue", 0.9, None) == "zh"
   assert lid.reconcile_lang("nb", 0.9, "de") == "no"
+
+
+@pytest.mark.parametrize("text,alone,code", [
+    ("ሰላም ከመይ ኣለኹም፧ ኣብ ገዛ ኣለኹ", "am", "ti"),  # Tigrinya: lid.176 says Amharic at 0.98
+    ("ሰላም ነው? እንዴት ነህ? ዛሬ ወደ ገበያ እሄዳለሁ", "am", "am"),  # Amharic stays Amharic
+    ("བཀྲ་ཤིས་བདེ་ལེགས། ང་བོད་པ་ཡིན།", "bo", "bo"),  # Tibetan stays Tibetan
+])
+def test_scripts_lid176_knows_one_language_of_always_ask_the_supplement(identifier, text, alone, code):
+  assert lid.LanguageIdentifier(script_rules=False).predict([text])[0][0] == alone
+  got, score = identifier.predict([text])[0]
+  assert got == code and score >= 0.9
+
+
+def test_always_ask_scripts_are_those_lid176_knows_one_language_of():
+  alone = lid.LanguageIdentifier(script_rules=False)
+  labels = {lid._fine(label) for _, label in alone._fasttext("x\n", 176)}
+  one_known = set()
+  for script in scripts.DEFAULT_LANGUAGE:  # the scripts several languages write
+    writers = {code for code, written in scripts.LANGUAGE_SCRIPTS.items() if script in written}
+    if len(writers) > 1 and len(writers & labels) == 1:
+      one_known.add(script)
+  assert one_known == set(lid.ALWAYS_ASK_SCRIPTS) == {"Ethi", "Tibt"}
