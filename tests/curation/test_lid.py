@@ -215,3 +215,15 @@ def test_always_ask_scripts_are_those_lid176_knows_one_language_of():
     if len(writers) > 1 and len(writers & labels) == 1:
       one_known.add(script)
   assert one_known == set(lid.ALWAYS_ASK_SCRIPTS) == {"Ethi", "Tibt"}
+
+
+@pytest.mark.parametrize("text,without", [
+    ("Un niño parado entre dos osos de peluche.", "gl"),  # real_captions_multilingual es.test
+    ("Un aparato electrónico desmontado", "gl"),
+    ("Un paisaje del mar con barcos", "ia"),
+])
+def test_spanish_captions_stay_spanish(identifier, text, without, monkeypatch):
+  got, score = identifier.predict([text])[0]
+  assert got == "es" and score >= 0.7  # lid.176 decides alone for Spanish from 0.7
+  monkeypatch.setattr(lid, "SKIP_SUPPLEMENT_ABOVE", {None: 0.9, "en": 0.4})
+  assert identifier.predict([text])[0][0] == without  # the supplement, trained on UI text, outvotes it
