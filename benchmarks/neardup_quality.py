@@ -252,7 +252,8 @@ def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j
                         aspect: np.ndarray | None = None) -> np.ndarray:
   """Per positive pair: does select's `dedup.window_pairs` link it when each window-band bucket the two
   share also holds `fill` random window entries (the bucket size of a large pool: 9 windows x 1e7 rows
-  / 2^16 values = ~1,400 at 16-bit bands), compared within `window` neighbours as in select? With `aspect`
+  / 2^16 values = ~1,400 at 16-bit bands), compared as in select (`window` neighbours, and the extra walks
+  of an oversized bucket)? With `aspect`
   (per image codes) the pair's entries carry theirs and the random ones random codes of -64..64."""
   rng = np.random.default_rng(seed)
   WP, WD = WP[:, :1 + image.N_GRID_WINDOWS], WD[:, :1 + image.N_GRID_WINDOWS]  # corners: crowded_corner_hits
@@ -281,7 +282,8 @@ def crowded_window_hits(WP: np.ndarray, WD: np.ndarray, pos_i: np.ndarray, pos_j
         A = None if codes is None else np.concatenate([codes[sel], rng.integers(-64, 65, fill).astype(np.int8)])
         got = dedup.window_pairs(dedup.band_values(P, D, band_bits, only=b), P, D,
                                  np.concatenate([ids[sel], 2 + np.arange(fill)]),
-                                 np.concatenate([is_window[sel], np.ones(fill, bool)]), t, window, aspect=A)
+                                 np.concatenate([is_window[sel], np.ones(fill, bool)]), t, window, aspect=A,
+                                 band_index=b, band_bits=band_bits)
         out[n] |= bool(((got.a == 0) & (got.b == 1) | (got.a == 1) & (got.b == 0)).any())
   return out
 

@@ -59,6 +59,10 @@ print(json.dumps({"seconds": seconds, "rows": summary["input_examples"], "kept":
                   "partitions": summary["partitions"], "rounds": summary["near_dup"]["rounds"],
                   "round_budget": summary["near_dup"]["round_budget"], "shuffle": summary["shuffle"],
                   "near_compared": summary["near_dup"].get("compared"), "near_links": summary["near_dup"].get("links"),
+                  "window_compared": summary["near_dup"].get("window_compared", 0),
+                  "window_links": summary["near_dup"].get("window_links", 0),
+                  "corner_compared": summary["near_dup"].get("corner_compared", 0),
+                  "corner_links": summary["near_dup"].get("corner_links", 0),
                   "driver_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "worker_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 """
@@ -180,7 +184,9 @@ def main() -> None:
             f"{r['shuffle']['bytes_per_row']:>14.1f} {r['driver_kb'] / 1024:>14.0f} {r['worker_kb'] / 1024:>14.0f} "
             f"{r['tree_gb']:>7.2f}",
             flush=True)
-      line = f"{'':>11} kept {r['kept']:,}; near dup: select compared {r['near_compared']:,} links {r['near_links']:,}"
+      line = (f"{'':>11} kept {r['kept']:,}; near dup: select compared {r['near_compared']:,} links {r['near_links']:,}"
+              f"; windows compared {r['window_compared']:,} links {r['window_links']:,}; corners compared "
+              f"{r['corner_compared']:,} links {r['corner_links']:,}")
       if args.repeat > 1:
         line += "; seconds of each run " + ", ".join(f"{x:.1f}" for x in r["all_seconds"])
       if args.recount:

@@ -350,3 +350,55 @@ def test_window_pairs_in_chunks_finds_the_pairs_of_one_call(chunk):
   empty = dedup.window_pairs_in_chunks([x[:0] for x in content], windows, 10, 64, chunk=chunk)
   assert empty.compared == dedup.window_pairs(windows[0], wp, wd, wids, np.ones(n * k, bool), 10, 64,
                                               aspect=wasp).compared
+
+
+def test_window_pairs_walk_oversized_buckets_in_more_orders():
+  # As for near_pairs: 2,000 window entries of one bucket (band 0), a content entry of image 0 and a
+  # window entry of image 1 differing only in phash's highest bit below the band: found only by the
+  # extra walks, with their comparisons counted; each pair once.
+  rng = np.random.default_rng(3)
+  n = 2000
+  phash = _rand64(rng, n) >> np.uint64(16)
+  dhash = _rand64(rng, n)
+  phash[1] = phash[0] ^ np.uint64(1 << 47)
+  dhash[1] = dhash[0]
+  band = dedup.band_values(phash, dhash, 16, only=0)
+  ids = np.arange(n, dtype=np.int64)
+  is_window = np.arange(n) > 0
+  plain = dedup.window_pairs(band, phash, dhash, ids, is_window, 10, 64)
+  more = dedup.window_pairs(band, phash, dhash, ids, is_window, 10, 64, band_index=0, band_bits=16)
+  assert (0, 1) not in set(zip(plain.a.tolist(), plain.b.tolist()))
+  assert (0, 1) in set(zip(more.a.tolist(), more.b.tolist()))
+  assert plain.compared == n * 64 - 64 * 65 // 2  # every entry a window of its own image: all candidates
+  assert more.compared == plain.compared + 3 * (n * 16 - 16 * 17 // 2)
+  pairs = set(zip(more.a.tolist(), more.b.tolist()))
+  assert len(pairs) == len(more) and set(zip(plain.a.tolist(), plain.b.tolist())) <= pairs
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), _FEW_BITS, _FEW_BITS, st.integers(0, 5), st.booleans(),
+                          st.integers(-3, 3)), max_size=60), st.integers(1, 4))
+def test_window_pairs_extra_walks_stay_within_the_rule(rows, window):
+  band = np.array([r[0] for r in rows], np.uint64)
+  phash = np.array([r[1] for r in rows], np.uint64)
+  dhash = np.array([r[2] for r in rows], np.uint64)
+  ids = np.array([r[3] for r in rows], np.int64)
+  is_window = np.array([r[4] for r in rows], bool)
+  aspect = np.array([r[5] for r in rows], np.int8)
+  allowed = set()  # brute force: the window rule over every pair of entries sharing a bucket
+  for i in range(len(rows)):
+    for j in range(i + 1, len(rows)):
+      if band[i] == band[j] and ids[i] != ids[j] and (is_window[i] or is_window[j]) and abs(
+          int(aspect[i]) - int(aspect[j])) <= 1 and dedup.is_near(
+              hashes.hamming(phash[i], phash[j]), hashes.hamming(dhash[i], dhash[j]), 10):
+        allowed.add(frozenset((int(ids[i]), int(ids[j]))))
+  for i in range(len(rows)):  # identical entries of one aspect are starred when one of them is a window
+    same = (band == band[i]) & (phash == phash[i]) & (dhash == dhash[i]) & (aspect == aspect[i])
+    if is_window[same].any():
+      allowed |= {frozenset((int(ids[i]), int(j))) for j in ids[same] if j != ids[i]}
+  plain = dedup.window_pairs(band, phash, dhash, ids, is_window, 10, window, aspect=aspect, max_aspect_steps=1)
+  more = dedup.window_pairs(band, phash, dhash, ids, is_window, 10, window, aspect=aspect, max_aspect_steps=1,
+                            band_index=0)
+  found = {frozenset((int(a), int(b))) for a, b in zip(plain.a, plain.b)}
+  pairs = {frozenset((int(a), int(b))) for a, b in zip(more.a, more.b)}
+  assert found <= pairs <= allowed and more.compared >= plain.compared

@@ -205,22 +205,39 @@ def near_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.n
   reps = ~dup
   band, phash, dhash, ids = band[reps], phash[reps], dhash[reps], ids[reps]
   compared = _walk(band, phash, dhash, ids, threshold, window, out_a, out_b)
-  capped = 0
-  if len(band) > window + 1:
-    _, counts = np.unique(band, return_counts=True)
-    big = counts > window + 1
-    capped = int(big.sum())
-    if capped and band_index is not None:
-      rows = np.repeat(big, counts)  # band is sorted: the rows of the oversized buckets
-      bb, pp, dd, ii = band[rows], phash[rows], dhash[rows], ids[rows]
-      for key, bits in order_keys(pp, dd, band_index, band_bits):
-        # One uint64 of band and the key's top bits, stably sorted (2 ms against a 3-key lexsort's 22 ms on
-        # an 82k-row group); ties keep the (band, phash, dhash, ids) order, so runs give the same pairs.
-        o = np.argsort((bb << np.uint64(HASH_BITS - band_bits)) | (key >> np.uint64(bits - HASH_BITS + band_bits)),
-                       kind="stable")
-        compared += _walk(bb[o], pp[o], dd[o], ii[o], threshold, min(window, EXTRA_WALK_WINDOW), out_a, out_b)
-      return Pairs(*_unique_pairs(np.concatenate(out_a), np.concatenate(out_b)), compared, capped)
+  capped, extra = _extra_walks(band, phash, dhash, ids, threshold, window, band_index, band_bits, out_a, out_b)
+  if extra is not None:
+    return Pairs(*_unique_pairs(np.concatenate(out_a), np.concatenate(out_b)), compared + extra, capped)
   return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared, capped)
+
+
+def _extra_walks(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, threshold: int,
+                 window: int, band_index: int | None, band_bits: int, out_a: list, out_b: list,
+                 masks: Callable[[np.ndarray], tuple] | None = None) -> tuple[int, int | None]:
+  """(oversized buckets, comparisons of the extra walks or None when none ran) of rows sorted by band:
+  the rows of buckets larger than the window walked again in each of `order_keys`' orders with a window
+  of EXTRA_WALK_WINDOW (pairs appended to out_a / out_b). `masks(order)` gives `_walk`'s candidates and
+  accept for the rows reordered by `order` (an index into the rows given)."""
+  if len(band) <= window + 1:
+    return 0, None
+  _, counts = np.unique(band, return_counts=True)
+  big = counts > window + 1
+  capped = int(big.sum())
+  if not capped or band_index is None:
+    return capped, None
+  rows = np.flatnonzero(np.repeat(big, counts))  # band is sorted: the rows of the oversized buckets
+  bb, pp, dd = band[rows], phash[rows], dhash[rows]
+  compared = 0
+  for key, bits in order_keys(pp, dd, band_index, band_bits):
+    # One uint64 of band and the key's top bits, stably sorted (2 ms against a 3-key lexsort's 22 ms on
+    # an 82k-row group); ties keep the rows' order, so runs give the same pairs.
+    o = np.argsort((bb << np.uint64(HASH_BITS - band_bits)) | (key >> np.uint64(bits - HASH_BITS + band_bits)),
+                   kind="stable")
+    at = rows[o]
+    candidates, accept = masks(at) if masks is not None else (None, None)
+    compared += _walk(band[at], phash[at], dhash[at], ids[at], threshold, min(window, EXTRA_WALK_WINDOW),
+                      out_a, out_b, candidates, accept)
+  return capped, compared
 
 
 # Window hashes (annotate's window_phash/window_dhash) enter every WINDOW_BAND_STRIDE-th band only
@@ -271,7 +288,7 @@ def aspect_close(a: np.ndarray, b: np.ndarray, max_steps: int = ASPECT_MAX_STEPS
 def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, is_window: np.ndarray,
                  threshold: int, window: int, aspect: np.ndarray | None = None,
                  max_aspect_steps: int = ASPECT_MAX_STEPS, guard: np.ndarray | None = None,
-                 guard_threshold: int = 0) -> Pairs:
+                 guard_threshold: int = 0, band_index: int | None = None, band_bits: int = 16) -> Pairs:
   """Crop-resistant pairs of one band's bucket rows: content or window hashes of two images within `threshold`.
 
   Entries are whole-content hashes (`is_window` False) and window hashes (True) of images `ids`;
@@ -283,6 +300,8 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
   neighbours in (band, phash, dhash, aspect) order, so a bucket costs O(n * window) as in `near_pairs`.
   With `guard` (uint64 per entry: `corner_pairs` gives each corner window its image's content dHash) a
   pair also needs the two within `guard_threshold` bits, and only entries with equal guards are starred.
+  Given the `band_index` the values are of, oversized buckets get `near_pairs`' extra walks (a bucket
+  holds ~10 entries an image, so it passes the window from about 4e5 images), and each pair is reported once.
   """
   band = np.asarray(band, np.uint64)
   phash = np.asarray(phash, np.uint64)
@@ -306,16 +325,25 @@ def window_pairs(band: np.ndarray, phash: np.ndarray, dhash: np.ndarray, ids: np
       x[reps] for x in (band, phash, dhash, ids, any_window, aspect, guard))
   aspect = aspect.astype(np.int16)
 
-  def candidates(k: int) -> np.ndarray:  # two images, at least one entry a window
-    return (ids[k:] != ids[:-k]) & (is_window[k:] | is_window[:-k])
+  def masks(at: np.ndarray | None = None) -> tuple[Callable, Callable]:
+    """`_walk`'s candidates and accept over the entries (reordered by `at`)."""
+    w_ids, w_win, w_asp, w_guard = (x if at is None else x[at] for x in (ids, is_window, aspect, guard))
 
-  def accept(k: int) -> np.ndarray:
-    ok = aspect_close(aspect[k:], aspect[:-k], max_aspect_steps)
-    if guarded:
-      ok &= np.bitwise_count(guard[k:] ^ guard[:-k]) <= guard_threshold
-    return ok
+    def candidates(k: int) -> np.ndarray:  # two images, at least one entry a window
+      return (w_ids[k:] != w_ids[:-k]) & (w_win[k:] | w_win[:-k])
 
-  compared = _walk(band, phash, dhash, ids, threshold, window, out_a, out_b, candidates, accept)
+    def accept(k: int) -> np.ndarray:
+      ok = aspect_close(w_asp[k:], w_asp[:-k], max_aspect_steps)
+      if guarded:
+        ok &= np.bitwise_count(w_guard[k:] ^ w_guard[:-k]) <= guard_threshold
+      return ok
+
+    return candidates, accept
+
+  compared = _walk(band, phash, dhash, ids, threshold, window, out_a, out_b, *masks())
+  _, extra = _extra_walks(band, phash, dhash, ids, threshold, window, band_index, band_bits, out_a, out_b, masks)
+  if extra is not None:
+    return Pairs(*_unique_pairs(np.concatenate(out_a), np.concatenate(out_b)), compared + extra)
   return Pairs(np.concatenate(out_a), np.concatenate(out_b), compared)
 
 
@@ -355,7 +383,7 @@ def corner_pairs(phash: np.ndarray, dhash: np.ndarray, ids: np.ndarray, aspect: 
   values = band_values(phash, dhash, band_bits, only=CORNER_BAND)
   return window_pairs(values, phash, dhash, ids, np.ones(len(ids), bool), threshold, window, aspect=aspect,
                       max_aspect_steps=CORNER_ASPECT_MAX_STEPS, guard=content_dhash,
-                      guard_threshold=CORNER_CONTENT_THRESHOLD)
+                      guard_threshold=CORNER_CONTENT_THRESHOLD, band_index=CORNER_BAND, band_bits=band_bits)
 
 
 # window_pairs_in_chunks: the most entries one window_pairs call sorts (its temporaries are about 140
@@ -364,7 +392,8 @@ WINDOW_PAIRS_CHUNK = 1 << 18
 
 
 def window_pairs_in_chunks(content: Sequence[np.ndarray], windows: Sequence[np.ndarray], threshold: int, window: int,
-                           max_aspect_steps: int = ASPECT_MAX_STEPS, chunk: int = WINDOW_PAIRS_CHUNK) -> Pairs:
+                           max_aspect_steps: int = ASPECT_MAX_STEPS, chunk: int = WINDOW_PAIRS_CHUNK,
+                           band_index: int | None = None, band_bits: int = 16) -> Pairs:
   """`window_pairs` of content entries and window entries, each (band, phash, dhash, ids, aspect), a slice of buckets at a time.
 
   A pair is only ever found inside one bucket (one band value), so the entries are cut by band value
@@ -382,7 +411,8 @@ def window_pairs_in_chunks(content: Sequence[np.ndarray], windows: Sequence[np.n
     w = windows if of_w is None else [x[of_w == s] for x in windows]
     got = window_pairs(*(np.concatenate([a, b]) for a, b in zip(c[:4], w[:4])),
                        np.arange(len(c[0]) + len(w[0])) >= len(c[0]), threshold, window,
-                       aspect=np.concatenate([c[4], w[4]]), max_aspect_steps=max_aspect_steps)
+                       aspect=np.concatenate([c[4], w[4]]), max_aspect_steps=max_aspect_steps,
+                       band_index=band_index, band_bits=band_bits)
     out_a.append(got.a)
     out_b.append(got.b)
     compared += got.compared

@@ -69,7 +69,7 @@ def _near_group(item, band_bits: int, threshold: int, window: int, window_thresh
     wp, wd, wids, wasp = batches_lib.concat(wins, 4)
     wv = dedup.band_values(wp, wd, band_bits, only=band)
     crop = dedup.window_pairs_in_chunks((values, phash, dhash, ids, aspect), (wv, wp, wd, wids, wasp),
-                                        window_threshold, window)
+                                        window_threshold, window, band_index=band, band_bits=band_bits)
     stats.update(window_links=len(crop), window_compared=crop.compared)
     a, b = np.concatenate([a, crop.a]), np.concatenate([b, crop.b])
   a, b = dedup.star_edges(a, b)
