@@ -114,18 +114,22 @@ def test_order_keys_cut_the_band_out_of_its_own_hash():
       (0x0123456789ABCDEF, 64), (0x543210FEDC76, 48), (0x89ABCDEF01234567, 64)]  # FEDC76543210 rotated by 24
 
 
-def test_oversized_buckets_are_walked_in_more_orders():
-  # 2,000 rows of one bucket (band 0: phash's top 16 bits all zero); a near pair differing only in
-  # phash's highest bit below the band sorts ~1,000 rows apart by phash, past the window.
+def _oversized_bucket(n: int = 2000):
+  """(band, phash, dhash, ids) of n rows of one bucket (band 0: phash's top 16 bits all zero) whose rows
+  0 and 1 differ only in phash's highest bit below the band: ~n / 2 rows apart by phash, past the window."""
   rng = np.random.default_rng(3)
-  n = 2000
   phash = _rand64(rng, n) >> np.uint64(16)
   dhash = _rand64(rng, n)
   phash[1] = phash[0] ^ np.uint64(1 << 47)
   dhash[1] = dhash[0]
   band = dedup.band_values(phash, dhash, 16, only=0)
   assert (band == 0).all()
-  ids = np.arange(n, dtype=np.int64)
+  return band, phash, dhash, np.arange(n, dtype=np.int64)
+
+
+def test_oversized_buckets_are_walked_in_more_orders():
+  n = 2000
+  band, phash, dhash, ids = _oversized_bucket(n)
   plain = dedup.near_pairs(band, phash, dhash, ids, 10, 64)
   more = dedup.near_pairs(band, phash, dhash, ids, 10, 64, band_index=0, band_bits=16)
   assert plain.capped_buckets == more.capped_buckets == 1
@@ -353,17 +357,10 @@ def test_window_pairs_in_chunks_finds_the_pairs_of_one_call(chunk):
 
 
 def test_window_pairs_walk_oversized_buckets_in_more_orders():
-  # As for near_pairs: 2,000 window entries of one bucket (band 0), a content entry of image 0 and a
-  # window entry of image 1 differing only in phash's highest bit below the band: found only by the
-  # extra walks, with their comparisons counted; each pair once.
-  rng = np.random.default_rng(3)
+  # As for near_pairs: a content entry of image 0 and a window entry of image 1 far apart in one
+  # oversized bucket of window entries: found only by the extra walks, their comparisons counted; each pair once.
   n = 2000
-  phash = _rand64(rng, n) >> np.uint64(16)
-  dhash = _rand64(rng, n)
-  phash[1] = phash[0] ^ np.uint64(1 << 47)
-  dhash[1] = dhash[0]
-  band = dedup.band_values(phash, dhash, 16, only=0)
-  ids = np.arange(n, dtype=np.int64)
+  band, phash, dhash, ids = _oversized_bucket(n)
   is_window = np.arange(n) > 0
   plain = dedup.window_pairs(band, phash, dhash, ids, is_window, 10, 64)
   more = dedup.window_pairs(band, phash, dhash, ids, is_window, 10, 64, band_index=0, band_bits=16)
