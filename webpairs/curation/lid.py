@@ -8,10 +8,10 @@ Script rules (`scripts.py`): a caption whose letters are in a script only one la
 (Greek, Hangul, kana, Thai, ...) gets that language; a caption with no letters at all (emoji,
 digits) has no language. Otherwise lid.176's top 5 labels and the supplementary model's top 5,
 those of languages that write the caption's script, vote: probabilities summed per coarse code,
-the supplement's times `supplement_weight` (1.5), unless lid.176 is already sure (>= 0.9; 'en' >= 0.4,
-'es' >= 0.7; never in Ethiopic or Tibetan, where it knows one language of several) or the supplement
-is not (its top label below 0.4: lid.176's label stands).
-The supplementary model (data/lid_supplement.ftz, 8.7 MB, 557 labels, rebuilt by
+the supplement's times `supplement_weight` (1.5), unless lid.176 is already sure (>= 0.9; 'en' >= 0.4;
+never in Ethiopic or Tibetan, where it knows one language of several) or the supplement is not (its
+top label below 0.4: lid.176's label stands).
+The supplementary model (data/lid_supplement.ftz, 1.7 MB, 557 labels, rebuilt by
 benchmarks/lid_train_supplement.py) knows languages lid.176 lacks (Manx, Haitian, Tigrinya, ...)
 and short UI text: trained on gettext catalogs of Django, wagtail, sphinx, django-allauth,
 djangorestframework, django-oscar, WTForms, humanize and kolibri (BSD/MIT), UI messages of the
@@ -68,23 +68,18 @@ SUPPLEMENT_FROM = 0.13
 # 0.4, tune 0.680 / real captions 0.987 / alt agreement 0.904 / rare 282, vs {0.9, en 0.3} and 0.5:
 # 0.666 / 0.987 / 0.913 / 200; {0.95, en 0.4}: 0.684 / 0.987 / 0.905 / 280 but ~0.85x the captions/s
 # of the first supplement's rule, against ~1.0x for {0.9, en 0.4} (README sweep table).
-# Spanish from 0.7 (lid.VERSION 5): the retrained supplement called Spanish captions Galician or
-# Interlingua (real captions es 0.994 -> 0.985); from 0.7 es 0.994 again, real captions 0.989 -> 0.990,
-# tune half 0.695 -> 0.694 (gl .57 -> .53, ast .59 -> .50); from 0.5: es 0.998 but tune 0.691.
-SKIP_SUPPLEMENT_ABOVE = {None: 0.9, "en": 0.4, "es": 0.7}
+SKIP_SUPPLEMENT_ABOVE = {None: 0.9, "en": 0.4}
 # The supplement votes only when its own top label (one that writes the script) is at least this
 # sure; else lid.176's label stands. benchmarks/lid_mix_sweep.py, tune macro / real captions /
 # alt-text agreement with heliport / rare-language labels: no floor, en 0.5: 0.681 / 0.985 / 0.837 /
 # 784; 0.5, en 0.3: 0.662 / 0.982 / 0.892 / 328; previous default 0.537 / 0.972 / 0.862 / 450
 # (first supplement). Retrained supplement, skip {0.95, en 0.4}: floor 0.5: 0.679 / 0.987 / 0.909 /
 # 241; 0.4: 0.684 / 0.987 / 0.905 / 280; 0.3: 0.687 / 0.988 / 0.902 / 310; skip {0.9, en 0.4}, 0.4:
-# 0.680 / 0.987 / 0.904 / 282. Supplement of lid.VERSION 5 (dim 64, 1-5-grams): this rule 0.690 / 0.989 /
-# 0.911 / 243 at ~29k captions/s/core (quiet core, best of 5); {0.95, en 0.4} 0.696 / 0.989 / 0.912 / 241
-# at 0.88x that, {0.98, en 0.4} with floor 0.5 0.695 / 0.990 / 0.914 / 216 at 0.72x (~21k: no margin).
+# 0.680 / 0.987 / 0.904 / 282.
 SUPPLEMENT_MIN_PROB = 0.4
 # Scripts several languages write of which lid.176 knows one (Ethiopic: am, not Tigrinya; Tibetan:
 # bo, not Dzongkha): its sureness there cannot tell them apart, so the supplement is always asked.
-# Registry tune half 0.690 -> 0.695 (ti, dz), real captions and alt-texts unchanged.
+# Registry tune half 0.680 -> 0.683 (ti, dz), real captions and alt-texts unchanged.
 ALWAYS_ASK_SCRIPTS = frozenset({"Ethi", "Tibt"})
 # CLD3 calls most Indonesian captions Malay: between these, fastText's label stands
 # (real_captions_multilingual id: 0.842 kept vs 0.787 with CLD3 deciding).
