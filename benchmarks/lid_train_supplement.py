@@ -29,7 +29,7 @@ _SEPARATORS = re.compile(r"[\s\x00]+")  # as webpairs.curation.lid cleans a capt
 # Measured and not taken (registry tune half, supplement alone / shipped mix / real captions): dim 64,
 # 1-5-grams, 30 epochs, 2M buckets keeping 200,000 rows, 0.730 / 0.690 / 0.989 against 0.716 / 0.680 /
 # 0.987, but 8.7 MB, past the 2 MB a tracked file may hold; the same model quantized to fit (65,000 rows
-# with dsub 4: 1.9 MB; 90,000 with dsub 8: 1.8 MB) gave 0.706 / 0.678 / 0.966 and 0.679 / 0.652 / 0.967.
+# with dsub 4: 1.9 MB; 90,000 with dsub 8: 1.8 MB) gave 0.706 / 0.679 / 0.966 and 0.679 / 0.653 / 0.966.
 PARAMS = dict(
     minn=1, maxn=4, dim=32, epoch=20, lr=0.5, wordNgrams=1, bucket=200000, loss="softmax",
     thread=1, seed=0, minCount=1, verbose=0,
