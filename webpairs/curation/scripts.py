@@ -6,13 +6,16 @@ letters are counted per script with numpy (no per-character Python for non-ASCII
 
 from __future__ import annotations
 
+import json
+import pathlib
 import re
 
 import numpy as np
 
 # (name, code point ranges). Order is the id; 0 is "not a letter of a known script".
 _RANGES: dict[str, tuple[tuple[int, int], ...]] = {
-    "Latn": ((0x41, 0x5A), (0x61, 0x7A), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x24F), (0x1E00, 0x1EFF),
+    # 0x250-0x2AF: IPA letters African and Azerbaijani orthographies use (ɛ ɔ ŋ ə ɓ ɗ)
+    "Latn": ((0x41, 0x5A), (0x61, 0x7A), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x2AF), (0x1E00, 0x1EFF),
              (0x2C60, 0x2C7F), (0xA720, 0xA7FF), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)),
     "Grek": ((0x370, 0x3FF), (0x1F00, 0x1FFF)),
     "Cyrl": ((0x400, 0x52F), (0x1C80, 0x1C8F), (0x2DE0, 0x2DFF), (0xA640, 0xA69F)),
@@ -47,27 +50,50 @@ _RANGES: dict[str, tuple[tuple[int, int], ...]] = {
     "Kana": ((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F)),
     "Hani": ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)),
     "Yiii": ((0xA000, 0xA4CF),),
+    # Scripts of languages the supplementary model knows (UDHR, CLDR): Coptic (with its letters in
+    # the Greek block), Vai, Ol Chiki (Santali), Javanese, Tai Tham, Tai Viet, Tai Le.
+    "Copt": ((0x2C80, 0x2CFF), (0x3E2, 0x3EF)),
+    "Vaii": ((0xA500, 0xA63F),),
+    "Olck": ((0x1C50, 0x1C7F),),
+    "Java": ((0xA980, 0xA9DF),),
+    "Lana": ((0x1A20, 0x1AAF),),
+    "Tavt": ((0xAA80, 0xAADF),),
+    "Tale": ((0x1950, 0x197F),),
+    # Beyond the BMP (looked up only for astral code points): Adlam (Fulah), Chakma, Grantha
+    # (Sanskrit), Osage, Hanifi Rohingya.
+    "Adlm": ((0x1E900, 0x1E95F),),
+    "Cakm": ((0x11100, 0x1114F),),
+    "Gran": ((0x11300, 0x1137F),),
+    "Osge": ((0x104B0, 0x104FF),),
+    "Rohg": ((0x10D00, 0x10D3F),),
 }
 NAMES: tuple[str, ...] = ("",) + tuple(_RANGES)
 _TABLE = np.zeros(0x10000, dtype=np.uint8)
+_ASTRAL: list[tuple[int, int, int]] = []  # (lo, hi, id) of ranges beyond the BMP
 for _i, _name in enumerate(NAMES[1:], start=1):
   for _lo, _hi in _RANGES[_name]:
-    _TABLE[_lo : _hi + 1] = _i
+    if _lo > 0xFFFF:
+      _ASTRAL.append((_lo, _hi, _i))
+    else:
+      _TABLE[_lo : _hi + 1] = _i
 _TABLE[0x2B0:0x370] = 0  # modifier letters and combining marks of Latin-range blocks
 HAN_SUPPLEMENT = 0x20000
 MIN_OTHER_SHARE = 0.2  # CJK extension B and above: Han outside the BMP
 
 # Scripts only one language writes (in the label sets this package knows): the script decides.
 SOLE_LANGUAGE = {
-    "Grek": "el", "Armn": "hy", "Thaa": "dv", "Guru": "pa", "Gujr": "gu", "Orya": "or", "Taml": "ta",
-    "Telu": "te", "Knda": "kn", "Mlym": "ml", "Sinh": "si", "Thai": "th", "Laoo": "lo", "Mymr": "my",
-    "Hang": "ko", "Kana": "ja", "Khmr": "km", "Cher": "chr", "Cans": "iu", "Mong": "mn", "Nkoo": "nqo",
-    "Yiii": "ii", "Tfng": "zgh", "Syrc": "syc",
+    "Grek": "el", "Armn": "hy", "Thaa": "dv", "Guru": "pa", "Gujr": "gu", "Taml": "ta", "Mlym": "ml",
+    "Sinh": "si", "Thai": "th", "Laoo": "lo", "Hang": "ko", "Kana": "ja", "Khmr": "km", "Cher": "chr",
+    "Mong": "mn", "Nkoo": "nqo", "Yiii": "ii",
 }
 # Scripts several languages write -> the language to say when no model label fits the script.
+# (Odia, Telugu, Kannada, Myanmar, Canadian syllabics, Tifinagh and Syriac were sole until the
+# supplement's training text showed Kuvi, Tulu, Shan, Mon, Ojibwe, Swampy Cree, Tachelhit,
+# Assyrian in them.)
 DEFAULT_LANGUAGE = {
     "Cyrl": "ru", "Arab": "ar", "Hebr": "he", "Deva": "hi", "Beng": "bn", "Geor": "ka", "Ethi": "am",
-    "Tibt": "bo", "Hani": "zh",
+    "Tibt": "bo", "Hani": "zh", "Orya": "or", "Telu": "te", "Knda": "kn", "Mymr": "my", "Cans": "iu",
+    "Tfng": "zgh", "Syrc": "syc",
 }
 # Fine codes written (also) in a script other than Latin; every other code is Latin-only.
 _NON_LATIN = {
@@ -93,6 +119,17 @@ for _script, _code in SOLE_LANGUAGE.items():
 LANGUAGE_SCRIPTS["ja"] = LANGUAGE_SCRIPTS["ja"] | {"Hani"}
 for _code in _ALSO_LATIN:
   LANGUAGE_SCRIPTS[_code] = LANGUAGE_SCRIPTS.get(_code, frozenset()) | {"Latn"}
+for _code in DEFAULT_LANGUAGE.values():
+  LANGUAGE_SCRIPTS.setdefault(_code, frozenset())
+for _script, _code in DEFAULT_LANGUAGE.items():
+  LANGUAGE_SCRIPTS[_code] = LANGUAGE_SCRIPTS[_code] | {_script}
+# The scripts each label of the supplementary LID model is written in, measured on its training
+# text (benchmarks/lid_train_supplement.py writes the file): joined to the table above, so the
+# supplement's Khakas or Ojibwe label counts in Cyrillic or syllabics, not as Latin-only.
+MEASURED_SCRIPTS_FILE = pathlib.Path(__file__).resolve().parent / "data" / "lid_supplement_scripts.json"
+for _code, _written in json.loads(MEASURED_SCRIPTS_FILE.read_text(encoding="utf-8")).items():
+  if _written:
+    LANGUAGE_SCRIPTS[_code] = LANGUAGE_SCRIPTS.get(_code, frozenset()) | frozenset(_written)
 
 
 _LATN, _KANA, _HAN = NAMES.index("Latn"), NAMES.index("Kana"), NAMES.index("Hani")
@@ -119,7 +156,11 @@ def dominant(text: str) -> tuple[str | None, float]:
   ids = _TABLE[np.minimum(cps, 0xFFFF)]
   astral = cps > 0xFFFF
   if astral.any():  # emoji are letters of no script; CJK extensions B+ are Han
-    ids[astral] = np.where((cps[astral] >= HAN_SUPPLEMENT) & (cps[astral] < 0x32000), _HAN, 0)
+    high = cps[astral]
+    found = np.where((high >= HAN_SUPPLEMENT) & (high < 0x32000), _HAN, 0)
+    for lo, hi, script_id in _ASTRAL:
+      found = np.where((high >= lo) & (high <= hi), script_id, found)
+    ids[astral] = found
   counts = np.bincount(ids, minlength=len(NAMES))
   counts[0] = 0
   kana, han = _KANA, _HAN
