@@ -105,10 +105,11 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
   votes = [(p, c, 0) for p, c in ours]
   votes += [(p, c, 1) for p, c in sup if not v.get("sup_unknown_votes") or not fold_known(c, known)]
   scores, probs, fine = {}, {}, {}
+  w_unknown = v.get("unknown_w", w)  # lid.176 gives no vote to a language it lacks
   for p, c, m in votes:
     if scripts.writes(c, script):
       k = lid.fold(c)
-      scores[k] = scores.get(k, 0.0) + (w if m else 1.0) * p
+      scores[k] = scores.get(k, 0.0) + ((w if k in known else w_unknown) if m else 1.0) * p
       probs.setdefault(k, [0.0, 0.0])[m] += p
       fine.setdefault(k, c)
   if not scores:
@@ -153,6 +154,11 @@ VARIANTS = {
     "lid.VERSION 5 (0.9, en 0.4; Ethiopic, Tibetan asked)": V5,
     "lid.VERSION 5, asked in all six scripts": {**V5, "always_ask": lid.ALWAYS_ASK_SCRIPTS},
     "shipped, also where lid.176 answers its prior": {**SHIPPED, "low_not_prior": False},
+    "shipped, labels lid.176 lacks vote x2": {**SHIPPED, "unknown_w": 2.0},
+    "shipped, labels lid.176 lacks vote x2.5": {**SHIPPED, "unknown_w": 2.5},
+    "shipped, labels lid.176 lacks vote x3": {**SHIPPED, "unknown_w": 3.0},
+    "shipped, supplement sure from 0.7": {**SHIPPED, "low_sup_min": 0.7, "unknown_over": 0.7},
+    "shipped, English sure from 0.9": {**SHIPPED, "unknown_en": 0.9},
     "lid.VERSION 5, lid.176 sure in Ethiopic and Tibetan too": {**V5, "always_ask": ()},
     "sup>=0.7": {"sup_min": 0.7},
     "sup>=0.8": {"sup_min": 0.8},

@@ -40,9 +40,13 @@ PARAMS = dict(
 # hardly ever picks their label against languages with thousands of texts.
 MIN_LINES = 400
 QUANT = dict(qnorm=True, cutoff=60000, dsub=2, retrain=False)
-# A language writes a script when at least this share of its training texts is in it
+# A language writes a script when at least this share of its training texts is in it, or, for a
+# script other than Latin, at least SCRIPT_TEXTS of them (Malay's 196 Jawi texts of 3,463, Javanese
+# script, Kashmiri and Sindhi in Devanagari, Turkmen Cyrillic; Latin needs the share: romanized
+# Hindi or pinyin do not make lid.176's hi or zh Latin labels)
 # (webpairs/curation/data/lid_supplement_scripts.json, read by webpairs.curation.scripts).
 SCRIPT_SHARE = 0.1
+SCRIPT_TEXTS = 50
 
 
 def line(text: str) -> str:
@@ -50,7 +54,8 @@ def line(text: str) -> str:
 
 
 def measured_scripts(corpus: dict[str, list[str]]) -> dict[str, list[str]]:
-  """Code -> the scripts (webpairs.curation.scripts.dominant) of at least SCRIPT_SHARE of its texts."""
+  """Code -> the scripts (webpairs.curation.scripts.dominant) of at least SCRIPT_SHARE of its texts
+  or, but Latin, of at least SCRIPT_TEXTS of them."""
   from webpairs.curation import scripts
 
   out = {}
@@ -58,7 +63,8 @@ def measured_scripts(corpus: dict[str, list[str]]) -> dict[str, list[str]]:
     counts = collections.Counter(scripts.dominant(t)[0] for t in corpus[code])
     counts.pop(None, None)
     total = sum(counts.values())
-    out[code] = sorted(s for s, n in counts.items() if n >= SCRIPT_SHARE * total)
+    out[code] = sorted(
+        s for s, n in counts.items() if n >= SCRIPT_SHARE * total or (s != "Latn" and n >= SCRIPT_TEXTS))
   return out
 
 

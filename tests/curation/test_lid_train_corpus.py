@@ -132,5 +132,9 @@ def test_measured_scripts():
       "kjh": ["Полған на кізінің", "пар тӧре"] * 5 + ["Khakas in Latin"],  # 1 of 11 Latin: under 10%
       "vai": ["ꕉꖷ ꗓ ꘃ", "Vai in Latin"],
       "xx": ["12 345"],  # no letters: no script
+      # 50 Jawi texts of 1,050 (under 10%) count; 50 Latin ones of 1,050 would not.
+      "ms": [f"Malay text {i}" for i in range(1000)] + [f"تياد سسياڤا {'ا' * i}" for i in range(50)],
+      "ru": [f"Русский текст {i}" for i in range(1000)] + [f"latin {'x' * i}" for i in range(50)],
   }
-  assert lid_train_supplement.measured_scripts(corpus) == {"kjh": ["Cyrl"], "vai": ["Latn", "Vaii"], "xx": []}
+  assert lid_train_supplement.measured_scripts(corpus) == {
+      "kjh": ["Cyrl"], "vai": ["Latn", "Vaii"], "xx": [], "ms": ["Arab", "Latn"], "ru": ["Cyrl"]}
