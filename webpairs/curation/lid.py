@@ -372,8 +372,9 @@ class LanguageIdentifier:
     """lid.176's and the supplementary model's top labels that write `script`, probabilities summed
     per coarse code (the supplement's times `supplement_weight`); the winner's fine code (lid.176's
     where it has one: 'yue', 'gsw') and the higher of the two models' probabilities for it."""
-    ours = [(min(float(p), 1.0), _fine(label)) for p, label in self._fasttext(line, self.top_k)]
-    top_p, top_c = ours[0] if ours else (0.0, None)
+    raw = self._fasttext(line, self.top_k)
+    # Only the top label until the vote: most captions end before it (~6% of the step's time).
+    top_p, top_c = (min(float(raw[0][0]), 1.0), _fine(raw[0][1])) if raw else (0.0, None)
     sure_of_it = top_p >= SKIP_SUPPLEMENT_ABOVE.get(top_c, SKIP_SUPPLEMENT_ABOVE[None]) and (
         scripts.writes(top_c, script)) and script not in ALWAYS_ASK_SCRIPTS
     english = top_c == "en" and top_p >= ENGLISH_SURE
@@ -389,8 +390,9 @@ class LanguageIdentifier:
       return first[1], first[0]  # a language lid.176 cannot name, or none it is sure of
     if sure_of_it:
       return top_c, top_p
-    if not ours or top_p < SUPPLEMENT_FROM:
-      return (top_c, top_p) if ours else (None, 0.0)  # lid.176 sees no language at all
+    if not raw or top_p < SUPPLEMENT_FROM:
+      return (top_c, top_p) if raw else (None, 0.0)  # lid.176 sees no language at all
+    ours = [(min(float(p), 1.0), _fine(label)) for p, label in raw]
     if first[0] < SUPPLEMENT_MIN_PROB:
       # The supplement unsure too: lid.176's first label that writes the script.
       for p, code in ours:
