@@ -114,15 +114,11 @@ LANGUAGE_SCRIPTS: dict[str, frozenset[str]] = {}
 for _script, _codes in _NON_LATIN.items():
   for _code in _codes.split():
     LANGUAGE_SCRIPTS[_code] = LANGUAGE_SCRIPTS.get(_code, frozenset()) | {_script}
-for _script, _code in SOLE_LANGUAGE.items():
+for _script, _code in {**SOLE_LANGUAGE, **DEFAULT_LANGUAGE}.items():
   LANGUAGE_SCRIPTS[_code] = LANGUAGE_SCRIPTS.get(_code, frozenset()) | {_script}
 LANGUAGE_SCRIPTS["ja"] = LANGUAGE_SCRIPTS["ja"] | {"Hani"}
 for _code in _ALSO_LATIN:
   LANGUAGE_SCRIPTS[_code] = LANGUAGE_SCRIPTS.get(_code, frozenset()) | {"Latn"}
-for _code in DEFAULT_LANGUAGE.values():
-  LANGUAGE_SCRIPTS.setdefault(_code, frozenset())
-for _script, _code in DEFAULT_LANGUAGE.items():
-  LANGUAGE_SCRIPTS[_code] = LANGUAGE_SCRIPTS[_code] | {_script}
 # The scripts each label of the supplementary LID model is written in, measured on its training
 # text (benchmarks/lid_train_supplement.py writes the file): joined to the table above, so the
 # supplement's Khakas or Ojibwe label counts in Cyrillic or syllabics, not as Latin-only.
