@@ -12,6 +12,8 @@ replayed in Python (the 'shipped' row is checked against LanguageIdentifier itse
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
 import pathlib
 import sys
@@ -25,24 +27,26 @@ from webpairs.curation import lid, scripts  # noqa: E402
 
 
 def features(texts: list[str]) -> list[tuple]:
-  """Per text: (script or None, sole language or None, lid.176 top 5, supplement top 5, CLD3)."""
+  """Per text: (script or None, sole language or None, lid.176 top 5, supplement top 5, CLD3,
+  (words, letters) of the cleaned line)."""
   ident = lid.LanguageIdentifier()
   out = []
   for t in texts:
     line = ident._clean(t)
     if line == "\n":
-      out.append((None, None, [], [], None))
+      out.append((None, None, [], [], None, (0, 0)))
       continue
     script, _ = scripts.dominant(line)
     sole = scripts.SOLE_LANGUAGE.get(script) if script else None
     if script is None or sole is not None:
-      out.append((script, sole, [], [], None))
+      out.append((script, sole, [], [], None, (0, 0)))
       continue
     ours = [(min(float(p), 1.0), lid._fine(lab)) for p, lab in ident._fasttext(line, 5)]
     sup = ident.supplement_predict(line, 5)
     r = ident.cld3.FindLanguage(text=line[:-1])
     code = r.language.split("-")[0]
-    out.append((script, sole, ours, sup, (lid._LEGACY_CODES.get(code, code), float(r.probability))))
+    size = (len(line.split()), sum(map(str.isalpha, line)))
+    out.append((script, sole, ours, sup, (lid._LEGACY_CODES.get(code, code), float(r.probability)), size))
   return out
 
 
@@ -60,7 +64,7 @@ def old_rule(script, ours, cld3) -> tuple[str | None, float]:
 
 
 def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
-  script, sole, ours, sup, cld3 = feat
+  script, sole, ours, sup, cld3, (words, letters) = feat
   if script is None:
     return None, 0.0
   if sole is not None:
@@ -74,16 +78,26 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
     if c is not None and p >= v["unknown_over"] and not fold_known(c, known) and not (
         top_c == "en" and top_p >= en_guard):
       return c, p
+  if v.get("certain") and sup and lid.SUPPLEMENT_FROM <= top_p < v["certain"]:
+    # Either model near-certain decides, lid.176 first (a language lid.176 knows too).
+    p, c = next(((p, c) for p, c in sup if scripts.writes(c, script)), (0.0, None))
+    if c is not None and p >= v["certain"] and not (top_c == "en" and top_p >= v.get("unknown_en", 1.1)):
+      return c, p
   skip = v.get("skip", {None: 0.9, "en": 0.5})  # the branch's first rule unless given
   if ours and top_p >= skip.get(top_c, skip[None]) and scripts.writes(top_c, script) and (
       script not in v.get("always_ask", ())):
     return top_c, top_p
   if not ours or top_p < lid.SUPPLEMENT_FROM:
     saw_nothing = bool(ours) and top_c == PRIOR[1] and abs(top_p - PRIOR[0]) < 1e-6
-    if v.get("low_sup_min") and sup and not (v.get("low_not_prior") and saw_nothing):
+    needs = v.get("low_sup_min")
+    if saw_nothing and v.get("low_not_prior"):
+      # lid.176 saw no n-gram: None keeps its prior (so `und`), as does a short line.
+      long_enough = words >= v.get("unseen_words", 0) and letters >= v.get("unseen_letters", 0)
+      needs = v.get("unseen_min") if long_enough else None
+    if needs and sup:
       # lid.176 sees no language it knows: the supplement's label stands where it is sure of it.
       p, c = next(((p, c) for p, c in sup if scripts.writes(c, script)), (0.0, None))
-      if c is not None and p >= v["low_sup_min"]:
+      if c is not None and p >= needs:
         return c, p
     return (top_c, top_p) if ours else (None, 0.0)
   sup_ok = [(p, c) for p, c in sup if scripts.writes(c, script)]
@@ -142,15 +156,33 @@ def predict(feats: list[tuple], v: dict | None, known: set[str]) -> list[str]:
 V5 = {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}, "always_ask": frozenset({"Ethi", "Tibt"})}
 # lid.VERSION 6 (shipped): from 0.99 (English 0.4); a sure supplement label lid.176 lacks, or where
 # lid.176 sees no language, stands alone; always asked in the scripts lid.176 knows one language of.
+V6 = {
+    "sup_min": 0.4, "skip": {None: 0.99, "en": 0.4}, "always_ask": lid.ALWAYS_ASK_SCRIPTS,
+    "low_sup_min": 0.8, "low_not_prior": True, "unknown_over": 0.8, "unknown_en": 0.8,
+}
+# lid.VERSION 7 (shipped): version 6, and where lid.176 answers its prior the supplement stands from
+# 0.95 on lines of 2 words and 10 letters; a language lid.176 knows stands from 0.99 where lid.176
+# is below that.
 SHIPPED = {
     "sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE, "always_ask": lid.ALWAYS_ASK_SCRIPTS,
-    "low_sup_min": lid.SUPPLEMENT_SURE, "low_not_prior": True, "unknown_over": lid.SUPPLEMENT_SURE,
-    "unknown_en": lid.ENGLISH_SURE,
+    "low_sup_min": lid.SUPPLEMENT_SURE, "low_not_prior": True, "unseen_min": lid.SUPPLEMENT_SURE_OF_UNSEEN,
+    "unseen_words": lid.UNSEEN_MIN_WORDS, "unseen_letters": lid.UNSEEN_MIN_LETTERS,
+    "unknown_over": lid.SUPPLEMENT_SURE, "unknown_en": lid.ENGLISH_SURE, "certain": lid.SUPPLEMENT_CERTAIN,
 }
 VARIANTS = {
     "old default (main)": None,
     "first mix (0.9/en 0.5)": {},
     "shipped": SHIPPED,
+    "lid.VERSION 6": V6,
+    "shipped, supplement never over lid.176's prior": {**SHIPPED, "unseen_min": None},
+    "shipped, over lid.176's prior on any line": {**SHIPPED, "unseen_words": 0, "unseen_letters": 0},
+    "shipped, over lid.176's prior from 12 letters": {**SHIPPED, "unseen_words": 0, "unseen_letters": 12},
+    "shipped, over lid.176's prior from 3 words": {**SHIPPED, "unseen_words": 3, "unseen_letters": 0},
+    "shipped, over lid.176's prior from 0.9": {**SHIPPED, "unseen_min": 0.9},
+    "shipped, over lid.176's prior from 0.99": {**SHIPPED, "unseen_min": 0.99},
+    "shipped, known languages from 0.95": {**SHIPPED, "certain": 0.95},
+    "shipped, known languages from 0.98": {**SHIPPED, "certain": 0.98},
+    "shipped, lid.176 unsure: supplement from 0.5": {**SHIPPED, "low_sup_min": 0.5},
     "lid.VERSION 5 (0.9, en 0.4; Ethiopic, Tibetan asked)": V5,
     "lid.VERSION 5, asked in all six scripts": {**V5, "always_ask": lid.ALWAYS_ASK_SCRIPTS},
     "shipped, also where lid.176 answers its prior": {**SHIPPED, "low_not_prior": False},
@@ -266,13 +298,17 @@ def main() -> None:
   iso = lid_quality._iso3_to_1(args.cache)
   heli = lid_quality.run_heliport(alt, args.heliport_python, iso)[0]
   known = lid_quality.lid176_languages()
-  if args.features and args.features.exists():
-    feats = json.loads(args.features.read_text())
+  # The cache holds for these texts and this supplement only (a changed code fold reorders the sets).
+  key = hashlib.sha256(json.dumps([[t for t, _ in sets.values()], alt]).encode())
+  key.update(pathlib.Path(lid.supplement_model_path()).read_bytes() + inspect.getsource(features).encode())
+  cached = json.loads(args.features.read_text()) if args.features and args.features.exists() else {}
+  if cached.get("key") == key.hexdigest():
+    feats = cached["feats"]
   else:
     feats = {name: features(t) for name, (t, _) in sets.items()}
     feats["alt"] = features(alt)
     if args.features:
-      args.features.write_text(json.dumps(feats))
+      args.features.write_text(json.dumps({"key": key.hexdigest(), "feats": feats}))
   # The replayed shipped rule must match LanguageIdentifier on the alt-texts.
   real = [coarse(p) for p in lid.LanguageIdentifier().predict(alt)]
   replay = [coarse(mix_rule(f, VARIANTS["shipped"], known)) for f in feats["alt"]]
