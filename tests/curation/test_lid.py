@@ -248,6 +248,27 @@ def test_a_sure_supplement_names_languages_lid176_cannot(identifier, text, alone
     assert old.predict([text])[0][0] != code
 
 
+def test_a_sure_label_in_a_script_of_known_languages_only_skips_the_supplement(shared_data, identifier):
+  # Every language the supplement writes in Han or Georgian is one lid.176 knows: where lid.176 is
+  # at least SUPPLEMENT_CERTAIN sure, nothing the supplement says could stand.
+  assert {"Hani", "Geor"}.isdisjoint(identifier.overrulable_scripts)  # computed before the count below
+  assert {"Latn", "Cyrl", "Arab", "Deva", "Ethi"} <= identifier.overrulable_scripts
+  path = shared_data / "real_captions_multilingual" / "zh.test.jsonl"
+  captions = [json.loads(line)["sentences"][0] for line in path.read_text(encoding="utf-8").splitlines()[:300]]
+  sure = 0
+  for caption in captions:
+    line = identifier._clean(caption)
+    p, label = identifier._fasttext(line, 1)[0]
+    script = scripts.dominant(line)[0]
+    sure += script == "Hani" and p >= lid.SUPPLEMENT_CERTAIN and scripts.writes(lid._fine(label), script)
+  assert sure > 100  # of 300
+  asking = lid.LanguageIdentifier()
+  asking._overrulable_scripts = frozenset(s for w in scripts.LANGUAGE_SCRIPTS.values() for s in w)
+  with mock.patch.object(identifier, "supplement_predict", wraps=identifier.supplement_predict) as asked:
+    assert identifier.predict(captions) == asking.predict(captions)
+  assert asked.call_count == len(captions) - sure
+
+
 def test_sure_english_keeps_its_label():
   # An English alt-text the supplement calls Yimchungru ('ymm') at 0.87: lid.176 is 0.99 sure of English.
   text = "How happy they became with H2O/mruby and the future of HTTP @i110, @kazuho"

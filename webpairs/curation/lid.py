@@ -257,6 +257,7 @@ class LanguageIdentifier:
     self._supplement = None
     self._lid176_codes = None
     self._lid176_prior = None
+    self._overrulable_scripts = None
     self._cld3 = None
     self._lock = threading.Lock()
 
@@ -299,6 +300,17 @@ class LanguageIdentifier:
     if self._lid176_codes is None:
       self._lid176_codes = frozenset(fold(_fine(label)) for _, label in self._fasttext("x\n", 176))
     return self._lid176_codes
+
+  @property
+  def overrulable_scripts(self) -> frozenset[str]:
+    """Scripts in which the supplement names a language lid.176 lacks: elsewhere (Han, Georgian)
+    a sure lid.176 label stands whatever the supplement says, so it is not asked."""
+    if self._overrulable_scripts is None:
+      labels = {code for _, code in self.supplement_predict("x\n", 100_000)}
+      self._overrulable_scripts = frozenset(
+          script for code in labels if fold(code) not in self.lid176_codes
+          for script in scripts.LANGUAGE_SCRIPTS.get(code, ("Latn",)))
+    return self._overrulable_scripts
 
   @property
   def supplement(self):
@@ -408,8 +420,10 @@ class LanguageIdentifier:
     sure_of_it = top_p >= SKIP_SUPPLEMENT_ABOVE.get(top_c, SKIP_SUPPLEMENT_ABOVE[None]) and (
         scripts.writes(top_c, script)) and script not in ALWAYS_ASK_SCRIPTS
     english = top_c == "en" and top_p >= ENGLISH_SURE
-    if english and sure_of_it:
+    if sure_of_it and english:
       return top_c, top_p  # most web alt-texts, at half the cost
+    if sure_of_it and top_p >= SUPPLEMENT_CERTAIN and script not in self.overrulable_scripts:
+      return top_c, top_p  # nothing the supplement could say would stand (Chinese captions)
     theirs = self.supplement_predict(line, self.top_k)
     first = next(((p, code) for p, code in theirs if scripts.writes(code, script)), (0.0, None))
     if top_p < SUPPLEMENT_FROM:  # lid.176 unsure of every language; its prior: it saw no n-gram
