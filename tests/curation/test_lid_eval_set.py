@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pathlib
+import shutil
 import struct
+import subprocess
 import sys
 import zipfile
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -140,3 +144,58 @@ def test_udhr_rows_are_the_held_out_articles(tmp_path):
   # German and Swiss German write article 4's first clause alike (any case): not identifiable.
   assert [t for (_, t, _, _), ok in zip(rows, lid_eval_set.udhr_identifiable(rows, tmp_path)) if not ok] == [
       t for _, t, _, _ in rows if t.casefold() == "artikel nummer 4 sagt etwas"]
+
+
+def _langpack_deb(tmp_path: pathlib.Path, locale: str, files: dict[str, str]) -> pathlib.Path:
+  """A firefox-esr-l10n-like .deb: one langpack .xpi holding localization/<locale>/<path> files."""
+  root = tmp_path / f"pkg-{locale}"
+  ext = root / "usr/lib/firefox-esr/browser/extensions"
+  ext.mkdir(parents=True)
+  _wheel(ext / f"langpack-{locale}@firefox-esr.mozilla.org.xpi",
+         {f"localization/{locale}/{path}": text.encode() for path, text in files.items()})
+  (root / "DEBIAN").mkdir()
+  (root / "DEBIAN/control").write_text(
+      f"Package: firefox-esr-l10n-{locale.lower()}\nVersion: 1\nArchitecture: all\n"
+      "Maintainer: test <t@example.org>\nDescription: test\n")
+  deb = tmp_path / f"firefox-esr-l10n-{locale.lower()}_1_all.deb"
+  subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True,
+                 capture_output=True)
+  return deb
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian's dpkg)")
+def test_firefox_rows_from_langpacks(tmp_path, monkeypatch):
+  english = {
+      "browser/a.ftl": "save-title = Save this page now\nsave-button =\n    .label = Save the page\n"
+                       "    .accesskey = S\ncount = { $n ->\n    [one] One tab\n   *[other] { $n } tabs\n}\n"
+                       "kept-english = Same in both languages\n",
+      "toolkit/intl/regionNames.ftl": "region-fr = France\n",
+  }
+  french = {
+      "browser/a.ftl": "save-title = Enregistrer { -brand-short-name } maintenant\nsave-button =\n"
+                       "    .label = Enregistrer la page\n    .accesskey = E\n"
+                       "count = { $n ->\n    [one] Un onglet\n   *[other] { $n } onglets\n}\n"
+                       "kept-english = Same in both languages\n",
+      "toolkit/intl/regionNames.ftl": "region-fr = Frankreich und Frankreich\n",
+  }
+  debs = [_langpack_deb(tmp_path, "en-GB", english), _langpack_deb(tmp_path, "fr", french),
+          _langpack_deb(tmp_path, "en-CA", english)]
+  locale, messages = lid_eval_set.ftl_messages(debs[1])
+  assert locale == "fr"
+  assert messages == {
+      "browser/a.ftl:save-title": "Enregistrer maintenant",
+      "browser/a.ftl:save-button.label": "Enregistrer la page",
+      "browser/a.ftl:save-button.accesskey": "E",
+      "browser/a.ftl:kept-english": "Same in both languages",
+  }
+  monkeypatch.setattr(lid_eval_set, "fetch_debs", lambda cache: debs)
+  rows, every = lid_eval_set.firefox_rows(tmp_path, min_chars=8, min_per_lang=1)
+  # English once (en-GB's, not en-CA's too); French without the string left in English.
+  assert sorted((r[0], r[1]) for r in rows) == [
+      ("en", "Same in both languages"), ("en", "Save the page"), ("en", "Save this page now"),
+      ("fr", "Enregistrer la page"), ("fr", "Enregistrer maintenant"),
+  ]
+  assert all(r[2] == "firefox" and r[3] == lid_eval_set._half(r[0], r[1]) for r in rows)
+  assert ("fr", "E") in every and ("fr", "Same in both languages") not in every
+  assert lid_eval_set._unshared(rows, every + [("de", "Enregistrer la page")]) == [
+      r[1] != "Enregistrer la page" for r in rows]
