@@ -206,6 +206,10 @@ def test_every_supplement_label_folds_to_a_two_letter_code_where_cldr_has_one():
 
 def test_reconcile_folds_to_the_quota_code():
   assert lid.reconcile_lang("yue", 0.9, None) == "zh"
+  # The page's language too: it would otherwise count apart from the label's coarse code.
+  assert lid.reconcile_lang(None, None, "fil-PH") == lid.reconcile_lang("fil", 0.9, None) == "tl"
+  assert lid.reconcile_lang("es", 0.3, "cat") == "ca"
+  assert lid.reconcile_lang(None, None, "yue-Hant-HK") == "zh"
   assert lid.reconcile_lang("nb", 0.9, "de") == "no"
 
 

@@ -219,8 +219,10 @@ def reconcile_lang(
     min_score: float = DEFAULT_MIN_SCORE,
     und_below: float = DEFAULT_UND_BELOW,
 ) -> str:
-  """The row's coarse `lang`: fastText when confident or alone, else the page's language, else `und`."""
-  page = normalize_lang(page_lang)
+  """The row's coarse `lang`: fastText when confident or alone, else the page's language, else `und`.
+
+  Both are folded alike: a page in 'fil' or 'cat' counts as tl or ca, as the label would."""
+  page = fold(normalize_lang(page_lang))
   if lid_lang is not None and lid_score is not None and lid_score < und_below:
     lid_lang = None  # a guess: not a language to count toward quotas
   if lid_lang is None:
