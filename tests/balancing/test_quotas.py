@@ -55,3 +55,12 @@ def test_repeats_have_the_expected_mean_and_are_deterministic():
   assert (quotas.key_uniforms(ids, seed=3) == u).all() and not (quotas.key_uniforms(ids, seed=4) == u).all()
   h = int.from_bytes(hashlib.blake2b(f"3:{ids[0]}".encode(), digest_size=8).digest(), "big")
   assert u[0] == pytest.approx(h / 2**64, abs=2**-52)
+
+
+@pytest.mark.parametrize("config", [{"shares": {"cmn": 0.1}}, {"raise_langs": ("fil",), "min_share": 0.01},
+                                    {"shares": {"en": 0.5, "nb": 0.1}}])
+def test_a_quota_for_a_fine_code_is_a_clear_error(config):
+  # Rows carry coarse codes: a share for 'cmn' would silently find no row ('missing').
+  with pytest.raises(ValueError, match="coarse codes rows carry.*counts as"):
+    quotas.QuotaConfig.from_mapping(config)
+  assert quotas.QuotaConfig.from_mapping({"shares": {"zh": 0.1, "tl": 0.1, "no": 0.1, "und": 0.1}}).shares["zh"] == 0.1

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from webpairs.balancing.m4.hashing import key_uniform
+from webpairs.curation import lid
 
 UND = "und"  # rows without a language
 POOL = "pool"  # output size = the pool that passed every other rule
@@ -38,6 +39,11 @@ class QuotaConfig:
       raise ValueError(f"quota shares must be >= 0 and add up to at most 1: {dict(self.shares)}")
     if not 0.0 <= self.min_share < 1.0 or self.max_repeat < 1 or self.examples < 0:
       raise ValueError(f"bad quota settings: {self}")
+    # Rows carry coarse codes (lid.fold): a share for 'cmn' or 'fil' would find no row at all.
+    fine = {lang: lid.fold(lang) for lang in (*self.shares, *self.raise_langs) if lid.fold(lang) != lang}
+    if fine:
+      raise ValueError("quota languages must be the coarse codes rows carry (webpairs.curation.lid.fold): "
+                       + ", ".join(f"{k!r} counts as {v!r}" for k, v in sorted(fine.items())))
 
   @classmethod
   def from_mapping(cls, m: Mapping) -> "QuotaConfig":
