@@ -70,17 +70,19 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
   if sole is not None:
     return sole, 1.0
   top_p, top_c = ours[0] if ours else (0.0, None)
+  # The supplement's top label that writes the script, as (probability, code).
+  first = next(((p, c) for p, c in sup if scripts.writes(c, script)), (0.0, None))
   if v.get("unknown_over") and sup and top_p >= lid.SUPPLEMENT_FROM:
     # The supplement sure of a language lid.176 has no label for overrides even a sure lid.176
     # (Kabyle, Xhosa, Sardinian written in a language lid.176 does know), English aside.
-    p, c = next(((p, c) for p, c in sup if scripts.writes(c, script)), (0.0, None))
+    p, c = first
     en_guard = v.get("unknown_en", 1.1)
     if c is not None and p >= v["unknown_over"] and not fold_known(c, known) and not (
         top_c == "en" and top_p >= en_guard):
       return c, p
   if v.get("certain") and sup and lid.SUPPLEMENT_FROM <= top_p < v["certain"]:
     # Either model near-certain decides, lid.176 first (a language lid.176 knows too).
-    p, c = next(((p, c) for p, c in sup if scripts.writes(c, script)), (0.0, None))
+    p, c = first
     if c is not None and p >= v["certain"] and not (top_c == "en" and top_p >= v.get("unknown_en", 1.1)):
       return c, p
   skip = v.get("skip", {None: 0.9, "en": 0.5})  # the branch's first rule unless given
@@ -96,7 +98,7 @@ def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
       needs = v.get("unseen_min") if long_enough else None
     if needs and sup:
       # lid.176 sees no language it knows: the supplement's label stands where it is sure of it.
-      p, c = next(((p, c) for p, c in sup if scripts.writes(c, script)), (0.0, None))
+      p, c = first
       if c is not None and p >= needs:
         return c, p
     return (top_c, top_p) if ours else (None, 0.0)

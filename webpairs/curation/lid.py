@@ -190,10 +190,7 @@ def fold(code: str | None) -> str | None:
   'de' -> 'de')."""
   if code is None:
     return None
-  code = _LEGACY_CODES.get(code, code)
-  if code in _FOLD:
-    return _FOLD[code]
-  code = _CLDR_ALIASES.get(code, code)
+  code = _canonical(_LEGACY_CODES.get(code, code))
   return _FOLD.get(code, code)
 
 
@@ -311,7 +308,7 @@ class LanguageIdentifier:
       labels = {code for _, code in self.supplement_predict("x\n", 100_000)}
       self._overrulable_scripts = frozenset(
           script for code in labels if fold(code) not in self.lid176_codes
-          for script in scripts.LANGUAGE_SCRIPTS.get(code, ("Latn",)))
+          for script in scripts.written_in(code))
     return self._overrulable_scripts
 
   @property

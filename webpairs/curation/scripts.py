@@ -134,9 +134,17 @@ _BEYOND_LATIN = re.compile("[^\x00-\u024f\u1e00-\u1eff\u2000-\u206f\u20a0-\u20bf
 _LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
 
 
+_LATIN_ONLY = frozenset(("Latn",))
+
+
+def written_in(code: str) -> frozenset[str]:
+  """The scripts language `code` (fine code) is written in; unknown codes are Latin-only."""
+  return LANGUAGE_SCRIPTS.get(code, _LATIN_ONLY)
+
+
 def writes(code: str, script: str) -> bool:
-  """Whether language `code` (fine code) is written in `script`; unknown codes are Latin-only."""
-  return script in LANGUAGE_SCRIPTS.get(code, frozenset(("Latn",)))
+  """Whether language `code` (fine code) is written in `script`."""
+  return script in written_in(code)
 
 
 def dominant(text: str) -> tuple[str | None, float]:
