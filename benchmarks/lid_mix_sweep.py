@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import inspect
 import json
+import math
 import pathlib
 import sys
 
@@ -23,30 +24,31 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import lid_eval_set  # noqa: E402
 import lid_quality  # noqa: E402
 
-from webpairs.curation import lid, scripts  # noqa: E402
+from webpairs.curation import english_words, lid, scripts  # noqa: E402
 
 
 def features(texts: list[str]) -> list[tuple]:
   """Per text: (script or None, sole language or None, lid.176 top 5, supplement top 5, CLD3,
-  (words, letters) of the cleaned line)."""
+  (words, letters) of the cleaned line, english_words.english_share of it)."""
   ident = lid.LanguageIdentifier()
   out = []
   for t in texts:
     line = ident._clean(t)
     if line == "\n":
-      out.append((None, None, [], [], None, (0, 0)))
+      out.append((None, None, [], [], None, (0, 0), (0.0, 0)))
       continue
     script, _ = scripts.dominant(line)
     sole = scripts.SOLE_LANGUAGE.get(script) if script else None
     if script is None or sole is not None:
-      out.append((script, sole, [], [], None, (0, 0)))
+      out.append((script, sole, [], [], None, (0, 0), (0.0, 0)))
       continue
     ours = [(min(float(p), 1.0), lid._fine(lab)) for p, lab in ident._fasttext(line, 5)]
     sup = ident.supplement_predict(line, 5)
     r = ident.cld3.FindLanguage(text=line[:-1])
     code = r.language.split("-")[0]
     size = (len(line.split()), sum(map(str.isalpha, line)))
-    out.append((script, sole, ours, sup, (lid._LEGACY_CODES.get(code, code), float(r.probability)), size))
+    out.append((script, sole, ours, sup, (lid._LEGACY_CODES.get(code, code), float(r.probability)), size,
+                english_words.english_share(line)))
   return out
 
 
@@ -64,7 +66,10 @@ def old_rule(script, ours, cld3) -> tuple[str | None, float]:
 
 
 def mix_rule(feat, v: dict, known: set[str]) -> tuple[str | None, float]:
-  script, sole, ours, sup, cld3, (words, letters) = feat
+  script, sole, ours, sup, cld3, (words, letters), (english_share, counted) = feat
+  if v.get("not_english") and counted >= v.get("ne_words", english_words.MIN_WORDS) and (
+      english_share < v.get("ne_share", english_words.ENGLISH_SHARE)):
+    v = {**v, **v["not_english"]}  # a line not in English words: lid.176's English guards nothing
   if script is None:
     return None, 0.0
   if sole is not None:
@@ -162,19 +167,36 @@ V6 = {
     "sup_min": 0.4, "skip": {None: 0.99, "en": 0.4}, "always_ask": lid.ALWAYS_ASK_SCRIPTS,
     "low_sup_min": 0.8, "low_not_prior": True, "unknown_over": 0.8, "unknown_en": 0.8,
 }
-# lid.VERSION 7 (shipped): version 6, and where lid.176 answers its prior the supplement stands from
+# lid.VERSION 7: version 6, and where lid.176 answers its prior the supplement stands from
 # 0.95 on lines of 2 words and 10 letters; a language lid.176 knows stands from 0.99 where lid.176
 # is below that.
-SHIPPED = {
+V7 = {
     "sup_min": lid.SUPPLEMENT_MIN_PROB, "skip": lid.SKIP_SUPPLEMENT_ABOVE, "always_ask": lid.ALWAYS_ASK_SCRIPTS,
     "low_sup_min": lid.SUPPLEMENT_SURE, "low_not_prior": True, "unseen_min": lid.SUPPLEMENT_SURE_OF_UNSEEN,
     "unseen_words": lid.UNSEEN_MIN_WORDS, "unseen_letters": lid.UNSEEN_MIN_LETTERS,
     "unknown_over": lid.SUPPLEMENT_SURE, "unknown_en": lid.ENGLISH_SURE, "certain": lid.SUPPLEMENT_CERTAIN,
 }
+# lid.VERSION 8 (shipped): version 7, but on a line of 2 counted words under 40% English
+# (english_words.rules_out_english) lid.176's English is one label like the others and, where lid.176
+# is unsure of every language, the supplement stands from 0.5.
+NOT_ENGLISH = {
+    "skip": {**lid.SKIP_SUPPLEMENT_ABOVE, "en": lid.SKIP_SUPPLEMENT_ABOVE[None]}, "unknown_en": math.inf,
+    "low_sup_min": lid.SUPPLEMENT_SURE_NOT_ENGLISH,
+}
+SHIPPED = {**V7, "not_english": NOT_ENGLISH}
 VARIANTS = {
     "old default (main)": None,
     "first mix (0.9/en 0.5)": {},
     "shipped": SHIPPED,
+    "lid.VERSION 7": V7,
+    "shipped, English ruled out from 1 counted word": {**SHIPPED, "ne_words": 1},
+    "shipped, English ruled out from 3 counted words": {**SHIPPED, "ne_words": 3},
+    "shipped, English ruled out under 30%": {**SHIPPED, "ne_share": 0.3},
+    "shipped, English ruled out under 50%": {**SHIPPED, "ne_share": 0.5},
+    "shipped, not English: English guards only": {**SHIPPED, "not_english": {**NOT_ENGLISH, "low_sup_min": lid.SUPPLEMENT_SURE}},
+    "shipped, not English: supplement from 0.4 where lid.176 is unsure": {**SHIPPED, "not_english": {**NOT_ENGLISH, "low_sup_min": 0.4}},
+    "shipped, not English: lid.176 lacks from 0.6": {**SHIPPED, "not_english": {**NOT_ENGLISH, "unknown_over": 0.6}},
+    "shipped, not English: supplement votes x2": {**SHIPPED, "not_english": {**NOT_ENGLISH, "w": 2.0}},
     "lid.VERSION 6": V6,
     "shipped, supplement never over lid.176's prior": {**SHIPPED, "unseen_min": None},
     "shipped, over lid.176's prior on any line": {**SHIPPED, "unseen_words": 0, "unseen_letters": 0},
@@ -303,6 +325,7 @@ def main() -> None:
   # The cache holds for these texts and this supplement only (a changed code fold reorders the sets).
   key = hashlib.sha256(json.dumps([[t for t, _ in sets.values()], alt]).encode())
   key.update(pathlib.Path(lid.supplement_model_path()).read_bytes() + inspect.getsource(features).encode())
+  key.update(english_words._DATA.read_bytes() + inspect.getsource(english_words).encode())
   cached = json.loads(args.features.read_text()) if args.features and args.features.exists() else {}
   if cached.get("key") == key.hexdigest():
     feats = cached["feats"]

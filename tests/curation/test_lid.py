@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 
-from webpairs.curation import lid, scripts
+from webpairs.curation import english_words, lid, scripts
 
 LANGS = ("de", "en", "es", "id", "ja", "ru", "tr", "zh")
 
@@ -248,7 +248,7 @@ def test_a_sure_supplement_names_languages_lid176_cannot(identifier, text, alone
   # lid.VERSION 5's rule (lid.176 alone from 0.9, the supplement asked only from 0.13) missed these.
   old = lid.LanguageIdentifier()
   with mock.patch.object(lid, "SKIP_SUPPLEMENT_ABOVE", {None: 0.9, "en": 0.4}), \
-       mock.patch.object(lid, "SUPPLEMENT_SURE", 1.1):
+       mock.patch.object(lid, "SUPPLEMENT_SURE", 1.1), _no_english_words_test():
     assert old.predict([text])[0][0] != code
 
 
@@ -292,7 +292,7 @@ def test_a_near_certain_supplement_decides_below_lid176s_own_bar(identifier, tex
   assert lid.ENGLISH_SURE > lid176_p > lid.SKIP_SUPPLEMENT_ABOVE["en"]
   got, score = identifier.predict([text])[0]
   assert got == code and score >= lid.SUPPLEMENT_CERTAIN
-  with mock.patch.object(lid, "SUPPLEMENT_CERTAIN", math.inf):  # lid.VERSION 6
+  with mock.patch.object(lid, "SUPPLEMENT_CERTAIN", math.inf), _no_english_words_test():  # lid.VERSION 6
     assert lid.LanguageIdentifier().predict([text])[0][0] == "en"
 
 
@@ -329,3 +329,49 @@ def test_where_lid176_answers_its_prior_a_sure_supplement_does_not_decide():
   assert ident.supplement_predict(line)[0][0] >= lid.SUPPLEMENT_SURE  # Tetun Dili at 0.97
   code, score = ident.predict(["hahaha lol"])[0]
   assert code == "en" and score < lid.DEFAULT_UND_BELOW  # so `und` in annotations
+
+
+@pytest.mark.parametrize("text,lid176_en,code", [
+    # UDHR clauses of the evaluation's tune half that lid.176 calls English; not one word in
+    # SCOWL's list (Asháninka), 1 of 8 ('had': Hmu).
+    ("Te oncameetsateji incanteeteri", 0.80, "cni"),
+    ("giad fal tinl deib ad baob had loub nend", 0.92, "hms"),
+])
+def test_lid176s_english_guards_nothing_on_a_line_not_in_english_words(identifier, text, lid176_en, code):
+  line = identifier._clean(text)
+  p, label = identifier._fasttext(line, 1)[0]
+  assert label == "__label__en" and p == pytest.approx(lid176_en, abs=0.01)
+  assert identifier.predict([text])[0][0] == code
+  with _no_english_words_test():  # lid.VERSION 7
+    assert lid.LanguageIdentifier().predict([text])[0][0] == "en"
+
+
+@pytest.mark.parametrize("text,code", [
+    # lid.176 unsure of every language (hr 0.10, rm 0.11); the supplement 0.75 / 0.70 sure.
+    ("Kowane mutum na da ƴanci doka ta kare shi game da dukkan shiga- shugula ko wannan taɓa hakki", "ha"),
+    ("na inastahili kulindwa na watu pamoja na Serikali", "sw"),
+])
+def test_where_lid176_is_unsure_a_half_sure_supplement_names_a_line_not_in_english_words(identifier, text, code):
+  line = identifier._clean(text)
+  assert identifier._fasttext(line, 1)[0][0] < lid.SUPPLEMENT_FROM
+  p, label = identifier.supplement_predict(line)[0]
+  assert label == code and lid.SUPPLEMENT_SURE_NOT_ENGLISH <= p < lid.SUPPLEMENT_SURE
+  assert identifier.predict([text])[0] == (code, pytest.approx(p))
+  with _no_english_words_test():  # lid.VERSION 7
+    _, score = lid.LanguageIdentifier().predict([text])[0]
+  assert score < lid.DEFAULT_UND_BELOW  # `und` before version 8
+
+
+@pytest.mark.parametrize("text", [
+    "the cat sat on the mat",  # lid.176 0.61 en, the supplement 0.90 vi
+    "jQuery",  # one word: the supplement's pl does not stand
+    "deadpool Zip up hoodie obraz miniatury",  # 2 of 5 words English
+    "Mishal Raheja as Dutta Patil",  # names only
+])
+def test_lines_that_may_be_english_keep_lid176s_english(identifier, text):
+  assert identifier.predict([text])[0][0] == "en"
+
+
+def _no_english_words_test():
+  """The rules before lid.VERSION 8: lid.176's English guards every line."""
+  return mock.patch.object(english_words, "rules_out_english", return_value=False)
