@@ -161,7 +161,7 @@ def predict(feats: list[tuple], v: dict | None, known: set[str]) -> list[str]:
 
 # lid.VERSION 5's rule: lid.176 sure from 0.9 (English 0.4) decides; the supplement votes from 0.4.
 V5 = {"sup_min": 0.4, "skip": {None: 0.9, "en": 0.4}, "always_ask": frozenset({"Ethi", "Tibt"})}
-# lid.VERSION 6 (shipped): from 0.99 (English 0.4); a sure supplement label lid.176 lacks, or where
+# lid.VERSION 6: from 0.99 (English 0.4); a sure supplement label lid.176 lacks, or where
 # lid.176 sees no language, stands alone; always asked in the scripts lid.176 knows one language of.
 V6 = {
     "sup_min": 0.4, "skip": {None: 0.99, "en": 0.4}, "always_ask": lid.ALWAYS_ASK_SCRIPTS,

@@ -57,7 +57,7 @@ def test_word_list_builder_lower_cases_splits_and_drops_possessives():
 
 
 def test_rules_out_english_agrees_with_the_share(shared_data):
-  # rules_out_english stops early once enough words are English: the same answer as the share.
+  # The rule lid._mixed reads, on every alt-text: the share's threshold and word count.
   captions = pq.read_table(shared_data / "real_alttext" / "img2dataset_test_10000.parquet").column("TEXT")
   lines = [c for c in captions.to_pylist() if c] + ["Te oncameetsateji incanteeteri", "are ar namanam"]
   for line in lines:

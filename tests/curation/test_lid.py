@@ -248,7 +248,7 @@ def test_a_sure_supplement_names_languages_lid176_cannot(identifier, text, alone
   # lid.VERSION 5's rule (lid.176 alone from 0.9, the supplement asked only from 0.13) missed these.
   old = lid.LanguageIdentifier()
   with mock.patch.object(lid, "SKIP_SUPPLEMENT_ABOVE", {None: 0.9, "en": 0.4}), \
-       mock.patch.object(lid, "SUPPLEMENT_SURE", 1.1), _no_english_words_test():
+       mock.patch.object(lid, "SUPPLEMENT_SURE", 1.1), _without_english_word_test():
     assert old.predict([text])[0][0] != code
 
 
@@ -292,7 +292,7 @@ def test_a_near_certain_supplement_decides_below_lid176s_own_bar(identifier, tex
   assert lid.ENGLISH_SURE > lid176_p > lid.SKIP_SUPPLEMENT_ABOVE["en"]
   got, score = identifier.predict([text])[0]
   assert got == code and score >= lid.SUPPLEMENT_CERTAIN
-  with mock.patch.object(lid, "SUPPLEMENT_CERTAIN", math.inf), _no_english_words_test():  # lid.VERSION 6
+  with mock.patch.object(lid, "SUPPLEMENT_CERTAIN", math.inf), _without_english_word_test():  # lid.VERSION 6
     assert lid.LanguageIdentifier().predict([text])[0][0] == "en"
 
 
@@ -342,7 +342,7 @@ def test_lid176s_english_guards_nothing_on_a_line_not_in_english_words(identifie
   p, label = identifier._fasttext(line, 1)[0]
   assert label == "__label__en" and p == pytest.approx(lid176_en, abs=0.01)
   assert identifier.predict([text])[0][0] == code
-  with _no_english_words_test():  # lid.VERSION 7
+  with _without_english_word_test():  # lid.VERSION 7
     assert lid.LanguageIdentifier().predict([text])[0][0] == "en"
 
 
@@ -357,7 +357,7 @@ def test_where_lid176_is_unsure_a_half_sure_supplement_names_a_line_not_in_engli
   p, label = identifier.supplement_predict(line)[0]
   assert label == code and lid.SUPPLEMENT_SURE_NOT_ENGLISH <= p < lid.SUPPLEMENT_SURE
   assert identifier.predict([text])[0] == (code, pytest.approx(p))
-  with _no_english_words_test():  # lid.VERSION 7
+  with _without_english_word_test():  # lid.VERSION 7
     _, score = lid.LanguageIdentifier().predict([text])[0]
   assert score < lid.DEFAULT_UND_BELOW  # `und` before version 8
 
@@ -372,6 +372,6 @@ def test_lines_that_may_be_english_keep_lid176s_english(identifier, text):
   assert identifier.predict([text])[0][0] == "en"
 
 
-def _no_english_words_test():
+def _without_english_word_test():
   """The rules before lid.VERSION 8: lid.176's English guards every line."""
   return mock.patch.object(english_words, "rules_out_english", return_value=False)

@@ -42,18 +42,5 @@ def english_share(line: str) -> tuple[float, int]:
 def rules_out_english(line: str) -> bool:
   """True where at least MIN_WORDS words count and fewer than ENGLISH_SHARE of them are English
   ('Aishmang natsaka nuwa nawantan': Achuar); a line of names or short words rules nothing out."""
-  found = _WORD.findall(line)
-  if len(found) < MIN_WORDS:
-    return False
-  enough = ENGLISH_SHARE * len(found)  # English words enough whatever the others count as
-  english = names = 0
-  known = words()
-  for word in found:
-    if word.lower() in known:
-      english += 1
-      if english >= enough:
-        return False  # most English captions end here, a few words in
-    elif word[0].isupper():
-      names += 1
-  counted = len(found) - names
-  return counted >= MIN_WORDS and english / counted < ENGLISH_SHARE
+  share, counted = english_share(line)
+  return counted >= MIN_WORDS and share < ENGLISH_SHARE
